@@ -1,0 +1,9 @@
+//! Integration tests of the workflow format: parsing, diagnostics, expressions, schema.
+
+mod support;
+
+mod diagnostics;
+mod eval;
+mod examples;
+mod parse;
+mod schema;
