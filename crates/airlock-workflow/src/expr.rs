@@ -193,9 +193,7 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn free_ident<'e>(&self, node: &'e IdedExpr) -> Option<&'e str> {
         match &node.expr {
-            Node::Ident(name) if !name.starts_with('@') && !self.bound.contains(name) => {
-                Some(name)
-            }
+            Node::Ident(name) if !name.starts_with('@') && !self.bound.contains(name) => Some(name),
             _ => None,
         }
     }
@@ -340,9 +338,7 @@ pub(crate) fn cel_to_json(value: &CelValue) -> Result<Value, String> {
             Value::Object(entries.into_iter().collect())
         }
         CelValue::Timestamp(t) => Value::String(t.to_rfc3339()),
-        CelValue::Duration(d) => {
-            Value::String(format!("{}ms", d.num_milliseconds()))
-        }
+        CelValue::Duration(d) => Value::String(format!("{}ms", d.num_milliseconds())),
         other => {
             return Err(format!(
                 "the result is a {} value, which cannot be turned into JSON",

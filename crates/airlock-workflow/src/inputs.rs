@@ -50,15 +50,21 @@ impl Workflow {
     /// Checks `given` against the declared inputs and fills in defaults. Reports every
     /// problem at once. `number` inputs come back as doubles, so expressions can do
     /// arithmetic with them without mixing int and double.
-    pub fn bind_inputs(&self, given: Map<String, Value>) -> Result<Map<String, Value>, InputErrors> {
+    pub fn bind_inputs(
+        &self,
+        given: Map<String, Value>,
+    ) -> Result<Map<String, Value>, InputErrors> {
         let mut errors = Vec::new();
         for name in given.keys() {
             if self.input(name).is_none() {
                 let known = if self.inputs.is_empty() {
                     "no inputs".to_owned()
                 } else {
-                    let names: Vec<String> =
-                        self.inputs.iter().map(|i| format!("`{}`", i.name)).collect();
+                    let names: Vec<String> = self
+                        .inputs
+                        .iter()
+                        .map(|i| format!("`{}`", i.name))
+                        .collect();
                     names.join(", ")
                 };
                 errors.push(InputError::Unknown {

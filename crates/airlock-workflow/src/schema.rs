@@ -30,7 +30,10 @@ pub fn workflow_json_schema() -> Value {
             })
         })
         .collect();
-    if let Some(state) = schema.pointer_mut("/$defs/State").and_then(Value::as_object_mut) {
+    if let Some(state) = schema
+        .pointer_mut("/$defs/State")
+        .and_then(Value::as_object_mut)
+    {
         state.insert("allOf".to_owned(), Value::Array(rules));
     }
     schema

@@ -91,7 +91,9 @@ pub(crate) fn name_span(source: &str) -> Option<Range<usize>> {
     struct NameOnly {
         name: Spanned<String>,
     }
-    toml::from_str::<NameOnly>(source).ok().map(|n| n.name.span())
+    toml::from_str::<NameOnly>(source)
+        .ok()
+        .map(|n| n.name.span())
 }
 
 fn read_raw(source: &str) -> Result<RawWorkflow, (bool, toml::de::Error)> {
@@ -140,7 +142,10 @@ fn report_toml_error(r: &mut Reporter, (syntax, error): &(bool, toml::de::Error)
         }
         if !allowed_names.is_empty() {
             let list: Vec<String> = allowed_names.iter().map(|n| format!("`{n}`")).collect();
-            text.push_str(&format!(" The fields allowed here are {}.", list.join(", ")));
+            text.push_str(&format!(
+                " The fields allowed here are {}.",
+                list.join(", ")
+            ));
         }
         r.error(Code::UnknownField, at, text);
     } else if let Some(rest) = message.strip_prefix("missing field ") {
@@ -155,7 +160,9 @@ fn report_toml_error(r: &mut Reporter, (syntax, error): &(bool, toml::de::Error)
         .or_else(|| message.strip_prefix("invalid length "))
     {
         let text = match rest.split_once(", expected ") {
-            Some((found, expected)) => format!("wrong type: expected {expected}, but found {found}"),
+            Some((found, expected)) => {
+                format!("wrong type: expected {expected}, but found {found}")
+            }
             None => format!("wrong type: {rest}"),
         };
         r.error(Code::WrongType, at, text);
@@ -311,7 +318,10 @@ impl Checker<'_> {
                 self.r.error_at(
                     Code::MissingField,
                     &name.span(),
-                    format!("state `{state_name}` is {} state, so it needs `{field}`", article_kind(kind)),
+                    format!(
+                        "state `{state_name}` is {} state, so it needs `{field}`",
+                        article_kind(kind)
+                    ),
                 );
             }
         }
@@ -343,10 +353,9 @@ impl Checker<'_> {
                     }
                     t.get_ref().clone()
                 });
-                let args = raw
-                    .args
-                    .as_ref()
-                    .map_or_else(Args::empty, |a| Args::new(self.arg_table(a.get_ref(), "args", state_name)));
+                let args = raw.args.as_ref().map_or_else(Args::empty, |a| {
+                    Args::new(self.arg_table(a.get_ref(), "args", state_name))
+                });
                 StateKind::Tool(ToolState {
                     tool: tool?,
                     args,
@@ -392,7 +401,9 @@ impl Checker<'_> {
                 });
                 let max_turns = match &raw.max_turns {
                     None => DEFAULT_MAX_TURNS,
-                    Some(m) => self.positive(m, "max_turns", state_name).unwrap_or(DEFAULT_MAX_TURNS),
+                    Some(m) => self
+                        .positive(m, "max_turns", state_name)
+                        .unwrap_or(DEFAULT_MAX_TURNS),
                 };
                 StateKind::Agent(AgentState {
                     goal: goal?,
@@ -799,7 +810,11 @@ impl Checker<'_> {
         };
         let reachable = flood(&[start], |i| edges[i].clone(), names.len());
         let reverse: Vec<Vec<usize>> = (0..names.len())
-            .map(|to| (0..names.len()).filter(|&from| edges[from].contains(&to)).collect())
+            .map(|to| {
+                (0..names.len())
+                    .filter(|&from| edges[from].contains(&to))
+                    .collect()
+            })
             .collect();
         let can_end = flood(&ends, |i| reverse[i].clone(), names.len());
         for (i, name) in names.iter().enumerate() {
@@ -908,7 +923,10 @@ pub(crate) fn required_fields(kind: &str) -> &'static [&'static str] {
 }
 
 fn field_is_transition(field: &str) -> bool {
-    matches!(field, "next" | "default" | "on_reject" | "on_fail" | "branches")
+    matches!(
+        field,
+        "next" | "default" | "on_reject" | "on_fail" | "branches"
+    )
 }
 
 fn article_kind(kind: &str) -> String {

@@ -68,7 +68,10 @@ status = "succeeded"
         code: C::UnknownField,
         line: 3,
         column: 1,
-        words: &["unknown field `version`", "`name`, `description`, `start`, `inputs`, `states`"],
+        words: &[
+            "unknown field `version`",
+            "`name`, `description`, `start`, `inputs`, `states`",
+        ],
     },
     Case {
         name: "missing start",
@@ -164,7 +167,10 @@ status = "succeeded"
         code: C::UnknownState,
         line: 6,
         column: 37,
-        words: &["`next` of branch 1 of state `a` goes to `dne`", "did you mean `done`?"],
+        words: &[
+            "`next` of branch 1 of state `a` goes to `dne`",
+            "did you mean `done`?",
+        ],
     },
     Case {
         name: "a state nothing leads to",
@@ -234,7 +240,10 @@ status = "succeeded"
         code: C::BadExpression,
         line: 5,
         column: 14,
-        words: &["`assert` of state `a` is not a valid expression", "Syntax error"],
+        words: &[
+            "`assert` of state `a` is not a valid expression",
+            "Syntax error",
+        ],
     },
     Case {
         name: "template hole never closed",
@@ -253,7 +262,10 @@ status = "succeeded"
         code: C::BadExpression,
         line: 5,
         column: 18,
-        words: &["`prompt` of state `a` is not a valid template", "never closed"],
+        words: &[
+            "`prompt` of state `a` is not a valid template",
+            "never closed",
+        ],
     },
     Case {
         name: "misspelt input",
@@ -272,7 +284,11 @@ status = "succeeded"
         code: C::UnknownVariable,
         line: 8,
         column: 23,
-        words: &["uses `inputs.amout`", "no input named `amout`", "did you mean `amount`?"],
+        words: &[
+            "uses `inputs.amout`",
+            "no input named `amout`",
+            "did you mean `amount`?",
+        ],
     },
     Case {
         name: "unknown state in a template",
@@ -291,7 +307,10 @@ status = "succeeded"
         code: C::UnknownVariable,
         line: 6,
         column: 19,
-        words: &["`message` of state `a` uses `state.lookp`", "no state named `lookp`"],
+        words: &[
+            "`message` of state `a` uses `state.lookp`",
+            "no state named `lookp`",
+        ],
     },
     Case {
         name: "unknown root in args",
@@ -309,7 +328,10 @@ status = "succeeded"
         code: C::UnknownVariable,
         line: 6,
         column: 24,
-        words: &["`args.deep.v` of state `a` uses `input`", "did you mean `inputs`?"],
+        words: &[
+            "`args.deep.v` of state `a` uses `input`",
+            "did you mean `inputs`?",
+        ],
     },
     Case {
         name: "unknown task field",
@@ -342,7 +364,10 @@ status = "succeeded"
         code: C::InputType,
         line: 4,
         column: 8,
-        words: &["input `id` has the unknown type `strng`", "did you mean `string`?"],
+        words: &[
+            "input `id` has the unknown type `strng`",
+            "did you mean `string`?",
+        ],
     },
     Case {
         name: "default of the wrong type",
@@ -358,7 +383,10 @@ status = "succeeded"
         code: C::InputType,
         line: 5,
         column: 11,
-        words: &["default of input `amount` should be a number", "the string \"abc\""],
+        words: &[
+            "default of input `amount` should be a number",
+            "the string \"abc\"",
+        ],
     },
     Case {
         name: "fractional default of an integer",
@@ -384,7 +412,11 @@ status = "succeeded"
         code: C::BadDuration,
         line: 6,
         column: 11,
-        words: &["`timeout` of state `a`", "`10 sec` is not a duration", "\"250ms\""],
+        words: &[
+            "`timeout` of state `a`",
+            "`10 sec` is not a duration",
+            "\"250ms\"",
+        ],
     },
     Case {
         name: "backoff duration inside retry",
@@ -402,7 +434,10 @@ status = "succeeded"
         code: C::BadDuration,
         line: 6,
         column: 29,
-        words: &["`retry.initial_backoff` of state `a`", "`soon` is not a duration"],
+        words: &[
+            "`retry.initial_backoff` of state `a`",
+            "`soon` is not a duration",
+        ],
     },
     Case {
         name: "zero attempts",
@@ -489,7 +524,10 @@ status = "succeeded"
         code: C::BadValue,
         line: 5,
         column: 10,
-        words: &["`status` of end state `a` is `done`", "succeeded, failed or cancelled"],
+        words: &[
+            "`status` of end state `a` is `done`",
+            "succeeded, failed or cancelled",
+        ],
     },
     Case {
         name: "state name with a dash",
@@ -531,7 +569,10 @@ status = "succeeded"
         code: C::MisplacedField,
         line: 7,
         column: 9,
-        words: &["`retry` is not allowed on a choice state (`a`)", "tool, agent and check states"],
+        words: &[
+            "`retry` is not allowed on a choice state (`a`)",
+            "tool, agent and check states",
+        ],
     },
     Case {
         name: "next on an end state",
@@ -539,7 +580,10 @@ status = "succeeded"
         code: C::MisplacedField,
         line: 6,
         column: 8,
-        words: &["`next` is not allowed on an end state", "tool, agent, approval and check states"],
+        words: &[
+            "`next` is not allowed on an end state",
+            "tool, agent, approval and check states",
+        ],
     },
 ];
 
@@ -550,7 +594,10 @@ fn each_rule_reports_its_code_location_and_words() {
         let diagnostics = parse_err(case.source);
         let found = diagnostics.iter().find(|d| d.code == case.code);
         let Some(d) = found else {
-            failures.push(format!("{}: no {} in:\n{diagnostics}", case.name, case.code));
+            failures.push(format!(
+                "{}: no {} in:\n{diagnostics}",
+                case.name, case.code
+            ));
             continue;
         };
         if (d.line, d.column) != (case.line, case.column) {
@@ -601,13 +648,20 @@ status = "failed"
     let codes: Vec<C> = parse_err(source).iter().map(|d| d.code).collect();
     assert_eq!(
         codes,
-        [C::InvalidName, C::InputType, C::BadDuration, C::BadValue, C::UnknownVariable]
+        [
+            C::InvalidName,
+            C::InputType,
+            C::BadDuration,
+            C::BadValue,
+            C::UnknownVariable
+        ]
     );
 }
 
 #[test]
 fn display_is_file_line_column_code_message() {
-    let diagnostics = parse_err("name = \"x\"\nstart = 3\n[states.a]\nkind = \"end\"\nstatus = \"failed\"\n");
+    let diagnostics =
+        parse_err("name = \"x\"\nstart = 3\n[states.a]\nkind = \"end\"\nstatus = \"failed\"\n");
     let text = diagnostics.to_string();
     assert!(
         text.starts_with("test.toml:2:9: error[wrong-type]: wrong type: expected a string"),

@@ -35,11 +35,18 @@ fn every_kind_parses_with_its_values() {
             ("note", InputType::String, false),
         ]
     );
-    assert_eq!(wf.inputs[0].description.as_deref(), Some("The order to refund"));
+    assert_eq!(
+        wf.inputs[0].description.as_deref(),
+        Some("The order to refund")
+    );
     assert_eq!(wf.inputs[1].default, Some(json!(10.0)));
     assert_eq!(wf.inputs[2].default, None);
 
-    let names: Vec<(&str, &str)> = wf.states.iter().map(|s| (s.name.as_str(), s.kind_name())).collect();
+    let names: Vec<(&str, &str)> = wf
+        .states
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind_name()))
+        .collect();
     assert_eq!(
         names,
         [
@@ -69,12 +76,22 @@ fn every_kind_parses_with_its_values() {
         }
     );
     assert_eq!(lookup.successors(), ["decide", "failed"]);
-    let StateKind::Tool(tool) = &lookup.kind else { panic!("lookup is a tool state") };
+    let StateKind::Tool(tool) = &lookup.kind else {
+        panic!("lookup is a tool state")
+    };
     assert_eq!(tool.tool, "builtin.echo");
     assert_eq!(tool.idempotent, Some(true));
     assert_eq!(tool.next, "decide");
-    let (inputs, state, task) = (json!({"order_id": "A-1", "amount": 60.5}), json!({}), json!({}));
-    let scope = Scope { inputs: &inputs, state: &state, task: &task };
+    let (inputs, state, task) = (
+        json!({"order_id": "A-1", "amount": 60.5}),
+        json!({}),
+        json!({}),
+    );
+    let scope = Scope {
+        inputs: &inputs,
+        state: &state,
+        task: &task,
+    };
     assert_eq!(
         tool.args.eval(&scope).expect("args evaluate"),
         json!({"order_id": "A-1", "note": "a literal string", "nested": {"n": 3, "list": [1, 60.5]}})
@@ -82,7 +99,9 @@ fn every_kind_parses_with_its_values() {
 
     let decide = wf.state("decide").expect("decide");
     assert_eq!(decide.retry, RetryPolicy::default());
-    let StateKind::Choice(choice) = &decide.kind else { panic!("decide is a choice") };
+    let StateKind::Choice(choice) = &decide.kind else {
+        panic!("decide is a choice")
+    };
     assert_eq!(choice.default, "refund");
     assert_eq!(choice.branches.len(), 1);
     assert_eq!(choice.branches[0].when.source(), "inputs.amount > 50");
@@ -94,8 +113,14 @@ fn every_kind_parses_with_its_values() {
     };
     assert_eq!(approval.approvers, ["controller"]);
     assert_eq!(approval.expires_after, Some(Duration::from_secs(24 * 3600)));
-    assert_eq!((approval.next.as_str(), approval.on_reject.as_str()), ("refund", "rejected"));
-    assert_eq!(approval.on_expire, "rejected", "on_expire defaults to on_reject");
+    assert_eq!(
+        (approval.next.as_str(), approval.on_reject.as_str()),
+        ("refund", "rejected")
+    );
+    assert_eq!(
+        approval.on_expire, "rejected",
+        "on_expire defaults to on_reject"
+    );
     assert_eq!(
         approval.prompt.render(&scope).expect("prompt renders"),
         "Refund 60.5 on order A-1?"
@@ -104,20 +129,34 @@ fn every_kind_parses_with_its_values() {
     let StateKind::Agent(agent) = &wf.state("think").expect("think").kind else {
         panic!("think is an agent")
     };
-    assert_eq!(agent.goal.source(), "Draft a reply for order {{ inputs.order_id }}");
+    assert_eq!(
+        agent.goal.source(),
+        "Draft a reply for order {{ inputs.order_id }}"
+    );
     assert_eq!(agent.tools, ["support.*"]);
     assert_eq!(agent.max_turns, 8);
     assert_eq!(
         agent.output_schema,
-        Some(json!({"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"]}))
+        Some(
+            json!({"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"]})
+        )
     );
 
     let StateKind::Check(check) = &wf.state("verify").expect("verify").kind else {
         panic!("verify is a check")
     };
-    assert_eq!(check.assert.source(), "state.refund.amount == inputs.amount");
-    assert_eq!(check.message.as_ref().map(|m| m.source()), Some("refunded {{ state.refund.amount }}"));
-    assert_eq!((check.next.as_str(), check.on_fail.as_str()), ("done", "failed"));
+    assert_eq!(
+        check.assert.source(),
+        "state.refund.amount == inputs.amount"
+    );
+    assert_eq!(
+        check.message.as_ref().map(|m| m.source()),
+        Some("refunded {{ state.refund.amount }}")
+    );
+    assert_eq!(
+        (check.next.as_str(), check.on_fail.as_str()),
+        ("done", "failed")
+    );
 
     let statuses: Vec<EndStatus> = wf
         .states
@@ -127,7 +166,14 @@ fn every_kind_parses_with_its_values() {
             _ => None,
         })
         .collect();
-    assert_eq!(statuses, [EndStatus::Succeeded, EndStatus::Failed, EndStatus::Cancelled]);
+    assert_eq!(
+        statuses,
+        [
+            EndStatus::Succeeded,
+            EndStatus::Failed,
+            EndStatus::Cancelled
+        ]
+    );
     assert!(wf.state("done").expect("done").successors().is_empty());
     assert!(wf.state("nowhere").is_none());
 }
@@ -149,7 +195,8 @@ fn hash_is_the_sha256_of_the_source() {
     let wf = parse_ok(EVERY_KIND);
     let changed = parse_ok(&format!("{EVERY_KIND}\n"));
     assert_ne!(wf.hash, changed.hash);
-    let minimal = "name = \"m\"\nstart = \"done\"\n[states.done]\nkind = \"end\"\nstatus = \"succeeded\"\n";
+    let minimal =
+        "name = \"m\"\nstart = \"done\"\n[states.done]\nkind = \"end\"\nstatus = \"succeeded\"\n";
     assert_eq!(parse_ok(minimal).hash, sha256_hex(minimal));
 }
 
@@ -160,9 +207,18 @@ fn sha256_hex(text: &str) -> String {
 
 #[test]
 fn enums_round_trip_through_json() {
-    assert_eq!(serde_json::to_value(InputType::Integer).ok(), Some(json!("integer")));
-    assert_eq!(serde_json::to_value(EndStatus::Cancelled).ok(), Some(json!("cancelled")));
-    assert_eq!(serde_json::from_value::<EndStatus>(json!("failed")).ok(), Some(EndStatus::Failed));
+    assert_eq!(
+        serde_json::to_value(InputType::Integer).ok(),
+        Some(json!("integer"))
+    );
+    assert_eq!(
+        serde_json::to_value(EndStatus::Cancelled).ok(),
+        Some(json!("cancelled"))
+    );
+    assert_eq!(
+        serde_json::from_value::<EndStatus>(json!("failed")).ok(),
+        Some(EndStatus::Failed)
+    );
     assert_eq!(InputType::Number.to_string(), "number");
     assert_eq!(EndStatus::Succeeded.as_str(), "succeeded");
 }
