@@ -1,0 +1,15 @@
+//! Generates the Tauri context from the repository-root `tauri.conf.json` (the design card
+//! keeps the config beside the workspace manifest) and the permission set of the app's own
+//! commands: each command gets an `allow-<name>` permission that a capability must grant.
+
+/// Every `#[tauri::command]` in `src/commands.rs`; keep in step with `generate_handler!`.
+const COMMANDS: &[&str] = &["app_info"];
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri build step failed: {error:#}");
+    }
+}
