@@ -1,1 +1,30 @@
-//! The orchestrator.
+//! The orchestrator: runs workflows as explicit state machines against the store.
+//!
+//! Claude proposes, the engine disposes: a tool call runs only after its intent is on
+//! disk, and its outcome is on disk before the task moves on. Entry point: [`Engine`].
+//! The engine reaches tools only through [`ToolHost`], the model only through [`Model`],
+//! and time only through [`Clock`].
+
+pub mod builtin_tools;
+pub mod clock;
+mod draft;
+mod engine;
+mod error;
+pub mod event;
+mod identity;
+pub mod ledger;
+pub mod model;
+mod runner;
+pub mod tool_host;
+
+pub use builtin_tools::BuiltinTools;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{CancelOutcome, Engine, EngineConfig, TaskChange};
+pub use error::EngineError;
+pub use event::{Decision, Phase, TaskEvent};
+pub use identity::os_user;
+pub use model::{Model, ModelError, ModelReply, ModelRequest, ProposedCall, Turn};
+pub use tool_host::{ToolError, ToolHost, ToolInfo, ToolRequest};
+
+pub use airlock_store as store;
+pub use airlock_workflow as workflow;

@@ -1,1 +1,28 @@
-//! The durable store.
+//! The durable store: one SQLite file holding workflows, tasks, their append-only event
+//! logs, steps, the tool-call ledger, approvals and engine leases.
+//!
+//! The store knows SQL and nothing about workflow semantics: the engine decides what a
+//! transition means and hands the store a [`TaskCommit`] to make durable. All writes of
+//! one process go through a single writer connection that groups concurrent commits into
+//! one transaction (one fsync for many tasks).
+
+mod commit;
+mod error;
+mod lease;
+mod migrate;
+mod open;
+mod query;
+mod records;
+
+pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, ToolCallWrite};
+pub use error::StoreError;
+pub use lease::EngineRegistration;
+pub use open::{Durability, Store, StoreOptions};
+pub use query::TaskFilter;
+pub use records::{
+    ApprovalRecord, ApprovalStatus, EventRecord, NewEvent, StepRecord, TaskProjection, TaskRecord,
+    TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord,
+};
+
+/// Milliseconds since the Unix epoch; every timestamp in the store uses it.
+pub type Millis = i64;

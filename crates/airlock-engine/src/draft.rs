@@ -1,0 +1,108 @@
+//! A transition being assembled: events folded into the task's position as they are
+//! pushed, with the store rows they imply, committed as one unit. Pure transitions
+//! (choices, checks, the start of the next step and its call intent) accumulate in one
+//! draft; a draft is committed before anything outside the engine happens.
+
+use airlock_store::{
+    ApprovalWrite, CommitOutcome, NewEvent, NewTask, StepWrite, TaskCommit, TaskProjection,
+    TaskRecord, ToolCallWrite,
+};
+
+use crate::engine::{Inner, TaskChange};
+use crate::error::EngineError;
+use crate::event::{TaskEvent, apply, empty_projection};
+
+pub(crate) struct Draft {
+    pub task_id: String,
+    pub seq: i64,
+    pub proj: TaskProjection,
+    pub create: Option<NewTask>,
+    pub events: Vec<TaskEvent>,
+    pub steps: Vec<StepWrite>,
+    pub tool_calls: Vec<ToolCallWrite>,
+    pub approvals: Vec<ApprovalWrite>,
+}
+
+impl Draft {
+    pub fn new_task(task_id: String, create: NewTask) -> Draft {
+        Draft {
+            task_id,
+            seq: 0,
+            proj: empty_projection(),
+            create: Some(create),
+            events: Vec::new(),
+            steps: Vec::new(),
+            tool_calls: Vec::new(),
+            approvals: Vec::new(),
+        }
+    }
+
+    pub fn of(task: &TaskRecord) -> Draft {
+        Draft {
+            task_id: task.id.clone(),
+            seq: task.last_seq,
+            proj: task.projection.clone(),
+            create: None,
+            events: Vec::new(),
+            steps: Vec::new(),
+            tool_calls: Vec::new(),
+            approvals: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, event: TaskEvent) {
+        apply(&mut self.proj, &event);
+        self.events.push(event);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Commits what is drafted; on success the draft is empty and at the new sequence.
+    pub async fn commit(
+        &mut self,
+        inner: &Inner,
+        lease_owner: Option<&str>,
+        release_lease: bool,
+    ) -> Result<(), EngineError> {
+        let events: Vec<NewEvent> = self
+            .events
+            .iter()
+            .map(|e| NewEvent {
+                kind: e.kind().to_owned(),
+                body: serde_json::to_value(e).unwrap_or_default(),
+            })
+            .collect();
+        let commit = TaskCommit {
+            task_id: self.task_id.clone(),
+            at: inner.clock.now(),
+            expected_seq: self.seq,
+            lease_owner: lease_owner.map(str::to_owned),
+            create: self.create.take(),
+            events,
+            projection: self.proj.clone(),
+            steps: std::mem::take(&mut self.steps),
+            tool_calls: std::mem::take(&mut self.tool_calls),
+            approvals: std::mem::take(&mut self.approvals),
+            release_lease,
+        };
+        match inner.store.commit(commit).await? {
+            CommitOutcome::Committed { last_seq } => {
+                self.seq = last_seq;
+                self.events.clear();
+                inner.announce(TaskChange {
+                    task_id: self.task_id.clone(),
+                    status: self.proj.status,
+                    seq: last_seq,
+                });
+                Ok(())
+            }
+            CommitOutcome::ApprovalAlreadyDecided { id } => Err(EngineError::AlreadyDecided(id)),
+            outcome => Err(EngineError::Refused {
+                task: self.task_id.clone(),
+                outcome,
+            }),
+        }
+    }
+}

@@ -1,0 +1,791 @@
+//! The engine: the public API the CLI and the desktop app call. It owns the store, the
+//! clock, the tool host and the model, runs tasks on tokio, and carries out what people
+//! decide (approvals, in-doubt answers, cancellations, releases from quarantine).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use airlock_store::{
+    ApprovalStatus, ApprovalWrite, EngineRegistration, Millis, NewTask, StepWrite, Store,
+    StoreOptions, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+};
+use airlock_workflow::{StateKind, Workflow};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinSet;
+
+use crate::clock::{Clock, millis};
+use crate::draft::Draft;
+use crate::error::EngineError;
+use crate::event::{Decision, Phase, TaskEvent, phase_of};
+use crate::identity::{host_name, known_dead, process_started};
+use crate::ledger::new_id;
+use crate::model::Model;
+use crate::runner::{CancelFlag, Runner};
+use crate::tool_host::ToolHost;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub store: StoreOptions,
+    /// A lease not renewed for this long may be taken over by another engine.
+    pub lease_ttl: Duration,
+    /// Tasks run at once by this engine.
+    pub max_concurrent: usize,
+    /// Interrupted or failed recoveries in a row before a task is quarantined.
+    pub max_recoveries: i64,
+    /// How often an idle engine looks for due work (retries, expiries, other processes' tasks).
+    pub poll_interval: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(store: StoreOptions) -> EngineConfig {
+        EngineConfig {
+            store,
+            lease_ttl: Duration::from_secs(15),
+            max_concurrent: 256,
+            max_recoveries: 5,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Sent after every committed transition: the change feed the UI and waiters follow.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskChange {
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub seq: i64,
+}
+
+/// What a cancellation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    Cancelled,
+    /// The task is running in an engine; it stops at its next safe point.
+    Requested,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub tools: Arc<dyn ToolHost>,
+    pub model: Option<Arc<dyn Model>>,
+    pub id: String,
+    pub config: EngineConfig,
+    host: String,
+    workflows: Mutex<HashMap<i64, Arc<Workflow>>>,
+    runners: Mutex<HashMap<String, Arc<CancelFlag>>>,
+    changes: broadcast::Sender<TaskChange>,
+    wake: Notify,
+}
+
+impl Inner {
+    pub fn announce(&self, change: TaskChange) {
+        let _ = self.changes.send(change);
+    }
+}
+
+/// The orchestrator. Cheap to clone; all clones drive the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens the store, registers this engine, frees the leases of engines that are gone,
+    /// and starts the heartbeat that keeps this engine's leases alive.
+    pub async fn open(
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        tools: Arc<dyn ToolHost>,
+        model: Option<Arc<dyn Model>>,
+    ) -> Result<Engine, EngineError> {
+        let store = Store::open(config.store.clone(), clock.now()).await?;
+        let now = clock.now();
+        let pid = std::process::id();
+        let registration = EngineRegistration {
+            id: new_id(),
+            host: host_name(),
+            pid: i64::from(pid),
+            pid_started: process_started(pid),
+            started_at: now,
+            heartbeat_at: now,
+        };
+        store.register_engine(&registration).await?;
+        let (changes, _) = broadcast::channel(4096);
+        let inner = Arc::new(Inner {
+            store,
+            clock,
+            tools,
+            model,
+            id: registration.id,
+            host: registration.host,
+            config,
+            workflows: Mutex::new(HashMap::new()),
+            runners: Mutex::new(HashMap::new()),
+            changes,
+            wake: Notify::new(),
+        });
+        reap_gone_engines(&inner).await?;
+        tokio::spawn(heartbeat(Arc::downgrade(&inner)));
+        Ok(Engine { inner })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub fn tools(&self) -> &Arc<dyn ToolHost> {
+        &self.inner.tools
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<TaskChange> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Stops this engine: its leases are given back at once, so another engine can
+    /// continue its tasks without waiting for them to expire.
+    pub async fn close(&self) -> Result<(), EngineError> {
+        self.inner.store.forget_engine(&self.inner.id).await?;
+        Ok(())
+    }
+
+    /// Records a definition (a new version when its text changed) and returns its id.
+    pub async fn register_workflow(
+        &self,
+        workflow: &Workflow,
+        origin: Option<&str>,
+    ) -> Result<i64, EngineError> {
+        let record = self
+            .inner
+            .store
+            .register_workflow(
+                &workflow.name,
+                &workflow.hash,
+                &workflow.source,
+                origin,
+                self.inner.clock.now(),
+            )
+            .await?;
+        if let Ok(mut cache) = self.inner.workflows.lock() {
+            cache.insert(record.id, Arc::new(workflow.clone()));
+        }
+        Ok(record.id)
+    }
+
+    /// Creates a task of `workflow` for `requester`. It runs when an engine picks it up
+    /// ([`Engine::run_task`], [`Engine::run_until_idle`] or [`Engine::serve`]).
+    #[tracing::instrument(skip(self, workflow, inputs), fields(workflow = %workflow.name))]
+    pub async fn start_task(
+        &self,
+        workflow: &Workflow,
+        inputs: Map<String, Value>,
+        requester: &str,
+        origin: Option<&str>,
+    ) -> Result<String, EngineError> {
+        let bound = workflow
+            .bind_inputs(inputs)
+            .map_err(|errors| EngineError::Inputs {
+                workflow: workflow.name.clone(),
+                errors,
+            })?;
+        let workflow_id = self.register_workflow(workflow, origin).await?;
+        let version = self
+            .inner
+            .store
+            .workflow(workflow_id)
+            .await?
+            .map_or(0, |w| w.version);
+        let task_id = new_id();
+        let inputs = Value::Object(bound);
+        let mut draft = Draft::new_task(
+            task_id.clone(),
+            NewTask {
+                workflow_id,
+                workflow_name: workflow.name.clone(),
+                requester: requester.to_owned(),
+                inputs: inputs.clone(),
+            },
+        );
+        draft.push(TaskEvent::Created {
+            workflow: workflow.name.clone(),
+            workflow_version: version,
+            start: workflow.start.clone(),
+            requester: requester.to_owned(),
+            inputs,
+        });
+        draft.commit(&self.inner, None, false).await?;
+        Ok(task_id)
+    }
+
+    /// Finds a task by its id or an unambiguous prefix of it.
+    pub async fn find_task(&self, id_or_prefix: &str) -> Result<TaskRecord, EngineError> {
+        if let Some(task) = self.inner.store.task(id_or_prefix).await? {
+            return Ok(task);
+        }
+        let matches = self.inner.store.tasks_with_prefix(id_or_prefix).await?;
+        match matches.as_slice() {
+            [one] => self
+                .inner
+                .store
+                .task(one)
+                .await?
+                .ok_or_else(|| EngineError::NoTask(id_or_prefix.to_owned())),
+            [] => Err(EngineError::NoTask(id_or_prefix.to_owned())),
+            _ => Err(EngineError::AmbiguousTask {
+                prefix: id_or_prefix.to_owned(),
+                matches,
+            }),
+        }
+    }
+
+    /// Runs one task in this call until it ends or waits for a person, and returns it.
+    pub async fn run_task(&self, task_id: &str) -> Result<TaskRecord, EngineError> {
+        loop {
+            let now = self.inner.clock.now();
+            let claimed = self
+                .inner
+                .store
+                .claim(task_id, &self.inner.id, now, self.lease_until())
+                .await?;
+            match claimed {
+                Some(task) => {
+                    let due = task.projection.wake_at.is_none_or(|at| at <= now)
+                        || phase_of(&task.projection) == Some(Phase::Backoff);
+                    if task.projection.status == TaskStatus::Running && !due {
+                        // Waiting out a failed recovery: hand the lease back and sleep.
+                        self.inner.store.release(task_id, &self.inner.id).await?;
+                        self.inner
+                            .clock
+                            .sleep_until(task.projection.wake_at.unwrap_or(now))
+                            .await;
+                        continue;
+                    }
+                    let result = self.inner.clone().run_claimed(task).await;
+                    if let Err(e) = result {
+                        tracing::warn!(task = task_id, error = %e, "run ended with an error");
+                    }
+                }
+                None => {
+                    let task = self
+                        .inner
+                        .store
+                        .task(task_id)
+                        .await?
+                        .ok_or_else(|| EngineError::NoTask(task_id.to_owned()))?;
+                    if task.projection.status.is_terminal() {
+                        return Ok(task);
+                    }
+                    return Err(EngineError::Busy {
+                        task: task_id.to_owned(),
+                        holder: task.lease_owner.unwrap_or_default(),
+                    });
+                }
+            }
+            let task = self
+                .inner
+                .store
+                .task(task_id)
+                .await?
+                .ok_or_else(|| EngineError::NoTask(task_id.to_owned()))?;
+            if task.projection.status != TaskStatus::Running {
+                return Ok(task);
+            }
+        }
+    }
+
+    /// Runs every task this engine can take until none is left running: the recovery
+    /// entry point after a restart. Tasks waiting for a person are left waiting.
+    pub async fn run_until_idle(&self) -> Result<(), EngineError> {
+        self.schedule(true).await
+    }
+
+    /// Runs tasks as they become due, until the engine is dropped (the desktop app).
+    pub fn serve(&self) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.schedule(false).await {
+                tracing::error!(error = %e, "the scheduler stopped");
+            }
+        })
+    }
+
+    fn lease_until(&self) -> Millis {
+        self.inner.clock.now() + millis(self.inner.config.lease_ttl)
+    }
+
+    async fn schedule(&self, until_idle: bool) -> Result<(), EngineError> {
+        let mut running: JoinSet<()> = JoinSet::new();
+        loop {
+            expire_approvals(&self.inner).await?;
+            let free = self
+                .inner
+                .config
+                .max_concurrent
+                .saturating_sub(running.len());
+            if free > 0 {
+                let now = self.inner.clock.now();
+                let claimed = self
+                    .inner
+                    .store
+                    .claim_runnable(&self.inner.id, now, self.lease_until(), free as i64)
+                    .await?;
+                for task in claimed {
+                    let inner = self.inner.clone();
+                    running.spawn(async move {
+                        let id = task.id.clone();
+                        if let Err(e) = inner.run_claimed(task).await {
+                            tracing::warn!(task = %id, error = %e, "run ended with an error");
+                        }
+                    });
+                }
+            }
+            if until_idle && running.is_empty() {
+                let (open, next_due) = self
+                    .inner
+                    .store
+                    .open_work(&self.inner.id, self.inner.clock.now())
+                    .await?;
+                if open == 0 {
+                    return Ok(());
+                }
+                if let Some(at) = next_due.filter(|at| *at > self.inner.clock.now()) {
+                    self.inner.clock.sleep_until(at).await;
+                    continue;
+                }
+            }
+            let wake = self.inner.wake.notified();
+            tokio::select! {
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    if let Err(e) = joined {
+                        tracing::error!(error = %e, "a task runner panicked");
+                    }
+                }
+                () = wake => {}
+                () = tokio::time::sleep(self.inner.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Stops a task: at once when no engine is running it, otherwise at its next safe point.
+    pub async fn cancel(
+        &self,
+        task_id: &str,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<CancelOutcome, EngineError> {
+        let local = self
+            .inner
+            .runners
+            .lock()
+            .ok()
+            .and_then(|r| r.get(task_id).cloned());
+        if let Some(flag) = local {
+            flag.request(by, reason);
+            return Ok(CancelOutcome::Requested);
+        }
+        match self.claim_for_person(task_id, "cancelled").await {
+            Ok(task) => {
+                let mut draft = Draft::of(&task);
+                draft.push(TaskEvent::Cancelled {
+                    by: by.to_owned(),
+                    reason,
+                });
+                self.commit_for_person(&mut draft).await?;
+                Ok(CancelOutcome::Cancelled)
+            }
+            Err(EngineError::Busy { .. }) => {
+                if self.inner.store.request_cancel(task_id, by).await? {
+                    Ok(CancelOutcome::Requested)
+                } else {
+                    Err(EngineError::NoTask(task_id.to_owned()))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Approves or rejects a pending approval as `by`.
+    pub async fn decide_approval(
+        &self,
+        approval_id: &str,
+        approve: bool,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<TaskRecord, EngineError> {
+        let approval = self
+            .inner
+            .store
+            .approval(approval_id)
+            .await?
+            .ok_or_else(|| EngineError::NoApproval(approval_id.to_owned()))?;
+        if approval.status != ApprovalStatus::Pending {
+            return Err(EngineError::AlreadyDecided(approval_id.to_owned()));
+        }
+        let decision = if approve {
+            Decision::Approved
+        } else {
+            Decision::Rejected
+        };
+        settle_approval(
+            &self.inner,
+            &approval.task_id,
+            approval_id,
+            decision,
+            Some(by),
+            reason,
+        )
+        .await
+    }
+
+    /// A person's answer to "did this call happen?". When it did, the step counts as done;
+    /// when it did not, the call is made again as a new attempt.
+    pub async fn resolve_in_doubt(
+        &self,
+        call_id: &str,
+        happened: bool,
+        by: &str,
+    ) -> Result<TaskRecord, EngineError> {
+        let call = self
+            .inner
+            .store
+            .tool_call(call_id)
+            .await?
+            .ok_or_else(|| EngineError::NoToolCall(call_id.to_owned()))?;
+        let task = self.claim_for_person(&call.task_id, "resolved").await?;
+        let waiting_on_this = phase_of(&task.projection)
+            == Some(Phase::InDoubt {
+                call_id: call_id.to_owned(),
+            })
+            && task.projection.status == TaskStatus::InDoubt
+            && call.outcome == Some(ToolCallOutcome::InDoubt);
+        if !waiting_on_this {
+            self.inner.store.release(&task.id, &self.inner.id).await?;
+            return Err(EngineError::WrongStatus {
+                task: task.id,
+                status: task.projection.status,
+                action: "resolved for this call",
+            });
+        }
+        let workflow = self.inner.workflow_for(task.workflow_id).await?;
+        let state_name = task.projection.current_state.clone().unwrap_or_default();
+        let next = workflow.state(&state_name).and_then(|s| match &s.kind {
+            StateKind::Tool(t) => Some(t.next.clone()),
+            _ => None,
+        });
+        let mut draft = Draft::of(&task);
+        draft.tool_calls.push(ToolCallWrite::Outcome {
+            id: call_id.to_owned(),
+            outcome: if happened {
+                ToolCallOutcome::Happened
+            } else {
+                ToolCallOutcome::NotHappened
+            },
+            result: None,
+            error: call.error.clone(),
+            resolved_by: Some(by.to_owned()),
+        });
+        if happened && next.is_some() {
+            draft.steps.push(StepWrite::End {
+                step_no: task.projection.step_no,
+                outcome: "succeeded".into(),
+                error: None,
+            });
+        }
+        draft.push(TaskEvent::InDoubtResolved {
+            call_id: call_id.to_owned(),
+            state: state_name,
+            happened,
+            by: by.to_owned(),
+            next,
+            retry_at: (!happened).then(|| self.inner.clock.now()),
+        });
+        self.commit_for_person(&mut draft).await?;
+        self.find_task(&task.id).await
+    }
+
+    /// Lets a quarantined task run again (its recovery count starts over).
+    pub async fn release_quarantined(
+        &self,
+        task_id: &str,
+        by: &str,
+    ) -> Result<TaskRecord, EngineError> {
+        let task = self.claim_for_person(task_id, "released").await?;
+        if task.projection.status != TaskStatus::Quarantined {
+            self.inner.store.release(&task.id, &self.inner.id).await?;
+            return Err(EngineError::WrongStatus {
+                task: task.id,
+                status: task.projection.status,
+                action: "released from quarantine",
+            });
+        }
+        let mut draft = Draft::of(&task);
+        draft.push(TaskEvent::Released { by: by.to_owned() });
+        self.commit_for_person(&mut draft).await?;
+        self.find_task(&task.id).await
+    }
+
+    async fn claim_for_person(
+        &self,
+        task_id: &str,
+        action: &'static str,
+    ) -> Result<TaskRecord, EngineError> {
+        claim_for_person(&self.inner, task_id, action).await
+    }
+
+    async fn commit_for_person(&self, draft: &mut Draft) -> Result<(), EngineError> {
+        let id = self.inner.id.clone();
+        draft.commit(&self.inner, Some(&id), true).await?;
+        self.inner.wake.notify_waiters();
+        Ok(())
+    }
+}
+
+/// A person's action needs the task's lease for a moment; a runner finishing its last
+/// commit may hold it briefly, so try for a short while.
+async fn claim_for_person(
+    inner: &Arc<Inner>,
+    task_id: &str,
+    action: &'static str,
+) -> Result<TaskRecord, EngineError> {
+    for attempt in 0..40 {
+        let now = inner.clock.now();
+        let until = now + millis(inner.config.lease_ttl);
+        if let Some(task) = inner.store.claim(task_id, &inner.id, now, until).await? {
+            return Ok(task);
+        }
+        let task = inner
+            .store
+            .task(task_id)
+            .await?
+            .ok_or_else(|| EngineError::NoTask(task_id.to_owned()))?;
+        if task.projection.status.is_terminal() {
+            return Err(EngineError::WrongStatus {
+                task: task_id.to_owned(),
+                status: task.projection.status,
+                action,
+            });
+        }
+        if attempt == 39 {
+            return Err(EngineError::Busy {
+                task: task_id.to_owned(),
+                holder: task.lease_owner.unwrap_or_default(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(EngineError::NoTask(task_id.to_owned()))
+}
+
+async fn settle_approval(
+    inner: &Arc<Inner>,
+    task_id: &str,
+    approval_id: &str,
+    decision: Decision,
+    by: Option<&str>,
+    reason: Option<String>,
+) -> Result<TaskRecord, EngineError> {
+    let task = claim_for_person(inner, task_id, "decided").await?;
+    let waiting = phase_of(&task.projection)
+        == Some(Phase::WaitingApproval {
+            approval_id: approval_id.to_owned(),
+        });
+    if !waiting {
+        inner.store.release(task_id, &inner.id).await?;
+        return Err(EngineError::AlreadyDecided(approval_id.to_owned()));
+    }
+    let workflow = inner.workflow_for(task.workflow_id).await?;
+    let state_name = task.projection.current_state.clone().unwrap_or_default();
+    let Some(StateKind::Approval(state)) = workflow.state(&state_name).map(|s| &s.kind) else {
+        inner.store.release(task_id, &inner.id).await?;
+        return Err(EngineError::BadStoredWorkflow {
+            id: task.workflow_id,
+            detail: format!("`{state_name}` is not an approval state"),
+        });
+    };
+    let next = match decision {
+        Decision::Approved => state.next.clone(),
+        Decision::Rejected => state.on_reject.clone(),
+        Decision::Expired => state.on_expire.clone(),
+    };
+    let at = inner.clock.now();
+    let status = match (decision, by) {
+        (Decision::Approved, Some(by)) => ApprovalStatus::Approved {
+            by: by.to_owned(),
+            at,
+            reason: reason.clone(),
+        },
+        (Decision::Rejected, Some(by)) => ApprovalStatus::Rejected {
+            by: by.to_owned(),
+            at,
+            reason: reason.clone(),
+        },
+        _ => ApprovalStatus::Expired { at },
+    };
+    let mut draft = Draft::of(&task);
+    draft.approvals.push(ApprovalWrite::Decide {
+        id: approval_id.to_owned(),
+        status,
+    });
+    draft.steps.push(StepWrite::End {
+        step_no: task.projection.step_no,
+        outcome: serde_json::to_value(decision)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        error: None,
+    });
+    draft.push(TaskEvent::ApprovalDecided {
+        approval_id: approval_id.to_owned(),
+        state: state_name,
+        decision,
+        by: by.map(str::to_owned),
+        reason,
+        next,
+    });
+    let id = inner.id.clone();
+    draft.commit(inner, Some(&id), true).await?;
+    inner.wake.notify_waiters();
+    inner
+        .store
+        .task(task_id)
+        .await?
+        .ok_or_else(|| EngineError::NoTask(task_id.to_owned()))
+}
+
+async fn expire_approvals(inner: &Arc<Inner>) -> Result<(), EngineError> {
+    for approval in inner.store.expired_approvals(inner.clock.now()).await? {
+        match settle_approval(
+            inner,
+            &approval.task_id,
+            &approval.id,
+            Decision::Expired,
+            None,
+            None,
+        )
+        .await
+        {
+            Ok(_) | Err(EngineError::AlreadyDecided(_)) | Err(EngineError::Busy { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Inner {
+    pub(crate) async fn workflow_for(&self, id: i64) -> Result<Arc<Workflow>, EngineError> {
+        if let Some(wf) = self.workflows.lock().ok().and_then(|c| c.get(&id).cloned()) {
+            return Ok(wf);
+        }
+        let record =
+            self.store
+                .workflow(id)
+                .await?
+                .ok_or_else(|| EngineError::BadStoredWorkflow {
+                    id,
+                    detail: "it is missing".into(),
+                })?;
+        let origin = record
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("{} (stored)", record.name));
+        let workflow = airlock_workflow::parse(std::path::Path::new(&origin), &record.source)
+            .map_err(|d| EngineError::BadStoredWorkflow {
+                id,
+                detail: d.to_string(),
+            })?;
+        let workflow = Arc::new(workflow);
+        if let Ok(mut cache) = self.workflows.lock() {
+            cache.insert(id, workflow.clone());
+        }
+        Ok(workflow)
+    }
+
+    /// Runs a task this engine has just claimed, counting failures toward quarantine.
+    pub(crate) async fn run_claimed(
+        self: Arc<Self>,
+        task: TaskRecord,
+    ) -> Result<TaskStatus, EngineError> {
+        let flag = Arc::new(CancelFlag::default());
+        if let Ok(mut runners) = self.runners.lock() {
+            runners.insert(task.id.clone(), flag.clone());
+        }
+        let task_id = task.id.clone();
+        let result = match self.workflow_for(task.workflow_id).await {
+            Ok(workflow) => Runner::new(self.clone(), workflow, &task, flag).run().await,
+            Err(e) => {
+                let mut draft = Draft::of(&task);
+                draft.push(TaskEvent::Quarantined {
+                    error: e.to_string(),
+                });
+                let id = self.id.clone();
+                draft.commit(&self, Some(&id), true).await?;
+                Err(e)
+            }
+        };
+        if let Ok(mut runners) = self.runners.lock() {
+            runners.remove(&task_id);
+        }
+        result
+    }
+}
+
+/// Frees the leases of engines that are known dead (same host, process gone) or that
+/// stopped renewing them long ago.
+async fn reap_gone_engines(inner: &Arc<Inner>) -> Result<(), EngineError> {
+    let stale_before = inner.clock.now() - 3 * millis(inner.config.lease_ttl);
+    for engine in inner.store.engines().await? {
+        if engine.id == inner.id {
+            continue;
+        }
+        if known_dead(&engine, &inner.host) || engine.heartbeat_at < stale_before {
+            let freed = inner.store.forget_engine(&engine.id).await?;
+            tracing::info!(engine = %engine.id, pid = engine.pid, freed, "freed the leases of a stopped engine");
+        }
+    }
+    Ok(())
+}
+
+async fn heartbeat(inner: Weak<Inner>) {
+    let period = inner.upgrade().map_or(Duration::from_secs(5), |i| {
+        (i.config.lease_ttl / 3).min(Duration::from_secs(1))
+    });
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let now = inner.clock.now();
+        let until = now + millis(inner.config.lease_ttl);
+        match inner.store.heartbeat(&inner.id, now, until).await {
+            Ok(cancels) => {
+                for (task_id, by) in cancels {
+                    let flag = inner
+                        .runners
+                        .lock()
+                        .ok()
+                        .and_then(|r| r.get(&task_id).cloned());
+                    if let Some(flag) = flag {
+                        flag.request(&by, None);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+        if let Err(e) = reap_gone_engines(&inner).await {
+            tracing::warn!(error = %e, "could not check for stopped engines");
+        }
+        inner.wake.notify_waiters();
+    }
+}

@@ -1,0 +1,42 @@
+//! Engine errors: what a caller of the engine API can get back.
+
+use airlock_store::{CommitOutcome, StoreError, TaskStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the inputs do not fit workflow `{workflow}`:\n{errors}")]
+    Inputs {
+        workflow: String,
+        errors: airlock_workflow::InputErrors,
+    },
+    #[error("no task `{0}`")]
+    NoTask(String),
+    #[error("`{prefix}` matches several tasks: {}", matches.join(", "))]
+    AmbiguousTask {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("no approval `{0}`")]
+    NoApproval(String),
+    #[error("no tool call `{0}`")]
+    NoToolCall(String),
+    #[error("task {task} is {status}, so it cannot be {action}")]
+    WrongStatus {
+        task: String,
+        status: TaskStatus,
+        action: &'static str,
+    },
+    #[error("approval {0} was already decided")]
+    AlreadyDecided(String),
+    #[error("task {task} is being run by another engine ({holder})")]
+    Busy { task: String, holder: String },
+    #[error("the stored definition of workflow #{id} cannot be used: {detail}")]
+    BadStoredWorkflow { id: i64, detail: String },
+    #[error("task {task}: the store refused a transition ({outcome:?})")]
+    Refused {
+        task: String,
+        outcome: CommitOutcome,
+    },
+}

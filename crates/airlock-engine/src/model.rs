@@ -1,0 +1,62 @@
+//! The seam to the reasoning engine. An agent state asks a [`Model`] for its next move;
+//! the model only ever *proposes* tool calls, which the runner checks and records before
+//! anything runs. The Claude client and the scripted demo model implement this trait.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::BoxFuture;
+use crate::tool_host::ToolInfo;
+
+/// What the model sees: the goal, the tools it may use, and this step's own turns so far
+/// (not a transcript of the whole task).
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelRequest {
+    pub task_id: String,
+    pub state: String,
+    pub goal: String,
+    pub tools: Vec<ToolInfo>,
+    pub output_schema: Option<Value>,
+    pub turns: Vec<Turn>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Turn {
+    Model {
+        reply: ModelReply,
+    },
+    ToolResult {
+        call: String,
+        tool: String,
+        ok: bool,
+        content: Value,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ModelReply {
+    /// Proposals, decided one by one.
+    ToolCalls { calls: Vec<ProposedCall> },
+    /// The state's answer.
+    Final { output: Value },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProposedCall {
+    /// The model's own id for the call, echoed in the result.
+    pub id: String,
+    pub tool: String,
+    pub args: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ModelError(pub String);
+
+pub trait Model: Send + Sync + 'static {
+    /// How the model is named wherever a model name appears.
+    fn name(&self) -> String;
+    fn respond(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelReply, ModelError>>;
+}

@@ -1,0 +1,791 @@
+//! Runs one task from wherever its history left it until it ends or waits for a person.
+//!
+//! The order of things is the whole point: a step's start and its call intent are
+//! committed before the call is made; the call's outcome is committed (together with
+//! the pure transitions that follow it, up to the next intent) before anything else
+//! happens. A runner that dies anywhere leaves a history another runner can continue
+//! without repeating an effect: an intent with no outcome is retried only for idempotent
+//! tools, and otherwise becomes an in-doubt call for a person to settle.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock_store::{
+    ApprovalWrite, StepWrite, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+};
+use airlock_workflow::{Scope, State, StateKind, Workflow, glob_matches};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::clock::{millis, with_timeout};
+use crate::draft::Draft;
+use crate::engine::Inner;
+use crate::error::EngineError;
+use crate::event::{Phase, TaskEvent, phase_of};
+use crate::ledger::{args_hash, idempotency_key, new_id};
+use crate::model::{ModelReply, ModelRequest, Turn};
+use crate::tool_host::{ToolError, ToolRequest};
+
+/// Flushed at least this often even when only pure transitions pile up (a looping workflow).
+const MAX_DRAFT_EVENTS: usize = 256;
+/// A call without a `timeout` in its state is given up after this long.
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Agent call indexes are `turn * CALLS_PER_TURN + position`.
+const CALLS_PER_TURN: i64 = 1000;
+
+/// A person's request to stop a task, seen by its runner at the next safe point.
+#[derive(Default)]
+pub(crate) struct CancelFlag {
+    requested: Mutex<Option<(String, Option<String>)>>,
+    notify: Notify,
+}
+
+impl CancelFlag {
+    pub fn request(&self, by: &str, reason: Option<String>) {
+        if let Ok(mut r) = self.requested.lock() {
+            r.get_or_insert((by.to_owned(), reason));
+        }
+        self.notify.notify_waiters();
+    }
+
+    fn get(&self) -> Option<(String, Option<String>)> {
+        self.requested.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+/// A call whose intent is recorded and whose outcome is not.
+#[derive(Clone, Debug)]
+struct Intent {
+    call_id: String,
+    tool: String,
+    args: Value,
+    key: String,
+    idempotent: bool,
+}
+
+pub(crate) struct Runner {
+    inner: Arc<Inner>,
+    wf: Arc<Workflow>,
+    inputs: Value,
+    task_meta: Value,
+    draft: Draft,
+    cancel: Arc<CancelFlag>,
+    inflight: Option<Intent>,
+}
+
+impl Runner {
+    pub fn new(
+        inner: Arc<Inner>,
+        wf: Arc<Workflow>,
+        task: &TaskRecord,
+        cancel: Arc<CancelFlag>,
+    ) -> Runner {
+        if let Some(by) = &task.cancel_requested {
+            cancel.request(by, None);
+        }
+        Runner {
+            task_meta: json!({
+                "id": task.id,
+                "requester": task.requester,
+                "workflow": task.workflow_name,
+            }),
+            inputs: task.inputs.clone(),
+            draft: Draft::of(task),
+            inner,
+            wf,
+            cancel,
+            inflight: None,
+        }
+    }
+
+    fn owner(&self) -> String {
+        self.inner.id.clone()
+    }
+
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if self.draft.is_empty() {
+            return Ok(());
+        }
+        let owner = self.owner();
+        self.draft.commit(&self.inner, Some(&owner), false).await
+    }
+
+    /// Runs until the task ends or waits; always gives the lease back.
+    pub async fn run(mut self) -> Result<TaskStatus, EngineError> {
+        let outcome = self.drive().await;
+        let owner = self.owner();
+        match outcome {
+            Ok(()) => {
+                if self.draft.is_empty() {
+                    self.inner
+                        .store
+                        .release(&self.draft.task_id, &owner)
+                        .await?;
+                } else {
+                    self.draft.commit(&self.inner, Some(&owner), true).await?;
+                }
+                Ok(self.draft.proj.status)
+            }
+            Err(e @ EngineError::Refused { .. }) => Err(e),
+            Err(e) => {
+                // Something in the engine (not the task's own steps) failed: count it
+                // toward quarantine and let the task be picked up again later.
+                self.note_failure(&e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn note_failure(&mut self, error: &EngineError) {
+        let fresh = match self.inner.store.task(&self.draft.task_id).await {
+            Ok(Some(task)) if task.lease_owner.as_deref() == Some(self.inner.id.as_str()) => task,
+            _ => return,
+        };
+        let mut draft = Draft::of(&fresh);
+        let failures = fresh.projection.recovery_failures + 1;
+        if failures >= self.inner.config.max_recoveries {
+            draft.push(TaskEvent::Quarantined {
+                error: format!("stopped after {failures} failed recoveries; last error: {error}"),
+            });
+        } else {
+            let backoff = 500_i64.saturating_mul(1 << failures.min(10));
+            draft.push(TaskEvent::RecoveryFailed {
+                error: error.to_string(),
+                failures,
+                retry_at: self.inner.clock.now() + backoff,
+            });
+        }
+        let owner = self.owner();
+        if let Err(e) = draft.commit(&self.inner, Some(&owner), true).await {
+            tracing::error!(task = %self.draft.task_id, error = %e, "could not record a failed recovery");
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(task = %self.draft.task_id))]
+    async fn drive(&mut self) -> Result<(), EngineError> {
+        self.count_recovery().await?;
+        loop {
+            if self.draft.proj.status != TaskStatus::Running {
+                return Ok(());
+            }
+            if let Some((by, reason)) = self.cancel.get() {
+                self.draft.push(TaskEvent::Cancelled { by, reason });
+                return Ok(());
+            }
+            let phase = phase_of(&self.draft.proj).ok_or_else(|| self.corrupt("its phase"))?;
+            match phase {
+                Phase::Enter => self.enter()?,
+                Phase::Working => self.work().await?,
+                Phase::Calling { call_id } => {
+                    self.flush().await?;
+                    self.perform(&call_id).await?;
+                }
+                Phase::Backoff => {
+                    self.flush().await?;
+                    let at = self.draft.proj.wake_at.unwrap_or(0);
+                    if self.wait_until(at).await {
+                        self.new_attempt()?;
+                    }
+                }
+                Phase::WaitingApproval { .. } | Phase::InDoubt { .. } | Phase::Ended => {
+                    return Ok(());
+                }
+            }
+            if self.draft.events.len() >= MAX_DRAFT_EVENTS {
+                self.flush().await?;
+            }
+        }
+    }
+
+    /// A task claimed in the middle of a step was running in an engine that stopped.
+    async fn count_recovery(&mut self) -> Result<(), EngineError> {
+        let mid_step = matches!(
+            phase_of(&self.draft.proj),
+            Some(Phase::Calling { .. } | Phase::Working)
+        );
+        if !mid_step || self.draft.proj.status != TaskStatus::Running {
+            return Ok(());
+        }
+        let failures = self.draft.proj.recovery_failures + 1;
+        if failures > self.inner.config.max_recoveries {
+            self.draft.push(TaskEvent::Quarantined {
+                error: format!(
+                    "the task was interrupted {} times in a row in state `{}`; last error: {}",
+                    failures - 1,
+                    self.draft.proj.current_state.as_deref().unwrap_or("?"),
+                    self.draft.proj.error.as_deref().unwrap_or("none recorded")
+                ),
+            });
+        } else {
+            self.draft.push(TaskEvent::RecoveryStarted {
+                engine: self.owner(),
+                failures,
+            });
+        }
+        self.flush().await
+    }
+
+    /// Sleeps until `at`; false when a cancellation came first.
+    async fn wait_until(&self, at: i64) -> bool {
+        if self.inner.clock.now() >= at {
+            return true;
+        }
+        let cancelled = self.cancel.notify.notified();
+        tokio::select! {
+            () = self.inner.clock.sleep_until(at) => true,
+            () = cancelled => false,
+        }
+    }
+
+    fn corrupt(&self, what: &str) -> EngineError {
+        EngineError::BadStoredWorkflow {
+            id: 0,
+            detail: format!("task {} has an unreadable {what}", self.draft.task_id),
+        }
+    }
+
+    fn current(&self) -> Result<State, EngineError> {
+        let name = self
+            .draft
+            .proj
+            .current_state
+            .clone()
+            .ok_or_else(|| self.corrupt("state"))?;
+        self.wf
+            .state(&name)
+            .cloned()
+            .ok_or_else(|| EngineError::BadStoredWorkflow {
+                id: 0,
+                detail: format!("workflow `{}` has no state `{name}`", self.wf.name),
+            })
+    }
+
+    fn scope_values(&self) -> (Value, Value, Value) {
+        (
+            self.inputs.clone(),
+            self.draft.proj.state.clone(),
+            self.task_meta.clone(),
+        )
+    }
+
+    fn start_step(&mut self, state: &State, step_no: i64, attempt: i64) {
+        self.draft.push(TaskEvent::StepStarted {
+            step_no,
+            state: state.name.clone(),
+            state_kind: state.kind_name().to_owned(),
+            attempt,
+        });
+        self.draft.steps.push(StepWrite::Start {
+            step_no,
+            state_name: state.name.clone(),
+            kind: state.kind_name().to_owned(),
+            attempt,
+        });
+    }
+
+    fn succeed(&mut self, state: &State, output: Value, next: &str) {
+        let step_no = self.draft.proj.step_no;
+        self.draft.push(TaskEvent::StepSucceeded {
+            step_no,
+            state: state.name.clone(),
+            output,
+            next: next.to_owned(),
+        });
+        self.draft.steps.push(StepWrite::End {
+            step_no,
+            outcome: "succeeded".into(),
+            error: None,
+        });
+    }
+
+    fn give_up(&mut self, state: &State, error: String) {
+        let step_no = self.draft.proj.step_no;
+        self.draft.steps.push(StepWrite::End {
+            step_no,
+            outcome: "failed".into(),
+            error: Some(error.clone()),
+        });
+        self.draft.push(TaskEvent::StepGaveUp {
+            step_no,
+            state: state.name.clone(),
+            error,
+            next: state.on_error.clone(),
+        });
+    }
+
+    fn step_failed(&mut self, state: &State, error: String, retryable: bool) {
+        let attempt = self.draft.proj.attempt;
+        if retryable && attempt < i64::from(state.retry.max_attempts) {
+            let wait = state
+                .retry
+                .backoff_after(u32::try_from(attempt).unwrap_or(u32::MAX));
+            self.draft.push(TaskEvent::StepFailed {
+                step_no: self.draft.proj.step_no,
+                state: state.name.clone(),
+                attempt,
+                error,
+                retry_at: self.inner.clock.now() + millis(wait),
+            });
+        } else {
+            self.give_up(state, error);
+        }
+    }
+
+    /// Begins the current state as a new step. Pure: only drafts events.
+    fn enter(&mut self) -> Result<(), EngineError> {
+        let state = self.current()?;
+        let step_no = self.draft.proj.step_no + 1;
+        let (inputs, st, task) = self.scope_values();
+        let scope = Scope {
+            inputs: &inputs,
+            state: &st,
+            task: &task,
+        };
+        match &state.kind {
+            StateKind::End(end) => {
+                self.draft.push(TaskEvent::Ended {
+                    state: state.name.clone(),
+                    status: end.status,
+                });
+            }
+            StateKind::Choice(choice) => {
+                self.start_step(&state, step_no, 1);
+                let mut picked = Ok((Value::String("default".into()), choice.default.clone()));
+                for (i, branch) in choice.branches.iter().enumerate() {
+                    match branch.when.eval_bool(&scope) {
+                        Ok(true) => {
+                            picked = Ok((json!(i), branch.next.clone()));
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            picked = Err(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                match picked {
+                    Ok((branch, next)) => {
+                        self.succeed(&state, json!({ "branch": branch, "next": next }), &next)
+                    }
+                    Err(e) => self.give_up(&state, e),
+                }
+            }
+            StateKind::Check(check) => {
+                self.start_step(&state, step_no, 1);
+                match check.assert.eval_bool(&scope) {
+                    Ok(true) => self.succeed(&state, json!({ "passed": true }), &check.next),
+                    Ok(false) => {
+                        let message = match &check.message {
+                            Some(t) => t.render(&scope).unwrap_or_else(|e| e.to_string()),
+                            None => format!("`{}` was false", check.assert.source()),
+                        };
+                        self.succeed(
+                            &state,
+                            json!({ "passed": false, "message": message }),
+                            &check.on_fail,
+                        );
+                    }
+                    Err(e) => self.give_up(&state, e.to_string()),
+                }
+            }
+            StateKind::Approval(approval) => {
+                self.start_step(&state, step_no, 1);
+                match approval.prompt.render(&scope) {
+                    Ok(prompt) => {
+                        let approval_id = new_id();
+                        let expires_at = approval
+                            .expires_after
+                            .map(|d| self.inner.clock.now() + millis(d));
+                        self.draft.approvals.push(ApprovalWrite::Request {
+                            id: approval_id.clone(),
+                            step_no,
+                            state_name: state.name.clone(),
+                            prompt: prompt.clone(),
+                            approvers: approval.approvers.clone(),
+                            expires_at,
+                            tool_call_id: None,
+                            args_hash: None,
+                            policy_version: None,
+                        });
+                        self.draft.push(TaskEvent::ApprovalRequested {
+                            approval_id,
+                            state: state.name.clone(),
+                            prompt,
+                            approvers: approval.approvers.clone(),
+                            expires_at,
+                        });
+                    }
+                    Err(e) => self.give_up(&state, e.to_string()),
+                }
+            }
+            StateKind::Tool(_) => {
+                self.start_step(&state, step_no, 1);
+                self.intend_tool_state_call(&state);
+            }
+            StateKind::Agent(_) => self.start_step(&state, step_no, 1),
+        }
+        Ok(())
+    }
+
+    /// A new attempt at the current step after a failed one.
+    fn new_attempt(&mut self) -> Result<(), EngineError> {
+        let state = self.current()?;
+        let attempt = self.draft.proj.attempt + 1;
+        self.start_step(&state, self.draft.proj.step_no, attempt);
+        if let StateKind::Tool(_) = state.kind {
+            self.intend_tool_state_call(&state);
+        }
+        Ok(())
+    }
+
+    fn intend_tool_state_call(&mut self, state: &State) {
+        let StateKind::Tool(tool_state) = &state.kind else {
+            return;
+        };
+        let (inputs, st, task) = self.scope_values();
+        let scope = Scope {
+            inputs: &inputs,
+            state: &st,
+            task: &task,
+        };
+        let args = match tool_state.args.eval(&scope) {
+            Ok(args) => args,
+            Err(e) => {
+                return self.give_up(state, format!("arguments for `{}`: {e}", tool_state.tool));
+            }
+        };
+        let Some(info) = self.inner.tools.describe(&tool_state.tool) else {
+            return self.give_up(
+                state,
+                ToolError::Unknown(tool_state.tool.clone()).to_string(),
+            );
+        };
+        let idempotent = tool_state
+            .idempotent
+            .unwrap_or(info.idempotent || info.read_only);
+        self.intend(tool_state.tool.clone(), args, 0, idempotent);
+    }
+
+    fn intend(&mut self, tool: String, args: Value, call_index: i64, idempotent: bool) {
+        let step_no = self.draft.proj.step_no;
+        let intent = Intent {
+            call_id: new_id(),
+            key: idempotency_key(&self.draft.task_id, step_no, call_index),
+            tool,
+            args,
+            idempotent,
+        };
+        let hash = args_hash(&intent.args);
+        self.draft.tool_calls.push(ToolCallWrite::Intent {
+            id: intent.call_id.clone(),
+            step_no,
+            attempt: self.draft.proj.attempt,
+            call_index,
+            tool: intent.tool.clone(),
+            args: intent.args.clone(),
+            args_hash: hash.clone(),
+            idempotency_key: intent.key.clone(),
+            idempotent,
+        });
+        self.draft.push(TaskEvent::ToolCalled {
+            call_id: intent.call_id.clone(),
+            tool: intent.tool.clone(),
+            args_hash: hash,
+            idempotency_key: intent.key.clone(),
+        });
+        self.inflight = Some(intent);
+    }
+
+    /// Makes the call whose intent is on disk, or, when the intent was left by an engine
+    /// that stopped, decides whether it may be made again.
+    async fn perform(&mut self, call_id: &str) -> Result<(), EngineError> {
+        let intent = match self.inflight.take() {
+            Some(intent) if intent.call_id == call_id => intent,
+            _ => {
+                let record = self
+                    .inner
+                    .store
+                    .tool_call(call_id)
+                    .await?
+                    .ok_or_else(|| EngineError::NoToolCall(call_id.to_owned()))?;
+                let intent = Intent {
+                    call_id: record.id,
+                    tool: record.tool,
+                    args: record.args,
+                    key: record.idempotency_key,
+                    idempotent: record.idempotent,
+                };
+                if !intent.idempotent {
+                    self.in_doubt(
+                        &intent,
+                        "the engine stopped while this call was under way; it may or may not have taken effect"
+                            .into(),
+                    );
+                    return Ok(());
+                }
+                tracing::info!(call = %intent.call_id, tool = %intent.tool, "re-making an idempotent call after a restart");
+                intent
+            }
+        };
+        let state = self.current()?;
+        let request = ToolRequest {
+            tool: &intent.tool,
+            args: &intent.args,
+            idempotency_key: &intent.key,
+            task_id: &self.draft.task_id,
+        };
+        let limit = state.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
+        let tools = self.inner.tools.clone();
+        let result = with_timeout(&*self.inner.clock, Some(limit), tools.call(request))
+            .await
+            .unwrap_or_else(|| {
+                Err(ToolError::Lost(format!(
+                    "no answer within {}",
+                    airlock_workflow::format_duration(limit)
+                )))
+            });
+        let is_agent = matches!(state.kind, StateKind::Agent(_));
+        match result {
+            Ok(output) => {
+                self.record_outcome(
+                    &intent,
+                    ToolCallOutcome::Succeeded,
+                    Some(output.clone()),
+                    None,
+                );
+                if !is_agent {
+                    let next = match &state.kind {
+                        StateKind::Tool(t) => t.next.clone(),
+                        _ => return Ok(()),
+                    };
+                    self.succeed(&state, output, &next);
+                }
+            }
+            Err(ToolError::Lost(reason)) if !intent.idempotent => {
+                self.in_doubt(&intent, reason);
+            }
+            Err(error) => {
+                let retryable = !matches!(error, ToolError::Unknown(_));
+                let message = error.to_string();
+                self.record_outcome(
+                    &intent,
+                    ToolCallOutcome::Failed,
+                    None,
+                    Some(message.clone()),
+                );
+                if !is_agent {
+                    self.step_failed(&state, message, retryable);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record_outcome(
+        &mut self,
+        intent: &Intent,
+        outcome: ToolCallOutcome,
+        result: Option<Value>,
+        error: Option<String>,
+    ) {
+        self.draft.tool_calls.push(ToolCallWrite::Outcome {
+            id: intent.call_id.clone(),
+            outcome,
+            result,
+            error: error.clone(),
+            resolved_by: None,
+        });
+        self.draft.push(TaskEvent::ToolReturned {
+            call_id: intent.call_id.clone(),
+            ok: outcome == ToolCallOutcome::Succeeded,
+            error,
+        });
+    }
+
+    fn in_doubt(&mut self, intent: &Intent, reason: String) {
+        self.draft.tool_calls.push(ToolCallWrite::Outcome {
+            id: intent.call_id.clone(),
+            outcome: ToolCallOutcome::InDoubt,
+            result: None,
+            error: Some(reason.clone()),
+            resolved_by: None,
+        });
+        self.draft.push(TaskEvent::CallInDoubt {
+            call_id: intent.call_id.clone(),
+            tool: intent.tool.clone(),
+            reason,
+        });
+    }
+
+    /// One move of an agent state: make the next proposed call, or ask the model for its
+    /// next turn. The step's turns and calls are read back from the store, so a restarted
+    /// engine replays recorded turns instead of asking the model again.
+    async fn work(&mut self) -> Result<(), EngineError> {
+        self.flush().await?;
+        let state = self.current()?;
+        let StateKind::Agent(agent) = &state.kind else {
+            return Err(self.corrupt("step (working outside an agent state)"));
+        };
+        let (step_no, attempt) = (self.draft.proj.step_no, self.draft.proj.attempt);
+        let mut replies: Vec<ModelReply> = Vec::new();
+        let mut refused: BTreeMap<i64, String> = BTreeMap::new();
+        for event in self.inner.store.events(&self.draft.task_id).await? {
+            match serde_json::from_value::<TaskEvent>(event.body) {
+                Ok(TaskEvent::ModelTurn {
+                    step_no: s,
+                    attempt: a,
+                    reply,
+                    ..
+                }) if s == step_no && a == attempt => {
+                    let reply = serde_json::from_value(reply)
+                        .map_err(|_| self.corrupt("recorded model turn"))?;
+                    replies.push(reply);
+                }
+                Ok(TaskEvent::ToolRefused {
+                    step_no: s,
+                    attempt: a,
+                    call_index,
+                    reason,
+                    ..
+                }) if s == step_no && a == attempt => {
+                    refused.insert(call_index, reason);
+                }
+                _ => {}
+            }
+        }
+        let calls: BTreeMap<i64, _> = self
+            .inner
+            .store
+            .tool_calls(&self.draft.task_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.step_no == step_no && c.attempt == attempt)
+            .map(|c| (c.call_index, c))
+            .collect();
+        let mut turns = Vec::new();
+        for (t, reply) in replies.iter().enumerate() {
+            turns.push(Turn::Model {
+                reply: reply.clone(),
+            });
+            let ModelReply::ToolCalls { calls: proposed } = reply else {
+                continue;
+            };
+            for (i, call) in proposed.iter().enumerate() {
+                let index = t as i64 * CALLS_PER_TURN + i as i64;
+                match calls.get(&index) {
+                    Some(done) => turns.push(Turn::ToolResult {
+                        call: call.id.clone(),
+                        tool: call.tool.clone(),
+                        ok: done.outcome == Some(ToolCallOutcome::Succeeded),
+                        content: done
+                            .result
+                            .clone()
+                            .or_else(|| done.error.clone().map(Value::String))
+                            .unwrap_or(Value::Null),
+                    }),
+                    None if refused.contains_key(&index) => turns.push(Turn::ToolResult {
+                        call: call.id.clone(),
+                        tool: call.tool.clone(),
+                        ok: false,
+                        content: Value::String(refused[&index].clone()),
+                    }),
+                    None => {
+                        // The next proposal to decide.
+                        let allowed = agent.tools.iter().any(|g| glob_matches(g, &call.tool));
+                        match self.inner.tools.describe(&call.tool) {
+                            Some(info) if allowed => {
+                                self.intend(
+                                    call.tool.clone(),
+                                    call.args.clone(),
+                                    index,
+                                    info.idempotent || info.read_only,
+                                );
+                            }
+                            _ => {
+                                self.draft.push(TaskEvent::ToolRefused {
+                                    step_no,
+                                    attempt,
+                                    call_index: index,
+                                    tool: call.tool.clone(),
+                                    reason: format!(
+                                        "refused: `{}` is not a tool this step may use",
+                                        call.tool
+                                    ),
+                                });
+                            }
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if let Some(ModelReply::Final { output }) = replies.last() {
+            let output = output.clone();
+            self.succeed(&state, output, &agent.next);
+            return Ok(());
+        }
+        if replies.len() >= agent.max_turns as usize {
+            self.step_failed(
+                &state,
+                format!("no answer within {} model turns", agent.max_turns),
+                false,
+            );
+            return Ok(());
+        }
+        let Some(model) = self.inner.model.clone() else {
+            self.give_up(
+                &state,
+                "no model is configured, so agent states cannot run".into(),
+            );
+            return Ok(());
+        };
+        let (inputs, st, task) = self.scope_values();
+        let scope = Scope {
+            inputs: &inputs,
+            state: &st,
+            task: &task,
+        };
+        let goal = match agent.goal.render(&scope) {
+            Ok(goal) => goal,
+            Err(e) => {
+                self.give_up(&state, e.to_string());
+                return Ok(());
+            }
+        };
+        let tools = self
+            .inner
+            .tools
+            .tools()
+            .into_iter()
+            .filter(|t| agent.tools.iter().any(|g| glob_matches(g, &t.name)))
+            .collect();
+        let request = ModelRequest {
+            task_id: self.draft.task_id.clone(),
+            state: state.name.clone(),
+            goal,
+            tools,
+            output_schema: agent.output_schema.clone(),
+            turns,
+        };
+        let limit = state.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
+        let reply = with_timeout(&*self.inner.clock, Some(limit), model.respond(request)).await;
+        match reply {
+            Some(Ok(reply)) => {
+                self.draft.push(TaskEvent::ModelTurn {
+                    step_no,
+                    attempt,
+                    turn: replies.len() as i64,
+                    model: model.name(),
+                    reply: serde_json::to_value(&reply).unwrap_or_default(),
+                });
+                // The turn is durable before any of its proposals is acted on.
+                self.flush().await?;
+            }
+            Some(Err(e)) => self.step_failed(&state, format!("the model failed: {e}"), true),
+            None => self.step_failed(&state, "the model did not answer in time".into(), true),
+        }
+        Ok(())
+    }
+}

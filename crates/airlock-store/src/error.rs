@@ -1,0 +1,50 @@
+//! Store errors, each with the operation that failed.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot create the folder {path} for the database: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("migrating the database to version {version} failed: {source}")]
+    Migrate {
+        version: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database was written by a newer Airlock (schema version {found}, this build knows {known})"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("{what}: {source}")]
+    Sql {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{what}: stored value is not valid: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("the store's writer has stopped")]
+    WriterGone,
+}
+
+/// Attaches the name of the operation to a sqlx error.
+pub(crate) trait SqlContext<T> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> SqlContext<T> for Result<T, sqlx::Error> {
+    fn ctx(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sql { what, source })
+    }
+}

@@ -1,0 +1,200 @@
+//! Engines and task leases: a task is run by one engine at a time. An engine holds a
+//! lease per running task and renews them all with a heartbeat; a lease that expired,
+//! or whose engine is known dead, can be taken over.
+
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+
+use crate::Millis;
+use crate::error::{SqlContext, StoreError};
+use crate::open::Store;
+use crate::query::task_from_row;
+use crate::records::TaskRecord;
+
+/// Who an engine is: enough to tell, on the same host, whether its process still lives.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineRegistration {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    /// The process's start time as the OS reports it, so a reused pid is not mistaken for it.
+    pub pid_started: String,
+    pub started_at: Millis,
+    pub heartbeat_at: Millis,
+}
+
+impl Store {
+    pub async fn register_engine(&self, reg: &EngineRegistration) -> Result<(), StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        sqlx::query(
+            "INSERT INTO engines (id, host, pid, pid_started, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&reg.id)
+        .bind(&reg.host)
+        .bind(reg.pid)
+        .bind(&reg.pid_started)
+        .bind(reg.started_at)
+        .bind(reg.heartbeat_at)
+        .execute(&mut *w)
+        .await
+        .ctx("registering the engine")?;
+        Ok(())
+    }
+
+    pub async fn engines(&self) -> Result<Vec<EngineRegistration>, StoreError> {
+        let rows: Vec<(String, String, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, host, pid, pid_started, started_at, heartbeat_at FROM engines ORDER BY started_at",
+        )
+        .fetch_all(&self.inner.reads)
+        .await
+        .ctx("listing engines")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, host, pid, pid_started, started_at, heartbeat_at)| EngineRegistration {
+                    id,
+                    host,
+                    pid,
+                    pid_started,
+                    started_at,
+                    heartbeat_at,
+                },
+            )
+            .collect())
+    }
+
+    /// Removes an engine that is gone (stopped, or found dead) and frees its leases.
+    pub async fn forget_engine(&self, engine_id: &str) -> Result<u64, StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        let freed = sqlx::query(
+            "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
+        )
+        .bind(engine_id)
+        .execute(&mut *w)
+        .await
+        .ctx("freeing a gone engine's leases")?
+        .rows_affected();
+        sqlx::query("DELETE FROM engines WHERE id = ?")
+            .bind(engine_id)
+            .execute(&mut *w)
+            .await
+            .ctx("forgetting an engine")?;
+        Ok(freed)
+    }
+
+    /// Renews the engine's heartbeat and every lease it holds. Returns its tasks that
+    /// someone asked to cancel, with who asked.
+    pub async fn heartbeat(
+        &self,
+        engine_id: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        sqlx::query("UPDATE engines SET heartbeat_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(engine_id)
+            .execute(&mut *w)
+            .await
+            .ctx("recording a heartbeat")?;
+        sqlx::query("UPDATE tasks SET lease_expires_at = ? WHERE lease_owner = ?")
+            .bind(lease_until)
+            .bind(engine_id)
+            .execute(&mut *w)
+            .await
+            .ctx("renewing leases")?;
+        drop(w);
+        sqlx::query_as(
+            "SELECT id, cancel_requested FROM tasks WHERE lease_owner = ? AND cancel_requested IS NOT NULL",
+        )
+        .bind(engine_id)
+        .fetch_all(&self.inner.reads)
+        .await
+        .ctx("reading cancellation requests")
+    }
+
+    /// Takes the lease of one unfinished task if nobody live holds it.
+    pub async fn claim(
+        &self,
+        task_id: &str,
+        engine_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        let row: Option<SqliteRow> = sqlx::query(
+            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
+             WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')
+               AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)
+             RETURNING *",
+        )
+        .bind(engine_id)
+        .bind(until)
+        .bind(task_id)
+        .bind(engine_id)
+        .bind(now)
+        .fetch_optional(&mut *w)
+        .await
+        .ctx("claiming a task")?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    /// Takes the leases of up to `limit` running tasks that are due and unowned.
+    pub async fn claim_runnable(
+        &self,
+        engine_id: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        let rows: Vec<SqliteRow> = sqlx::query(
+            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
+             WHERE id IN (
+                SELECT id FROM tasks
+                WHERE (status = 'running' AND (wake_at IS NULL OR wake_at <= ?)
+                       OR status IN ('waiting_approval', 'in_doubt', 'quarantined') AND cancel_requested IS NOT NULL)
+                  AND (lease_owner IS NULL OR lease_expires_at < ?)
+                ORDER BY updated_at LIMIT ?)
+             RETURNING *",
+        )
+        .bind(engine_id)
+        .bind(until)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *w)
+        .await
+        .ctx("claiming runnable tasks")?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    /// Gives a lease back without changing the task.
+    pub async fn release(&self, task_id: &str, engine_id: &str) -> Result<(), StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        sqlx::query(
+            "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(task_id)
+        .bind(engine_id)
+        .execute(&mut *w)
+        .await
+        .ctx("releasing a lease")?;
+        Ok(())
+    }
+
+    /// Asks whoever runs the task to cancel it. False when the task has already ended.
+    pub async fn request_cancel(&self, task_id: &str, by: &str) -> Result<bool, StoreError> {
+        let mut w = self.inner.writer.lock().await;
+        let done = sqlx::query(
+            "UPDATE tasks SET cancel_requested = ?
+             WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
+        )
+        .bind(by)
+        .bind(task_id)
+        .execute(&mut *w)
+        .await
+        .ctx("requesting cancellation")?;
+        Ok(done.rows_affected() > 0)
+    }
+}

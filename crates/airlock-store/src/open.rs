@@ -1,0 +1,121 @@
+//! Opening the store: connection settings (WAL, foreign keys, durability), migrations,
+//! the read pool and the single writer.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, SqliteConnection};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::Millis;
+use crate::commit::{Pending, run_writer};
+use crate::error::StoreError;
+use crate::migrate::migrate;
+
+/// How hard a commit tries to survive power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed transition survives power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash, may lose the last commits on power loss.
+    Normal,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// How long a write waits for another process holding the write lock.
+    pub busy_timeout: Duration,
+    pub read_connections: u32,
+}
+
+impl StoreOptions {
+    pub fn new(path: impl Into<PathBuf>) -> StoreOptions {
+        StoreOptions {
+            path: path.into(),
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(10),
+            read_connections: 4,
+        }
+    }
+}
+
+/// A handle on the store; cheap to clone, shared by every part of one process.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
+    pub(crate) reads: SqlitePool,
+    /// The one connection this process writes through.
+    pub(crate) writer: Arc<Mutex<SqliteConnection>>,
+    pub(crate) commits: mpsc::UnboundedSender<Pending>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `options.path` and migrates it.
+    pub async fn open(options: StoreOptions, now: Millis) -> Result<Store, StoreError> {
+        let path = options.path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let connect = connect_options(&options).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let mut writer = connect.connect().await.map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        migrate(&mut writer, now).await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let writer = Arc::new(Mutex::new(writer));
+        let (commits, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_writer(writer.clone(), rx));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                reads,
+                writer,
+                commits,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+fn connect_options(options: &StoreOptions) -> Result<SqliteConnectOptions, sqlx::Error> {
+    let synchronous = match options.durability {
+        Durability::Full => SqliteSynchronous::Full,
+        Durability::Normal => SqliteSynchronous::Normal,
+    };
+    Ok(SqliteConnectOptions::from_str("sqlite:")?
+        .filename(&options.path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout))
+}

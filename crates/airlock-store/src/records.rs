@@ -1,0 +1,270 @@
+//! Rows as the store reads and writes them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Millis;
+use crate::error::StoreError;
+
+/// Where a task stands. `waiting_approval` and `in_doubt` wait for a person;
+/// `quarantined` waits for a person after its recovery kept failing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Running,
+    WaitingApproval,
+    InDoubt,
+    Quarantined,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Running,
+        TaskStatus::WaitingApproval,
+        TaskStatus::InDoubt,
+        TaskStatus::Quarantined,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "running",
+            TaskStatus::WaitingApproval => "waiting_approval",
+            TaskStatus::InDoubt => "in_doubt",
+            TaskStatus::Quarantined => "quarantined",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// An ended task never changes again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+
+    /// Waiting for a person (approval, in-doubt call or quarantine).
+    pub fn needs_person(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::WaitingApproval | TaskStatus::InDoubt | TaskStatus::Quarantined
+        )
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<TaskStatus, StoreError> {
+    TaskStatus::parse(s).ok_or_else(|| StoreError::Corrupt {
+        what: "task status",
+        detail: format!("unknown status {s:?}"),
+    })
+}
+
+pub(crate) fn parse_json(what: &'static str, s: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkflowRecord {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    pub hash: String,
+    pub source: String,
+    pub origin: Option<String>,
+    pub created_at: Millis,
+}
+
+/// The part of a task row that is a fold of its event log. The engine computes it;
+/// the store writes it beside the events in the same transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskProjection {
+    pub status: TaskStatus,
+    pub current_state: Option<String>,
+    pub step_no: i64,
+    pub attempt: i64,
+    /// Engine-defined position inside the current step (JSON).
+    pub phase: Value,
+    /// Outputs of completed states, by state name (JSON object).
+    pub state: Value,
+    pub error: Option<String>,
+    pub wake_at: Option<Millis>,
+    pub recovery_failures: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskRecord {
+    pub id: String,
+    pub workflow_id: i64,
+    pub workflow_name: String,
+    pub requester: String,
+    pub inputs: Value,
+    #[serde(flatten)]
+    pub projection: TaskProjection,
+    pub last_seq: i64,
+    pub cancel_requested: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// An event to append; its sequence number is assigned by the commit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub body: Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EventRecord {
+    pub task_id: String,
+    pub seq: i64,
+    pub at: Millis,
+    pub kind: String,
+    pub body: Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    pub task_id: String,
+    pub step_no: i64,
+    pub state_name: String,
+    pub kind: String,
+    pub attempts: i64,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What became of a ledgered call. `InDoubt` is recorded when the engine cannot know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallOutcome {
+    Succeeded,
+    Failed,
+    InDoubt,
+    /// A person said the in-doubt call did happen.
+    Happened,
+    /// A person said the in-doubt call did not happen.
+    NotHappened,
+}
+
+impl ToolCallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolCallOutcome::Succeeded => "succeeded",
+            ToolCallOutcome::Failed => "failed",
+            ToolCallOutcome::InDoubt => "in_doubt",
+            ToolCallOutcome::Happened => "happened",
+            ToolCallOutcome::NotHappened => "not_happened",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<ToolCallOutcome, StoreError> {
+        [
+            ToolCallOutcome::Succeeded,
+            ToolCallOutcome::Failed,
+            ToolCallOutcome::InDoubt,
+            ToolCallOutcome::Happened,
+            ToolCallOutcome::NotHappened,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "tool call outcome",
+            detail: format!("unknown outcome {s:?}"),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCallRecord {
+    pub id: String,
+    pub task_id: String,
+    pub step_no: i64,
+    pub attempt: i64,
+    pub call_index: i64,
+    pub tool: String,
+    pub args: Value,
+    pub args_hash: String,
+    pub idempotency_key: String,
+    pub idempotent: bool,
+    pub intent_at: Millis,
+    /// `None` while only the intent is recorded.
+    pub outcome: Option<ToolCallOutcome>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub outcome_at: Option<Millis>,
+    pub resolved_by: Option<String>,
+}
+
+/// An approval is pending, or decided with who decided and when; the two cannot mix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved {
+        by: String,
+        at: Millis,
+        reason: Option<String>,
+    },
+    Rejected {
+        by: String,
+        at: Millis,
+        reason: Option<String>,
+    },
+    /// Expiry is not a person's decision; it is recorded as such.
+    Expired {
+        at: Millis,
+    },
+}
+
+impl ApprovalStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved { .. } => "approved",
+            ApprovalStatus::Rejected { .. } => "rejected",
+            ApprovalStatus::Expired { .. } => "expired",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ApprovalRecord {
+    pub id: String,
+    pub task_id: String,
+    pub step_no: i64,
+    pub state_name: String,
+    pub tool_call_id: Option<String>,
+    pub args_hash: Option<String>,
+    pub policy_version: Option<String>,
+    pub prompt: String,
+    pub approvers: Vec<String>,
+    pub requested_at: Millis,
+    pub expires_at: Option<Millis>,
+    #[serde(flatten)]
+    pub status: ApprovalStatus,
+}
