@@ -1,1 +1,350 @@
-fn main() {}
+//! `airlock`: the command line over the engine. Parses arguments, calls one engine
+//! function per command, prints the result; no workflow logic lives here.
+
+mod args;
+mod exit;
+mod render;
+mod workflow_source;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use airlock_engine::store::{StoreOptions, TaskFilter, TaskStatus, ToolCallOutcome};
+use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
+use airlock_engine::{BuiltinTools, Engine, EngineConfig, EngineError, SystemClock, os_user};
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::args::{Cli, Command};
+use crate::exit::Exit;
+use crate::workflow_source::{Invalid, find_workflow, parse_inputs};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(classify(&e) as u8)
+        }
+    }
+}
+
+fn classify(e: &anyhow::Error) -> Exit {
+    if e.downcast_ref::<Invalid>().is_some() {
+        return Exit::Invalid;
+    }
+    match e.downcast_ref::<EngineError>() {
+        Some(EngineError::Inputs { .. }) => Exit::Invalid,
+        Some(
+            EngineError::NoTask(_)
+            | EngineError::NoApproval(_)
+            | EngineError::NoToolCall(_)
+            | EngineError::AmbiguousTask { .. },
+        ) => Exit::NotFound,
+        _ => Exit::Error,
+    }
+}
+
+fn default_db() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("airlock")
+        .join("airlock.sqlite")
+}
+
+async fn open_engine(cli: &Cli) -> Result<Engine> {
+    let db = cli.db.clone().unwrap_or_else(default_db);
+    let effects = cli.effects_db.clone().unwrap_or_else(|| {
+        db.parent()
+            .map(|d| d.join("builtin-effects.sqlite"))
+            .unwrap_or_else(|| PathBuf::from("builtin-effects.sqlite"))
+    });
+    let tools = BuiltinTools::open(&effects).await?;
+    let engine = Engine::open(
+        EngineConfig::new(StoreOptions::new(&db)),
+        Arc::new(SystemClock),
+        Arc::new(tools),
+        None,
+    )
+    .await
+    .with_context(|| format!("opening the database {}", db.display()))?;
+    Ok(engine)
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<Exit> {
+    // Commands that need no database.
+    match &cli.command {
+        Command::Validate { paths } => return validate(paths, cli.json),
+        Command::Schema => {
+            print_json(&workflow_json_schema())?;
+            return Ok(Exit::Ok);
+        }
+        _ => {}
+    }
+    let engine = open_engine(&cli).await?;
+    let result = dispatch(&cli, &engine).await;
+    if let Err(e) = engine.close().await {
+        tracing::warn!(error = %e, "could not release this engine's leases");
+    }
+    result
+}
+
+async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
+    let me = cli.identity.clone().unwrap_or_else(os_user);
+    let store = engine.store();
+    match &cli.command {
+        Command::Run {
+            workflow,
+            inputs,
+            detach,
+        } => {
+            let (wf, origin) = find_workflow(workflow, cli.workspace.as_deref(), store).await?;
+            let inputs = parse_inputs(&wf, inputs)?;
+            let id = engine
+                .start_task(&wf, inputs, &me, origin.as_deref())
+                .await?;
+            if *detach {
+                if cli.json {
+                    print_json(&json!({ "task": id }))?;
+                } else {
+                    println!("task {id} created (run it with `airlock resume`)");
+                }
+                return Ok(Exit::Ok);
+            }
+            carry_on(cli, engine, &id).await
+        }
+        Command::Resume => {
+            engine.run_until_idle().await?;
+            let waiting: Vec<_> = store
+                .list_tasks(&TaskFilter::default())
+                .await?
+                .into_iter()
+                .filter(|t| !t.projection.status.is_terminal())
+                .collect();
+            if cli.json {
+                print_json(&waiting)?;
+            } else if waiting.is_empty() {
+                println!("nothing left to run");
+            } else {
+                println!("{} task(s) not finished:", waiting.len());
+                for t in &waiting {
+                    println!("  {}", render::task_line(t));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Tasks {
+            status,
+            workflow,
+            limit,
+        } => {
+            let status = match status {
+                Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
+                    Invalid(format!(
+                        "unknown status `{s}`; use one of: {}",
+                        TaskStatus::ALL.map(TaskStatus::as_str).join(", ")
+                    ))
+                })?),
+                None => None,
+            };
+            let filter = TaskFilter {
+                status,
+                workflow: workflow.clone(),
+                limit: Some(*limit),
+            };
+            let tasks = store.list_tasks(&filter).await?;
+            if cli.json {
+                print_json(&tasks)?;
+            } else if tasks.is_empty() {
+                println!("no tasks yet: start one with `airlock run <workflow.toml>`");
+            } else {
+                for t in &tasks {
+                    println!("{}", render::task_line(t));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Show { task } => {
+            let t = engine.find_task(task).await?;
+            let events = store.events(&t.id).await?;
+            let steps = store.steps(&t.id).await?;
+            let calls = store.tool_calls(&t.id).await?;
+            let approvals = store.task_approvals(&t.id).await?;
+            if cli.json {
+                print_json(&json!({
+                    "task": t, "events": events, "steps": steps,
+                    "tool_calls": calls, "approvals": approvals,
+                }))?;
+            } else {
+                println!(
+                    "{}",
+                    render::task_detail(&t, &events, &steps, &calls, &approvals)
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Cancel { task, reason } => {
+            let t = engine.find_task(task).await?;
+            let outcome = engine.cancel(&t.id, &me, reason.clone()).await?;
+            if cli.json {
+                print_json(&json!({ "task": t.id, "outcome": outcome }))?;
+            } else {
+                println!(
+                    "task {}: {}",
+                    t.id,
+                    match outcome {
+                        airlock_engine::CancelOutcome::Cancelled => "cancelled",
+                        airlock_engine::CancelOutcome::Requested =>
+                            "cancellation requested; it stops at its next safe point",
+                    }
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Approvals => {
+            let pending = store.pending_approvals().await?;
+            if cli.json {
+                print_json(&pending)?;
+            } else if pending.is_empty() {
+                println!("no approvals waiting");
+            } else {
+                for a in &pending {
+                    println!("{}", render::approval_line(a));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Approve { approval, reason } => {
+            let t = engine
+                .decide_approval(approval, true, &me, reason.clone())
+                .await?;
+            carry_on(cli, engine, &t.id).await
+        }
+        Command::Reject { approval, reason } => {
+            let t = engine
+                .decide_approval(approval, false, &me, Some(reason.clone()))
+                .await?;
+            carry_on(cli, engine, &t.id).await
+        }
+        Command::InDoubt => {
+            let calls = store
+                .all_tool_calls(Some(ToolCallOutcome::InDoubt), 1000)
+                .await?;
+            if cli.json {
+                print_json(&calls)?;
+            } else if calls.is_empty() {
+                println!("no calls in doubt");
+            } else {
+                for c in &calls {
+                    println!(
+                        "task {}  {}",
+                        render::short(&c.task_id),
+                        render::call_line(c)
+                    );
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Resolve {
+            call,
+            happened,
+            not_happened,
+        } => {
+            let happened = *happened && !*not_happened;
+            let t = engine.resolve_in_doubt(call, happened, &me).await?;
+            carry_on(cli, engine, &t.id).await
+        }
+        Command::Release { task } => {
+            let t = engine.find_task(task).await?;
+            engine.release_quarantined(&t.id, &me).await?;
+            carry_on(cli, engine, &t.id).await
+        }
+        Command::Validate { .. } | Command::Schema => {
+            Err(anyhow!("handled before opening the store"))
+        }
+    }
+}
+
+/// Runs a task until it ends or waits for a person, then reports where it stands.
+async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
+    let t = engine.run_task(task_id).await?;
+    let store = engine.store();
+    if cli.json {
+        print_json(&t)?;
+    } else {
+        println!("{}", render::task_summary(&t));
+        let approvals = store.task_approvals(&t.id).await?;
+        let calls = store.tool_calls(&t.id).await?;
+        let next = render::next_steps(&t, &approvals, &calls);
+        if !next.is_empty() {
+            println!("{next}");
+        }
+    }
+    Ok(Exit::for_status(t.projection.status))
+}
+
+fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
+    let mut ok = Vec::new();
+    let mut problems = Diagnostics(Vec::new());
+    for path in paths {
+        if path.is_dir() {
+            let (workflows, diagnostics) = load_dir(path);
+            ok.extend(workflows.into_iter().map(|w| (w.name, w.states.len())));
+            problems.0.extend(diagnostics.0);
+        } else {
+            match load(path) {
+                Ok(w) => ok.push((w.name, w.states.len())),
+                Err(airlock_engine::workflow::LoadError::Invalid(d)) => problems.0.extend(d.0),
+                Err(e) => return Err(Invalid(e.to_string()).into()),
+            }
+        }
+    }
+    if json {
+        let diagnostics: Vec<_> = problems
+            .0
+            .iter()
+            .map(|d| {
+                json!({ "code": d.code.as_str(), "message": d.message,
+                        "file": d.file, "line": d.line, "column": d.column })
+            })
+            .collect();
+        let valid: Vec<_> = ok
+            .iter()
+            .map(|(n, s)| json!({ "workflow": n, "states": s }))
+            .collect();
+        print_json(&json!({ "valid": valid, "errors": diagnostics }))?;
+    } else {
+        for (name, states) in &ok {
+            println!("ok: workflow `{name}` ({states} states)");
+        }
+        if !problems.0.is_empty() {
+            eprint!("{problems}");
+            if !problems.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            eprintln!("{} error(s)", problems.0.len());
+        }
+    }
+    Ok(if problems.0.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Invalid
+    })
+}

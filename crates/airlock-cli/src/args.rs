@@ -1,0 +1,105 @@
+//! The command line's shape (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Run Claude automations as durable, governed workflows"
+)]
+pub struct Cli {
+    /// The database file [default: <user data dir>/airlock/airlock.sqlite]
+    #[arg(long, global = true, env = "AIRLOCK_DB")]
+    pub db: Option<PathBuf>,
+    /// Where the built-in tools keep their effects [default: beside the database]
+    #[arg(long, global = true, env = "AIRLOCK_EFFECTS_DB")]
+    pub effects_db: Option<PathBuf>,
+    /// A folder of workflow files to find workflows by name in
+    #[arg(long, global = true, env = "AIRLOCK_WORKSPACE")]
+    pub workspace: Option<PathBuf>,
+    /// The identity acting [default: the OS user]
+    #[arg(long = "as", global = true, env = "AIRLOCK_USER")]
+    pub identity: Option<String>,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start a task of a workflow (a .toml file, or a name in the workspace) and run it
+    /// until it ends or waits for a person
+    Run {
+        workflow: String,
+        /// An input, as name=value (repeatable)
+        #[arg(short, long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Create the task and return without running it
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Carry on every unfinished task (after a crash or a restart) until none can move
+    Resume,
+    /// List tasks, newest first
+    Tasks {
+        /// running, waiting_approval, in_doubt, quarantined, succeeded, failed, cancelled
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one task: its position, event history, steps, tool calls and approvals
+    Show { task: String },
+    /// Cancel a task
+    Cancel {
+        task: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List approvals waiting for a decision
+    Approvals,
+    /// Approve a pending approval, then carry the task on
+    Approve {
+        approval: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a pending approval (the task takes its rejection path)
+    Reject {
+        approval: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List tool calls whose effect is in doubt
+    InDoubt,
+    /// Say whether an in-doubt call happened, then carry the task on
+    Resolve {
+        call: String,
+        /// The call did take effect: the step counts as done
+        #[arg(
+            long,
+            conflicts_with = "not_happened",
+            required_unless_present = "not_happened"
+        )]
+        happened: bool,
+        /// The call did not take effect: make it again
+        #[arg(long)]
+        not_happened: bool,
+    },
+    /// Let a quarantined task run again
+    Release { task: String },
+    /// Check workflow files (or folders of them) without running anything
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the workflow format
+    Schema,
+}

@@ -1,0 +1,281 @@
+//! Human-readable output. Every command also has a `--json` form printed by `main`.
+
+use airlock_engine::store::{
+    ApprovalRecord, ApprovalStatus, EventRecord, StepRecord, TaskRecord, TaskStatus, ToolCallRecord,
+};
+use serde_json::Value;
+
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
+fn time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_utc_dates() {
+        assert_eq!(super::time(0), "1970-01-01 00:00:00.000");
+        assert_eq!(super::time(1_795_777_200_123), "2026-11-27 11:00:00.123");
+        assert_eq!(super::time(951_782_400_000), "2000-02-29 00:00:00.000");
+    }
+}
+
+fn status_word(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Running => "running",
+        TaskStatus::WaitingApproval => "waiting for approval",
+        TaskStatus::InDoubt => "in doubt (a person must say whether a call happened)",
+        TaskStatus::Quarantined => "quarantined",
+        TaskStatus::Succeeded => "succeeded",
+        TaskStatus::Failed => "failed",
+        TaskStatus::Cancelled => "cancelled",
+    }
+}
+
+pub fn task_line(t: &TaskRecord) -> String {
+    format!(
+        "{}  {:<16} {:<18} {:<14} {}",
+        short(&t.id),
+        t.projection.status.as_str(),
+        t.workflow_name,
+        t.projection.current_state.as_deref().unwrap_or("-"),
+        t.requester
+    )
+}
+
+pub fn task_summary(t: &TaskRecord) -> String {
+    let mut out = format!(
+        "task {} ({}) {}",
+        t.id,
+        t.workflow_name,
+        status_word(t.projection.status)
+    );
+    if let Some(state) = &t.projection.current_state {
+        out.push_str(&format!(" at `{state}`"));
+    }
+    if let Some(error) = &t.projection.error {
+        out.push_str(&format!("\n  error: {error}"));
+    }
+    out
+}
+
+pub fn approval_line(a: &ApprovalRecord) -> String {
+    let status = match &a.status {
+        ApprovalStatus::Pending => "pending".to_owned(),
+        ApprovalStatus::Approved { by, .. } => format!("approved by {by}"),
+        ApprovalStatus::Rejected { by, reason, .. } => {
+            format!("rejected by {by}: {}", reason.as_deref().unwrap_or(""))
+        }
+        ApprovalStatus::Expired { .. } => "expired".to_owned(),
+    };
+    let expiry = a
+        .expires_at
+        .map(|at| format!(", expires {}", time(at)))
+        .unwrap_or_default();
+    format!(
+        "{}  task {}  `{}`  {}  approvers: {}{}\n    {}",
+        a.id,
+        short(&a.task_id),
+        a.state_name,
+        status,
+        if a.approvers.is_empty() {
+            "anyone".to_owned()
+        } else {
+            a.approvers.join(", ")
+        },
+        expiry,
+        a.prompt
+    )
+}
+
+pub fn call_line(c: &ToolCallRecord) -> String {
+    let outcome = c.outcome.map_or("intent only", |o| o.as_str());
+    let detail = c
+        .error
+        .clone()
+        .or_else(|| c.result.as_ref().map(Value::to_string))
+        .unwrap_or_default();
+    format!(
+        "{}  step {} attempt {}  {}  {}  {}  {}",
+        c.id,
+        c.step_no,
+        c.attempt,
+        c.tool,
+        c.args,
+        outcome,
+        truncate(&detail, 100)
+    )
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+fn event_detail(e: &EventRecord) -> String {
+    let b = &e.body;
+    let get = |k: &str| {
+        b.get(k)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    };
+    let get = |k: &str| get(k).unwrap_or_default();
+    match e.kind.as_str() {
+        "created" => format!(
+            "{} for {} with {}",
+            get("workflow"),
+            get("requester"),
+            get("inputs")
+        ),
+        "step_started" => format!(
+            "{} ({}, attempt {})",
+            get("state"),
+            get("state_kind"),
+            get("attempt")
+        ),
+        "tool_called" => format!("{} key {}", get("tool"), get("idempotency_key")),
+        "tool_returned" => {
+            if b.get("ok").and_then(Value::as_bool) == Some(true) {
+                "ok".into()
+            } else {
+                get("error")
+            }
+        }
+        "step_succeeded" => format!("{} -> {}", get("state"), get("next")),
+        "step_failed" => format!(
+            "{} attempt {}: {} (retry at {})",
+            get("state"),
+            get("attempt"),
+            get("error"),
+            b.get("retry_at")
+                .and_then(Value::as_i64)
+                .map(time)
+                .unwrap_or_default()
+        ),
+        "step_gave_up" => format!("{}: {} -> {}", get("state"), get("error"), get("next")),
+        "approval_requested" => format!("{} {}", get("approval_id"), get("prompt")),
+        "approval_decided" => format!("{} by {} -> {}", get("decision"), get("by"), get("next")),
+        "call_in_doubt" => format!("{} {}: {}", get("call_id"), get("tool"), get("reason")),
+        "in_doubt_resolved" => format!("happened={} by {}", get("happened"), get("by")),
+        "ended" => format!("{} at {}", get("status"), get("state")),
+        "cancelled" => format!("by {} {}", get("by"), get("reason")),
+        _ => {
+            let mut body = b.clone();
+            if let Some(map) = body.as_object_mut() {
+                map.remove("kind");
+            }
+            truncate(&body.to_string(), 120)
+        }
+    }
+}
+
+pub fn task_detail(
+    t: &TaskRecord,
+    events: &[EventRecord],
+    steps: &[StepRecord],
+    calls: &[ToolCallRecord],
+    approvals: &[ApprovalRecord],
+) -> String {
+    let mut out = task_summary(t);
+    out.push_str(&format!(
+        "\n  requested by {} · inputs {} · state {}\n\nHistory:\n",
+        t.requester, t.inputs, t.projection.state
+    ));
+    for e in events {
+        out.push_str(&format!(
+            "  {:>4}  {}  {:<18} {}\n",
+            e.seq,
+            time(e.at),
+            e.kind,
+            event_detail(e)
+        ));
+    }
+    if !steps.is_empty() {
+        out.push_str("\nSteps:\n");
+        for s in steps {
+            out.push_str(&format!(
+                "  {:>3}  {:<16} {:<9} attempts {}  {}{}\n",
+                s.step_no,
+                s.state_name,
+                s.kind,
+                s.attempts,
+                s.outcome.as_deref().unwrap_or("in progress"),
+                s.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !calls.is_empty() {
+        out.push_str("\nTool calls:\n");
+        for c in calls {
+            out.push_str(&format!("  {}\n", call_line(c)));
+        }
+    }
+    if !approvals.is_empty() {
+        out.push_str("\nApprovals:\n");
+        for a in approvals {
+            out.push_str(&format!("  {}\n", approval_line(a)));
+        }
+    }
+    out
+}
+
+/// What a person can do next about a task that waits for them.
+pub fn next_steps(
+    t: &TaskRecord,
+    approvals: &[ApprovalRecord],
+    calls: &[ToolCallRecord],
+) -> String {
+    match t.projection.status {
+        TaskStatus::WaitingApproval => approvals
+            .iter()
+            .filter(|a| a.status == ApprovalStatus::Pending)
+            .map(|a| {
+                format!(
+                    "  {}\n  approve: airlock approve {}\n  reject:  airlock reject {} --reason \"...\"",
+                    a.prompt, a.id, a.id
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        TaskStatus::InDoubt => calls
+            .iter()
+            .filter(|c| c.outcome == Some(airlock_engine::store::ToolCallOutcome::InDoubt))
+            .map(|c| {
+                format!(
+                    "  call {} to {} with {} may or may not have happened.\n  if it did:     airlock resolve {} --happened\n  if it did not: airlock resolve {} --not-happened",
+                    c.id, c.tool, c.args, c.id, c.id
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        TaskStatus::Quarantined => format!("  after fixing the cause: airlock release {}", t.id),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,70 @@
+//! Finding the workflow a command names (a file, a name in the workspace folder, or a
+//! name already in the store) and turning `name=value` arguments into typed inputs.
+
+use std::path::Path;
+
+use airlock_engine::store::Store;
+use airlock_engine::workflow::{LoadError, Workflow, load, load_dir, parse, parse_cli_value};
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+/// A user error in what was asked for (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+pub async fn find_workflow(
+    arg: &str,
+    workspace: Option<&Path>,
+    store: &Store,
+) -> Result<(Workflow, Option<String>)> {
+    let path = Path::new(arg);
+    if path.is_file() {
+        return match load(path) {
+            Ok(w) => Ok((w, Some(path.display().to_string()))),
+            Err(LoadError::Invalid(d)) => Err(Invalid(d.to_string().trim_end().to_owned()).into()),
+            Err(e) => Err(Invalid(e.to_string()).into()),
+        };
+    }
+    if let Some(dir) = workspace {
+        let (workflows, _) = load_dir(dir);
+        if let Some(w) = workflows.into_iter().find(|w| w.name == arg) {
+            let origin = dir.display().to_string();
+            return Ok((w, Some(origin)));
+        }
+    }
+    if let Some(record) = store
+        .latest_workflows()
+        .await?
+        .into_iter()
+        .find(|w| w.name == arg)
+    {
+        let origin = record.origin.clone().unwrap_or_else(|| record.name.clone());
+        let w = parse(Path::new(&origin), &record.source)
+            .map_err(|d| Invalid(d.to_string().trim_end().to_owned()))?;
+        return Ok((w, record.origin));
+    }
+    Err(Invalid(format!(
+        "no workflow `{arg}`: give a path to a .toml file, or a name found in the workspace{}",
+        workspace
+            .map(|d| format!(" ({})", d.display()))
+            .unwrap_or_default()
+    ))
+    .into())
+}
+
+pub fn parse_inputs(workflow: &Workflow, raw: &[String]) -> Result<Map<String, Value>> {
+    let mut inputs = Map::new();
+    for item in raw {
+        let Some((name, value)) = item.split_once('=') else {
+            return Err(Invalid(format!("input `{item}` should look like name=value")).into());
+        };
+        let value = match workflow.input(name) {
+            Some(spec) => parse_cli_value(spec.ty, value).map_err(|e| Invalid(e.to_string()))?,
+            // Unknown names are reported by the engine, with the inputs that do exist.
+            None => Value::String(value.to_owned()),
+        };
+        inputs.insert(name.to_owned(), value);
+    }
+    Ok(inputs)
+}
