@@ -89,8 +89,12 @@ impl BuiltinTools {
             ),
             tool(
                 "record",
-                "Appends one effect row (not idempotent: every call adds a row).",
-                json!({"type": "object", "properties": {"label": {"type": "string"}}}),
+                "Appends one effect row (not idempotent: every call adds a row). Optional `delay_ms` / `linger_ms` pause before / after the effect.",
+                json!({"type": "object", "properties": {
+                    "label": {"type": "string"},
+                    "delay_ms": {"type": "integer", "minimum": 0},
+                    "linger_ms": {"type": "integer", "minimum": 0}
+                }}),
                 false,
                 false,
             ),
@@ -118,12 +122,17 @@ impl BuiltinTools {
         ]
     }
 
+    /// `delay_ms` waits before the effect and `linger_ms` after it, like a slow service:
+    /// an interruption in either window leaves the engine unsure whether it happened.
     async fn record(&self, r: &ToolRequest<'_>) -> Result<Value, ToolError> {
         let label = r
             .args
             .get("label")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let pause =
+            |key: &str| Duration::from_millis(r.args.get(key).and_then(Value::as_u64).unwrap_or(0));
+        tokio::time::sleep(pause("delay_ms")).await;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO effects (tool, idempotency_key, task_id, label, payload) VALUES ('record', ?, ?, ?, ?) RETURNING id",
         )
@@ -134,6 +143,7 @@ impl BuiltinTools {
         .fetch_one(&self.effects)
         .await
         .map_err(|e| ToolError::Failed(format!("recording the effect: {e}")))?;
+        tokio::time::sleep(pause("linger_ms")).await;
         Ok(json!({ "effect_id": id, "label": label }))
     }
 
