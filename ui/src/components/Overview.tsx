@@ -42,10 +42,10 @@ export function Overview() {
       </div>
 
       <div className="card empty">
-        <h2>No tasks yet</h2>
+        <h2>Run a workflow</h2>
         <p>
           A task is one run of a workflow. To start one, open a terminal in the repository and
-          run a workflow from the examples folder:
+          run a workflow file from the examples folder:
         </p>
         <pre className="command">
           <code>airlock run workspace/examples/&lt;file&gt;.toml</code>
