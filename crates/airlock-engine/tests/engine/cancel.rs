@@ -1,0 +1,102 @@
+//! Cancellation by a person.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_engine::store::{ApprovalStatus, TaskStatus};
+use airlock_engine::{CancelOutcome, EngineError, ManualClock, TaskEvent};
+
+use crate::approval::{T0, waiting_payout};
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_waiting_task_ends_it_and_a_finished_task_cannot_be_cancelled() {
+    within(async {
+        let env = Env::new();
+        let clock = Arc::new(ManualClock::new(T0));
+        let engine = env.engine(clock.clone()).await;
+        let (id, approval) = waiting_payout(&engine).await;
+
+        let outcome = engine
+            .cancel(&id, "bob", Some("not needed".into()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, CancelOutcome::Cancelled);
+        let t = task(&engine, &id).await;
+        assert_eq!(t.projection.status, TaskStatus::Cancelled);
+        assert_eq!(t.lease_owner, None);
+        assert_eq!(
+            events(&engine, &id).await.last(),
+            Some(&TaskEvent::Cancelled {
+                by: "bob".into(),
+                reason: Some("not needed".into())
+            })
+        );
+        assert_consistent(&engine, &id).await;
+
+        // The approval can no longer move the task.
+        assert!(
+            engine
+                .decide_approval(&approval, true, "carol", None)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            task(&engine, &id).await.projection.status,
+            TaskStatus::Cancelled
+        );
+        assert_eq!(env.effects().await, 0);
+
+        // A cancelled (finished) task cannot be cancelled again.
+        let seq = task(&engine, &id).await.last_seq;
+        let again = engine.cancel(&id, "bob", None).await;
+        assert!(
+            matches!(
+                &again,
+                Err(EngineError::WrongStatus {
+                    status: TaskStatus::Cancelled,
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+        assert_eq!(task(&engine, &id).await.last_seq, seq);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_succeeded_task_is_an_error() {
+    within(async {
+        let env = Env::new();
+        let engine = env.engine(Arc::new(ManualClock::new(T0))).await;
+        let (id, approval) = waiting_payout(&engine).await;
+        engine
+            .decide_approval(&approval, true, "carol", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            engine.run_task(&id).await.unwrap().projection.status,
+            TaskStatus::Succeeded
+        );
+        let result = engine.cancel(&id, "bob", None).await;
+        assert!(
+            matches!(
+                &result,
+                Err(EngineError::WrongStatus {
+                    status: TaskStatus::Succeeded,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        let t = task(&engine, &id).await;
+        assert_eq!(t.projection.status, TaskStatus::Succeeded);
+        assert!(!kinds(&engine, &id).await.contains(&"cancelled".to_owned()));
+        assert!(matches!(
+            engine.cancel("no-such-task", "bob", None).await,
+            Err(EngineError::NoTask(_))
+        ));
+    })
+    .await;
+}
