@@ -51,7 +51,10 @@ export function Overview() {
           <code>airlock run workspace/examples/&lt;file&gt;.toml</code>
         </pre>
         <p className="hint">
-          Replace <code>&lt;file&gt;</code> with the name of one of the workflow files there.
+          Replace <code>&lt;file&gt;</code> with one of the workflow files there. In a source
+          checkout without <code>airlock</code> installed, run{" "}
+          <code>cargo run -p airlock-cli -- run …</code> instead. The command and this app
+          use the same database by default; <code>AIRLOCK_DB</code> overrides it for both.
         </p>
       </div>
     </section>
