@@ -398,6 +398,18 @@ impl Engine {
         match self.claim_for_person(task_id, "cancelled").await {
             Ok(task) => {
                 let mut draft = Draft::of(&task);
+                // The approval it waits for ends with it (declined by whoever cancelled),
+                // or it would stay pending, and later expire, for a task that cannot move.
+                if let Some(Phase::WaitingApproval { approval_id }) = phase_of(&task.projection) {
+                    draft.approvals.push(ApprovalWrite::Decide {
+                        id: approval_id,
+                        status: ApprovalStatus::Rejected {
+                            by: by.to_owned(),
+                            at: self.inner.clock.now(),
+                            reason: reason.clone(),
+                        },
+                    });
+                }
                 draft.push(TaskEvent::Cancelled {
                     by: by.to_owned(),
                     reason,
@@ -676,7 +688,11 @@ async fn expire_approvals(inner: &Arc<Inner>) -> Result<(), EngineError> {
         )
         .await
         {
-            Ok(_) | Err(EngineError::AlreadyDecided(_)) | Err(EngineError::Busy { .. }) => {}
+            // `WrongStatus`: the task has ended, so the approval can no longer move it.
+            Ok(_)
+            | Err(EngineError::AlreadyDecided(_))
+            | Err(EngineError::Busy { .. })
+            | Err(EngineError::WrongStatus { .. }) => {}
             Err(e) => return Err(e),
         }
     }

@@ -34,13 +34,26 @@ async fn cancelling_a_waiting_task_ends_it_and_a_finished_task_cannot_be_cancell
         );
         assert_consistent(&engine, &id).await;
 
-        // The approval can no longer move the task.
-        assert!(
+        // The approval ended with the task, declined by whoever cancelled it...
+        assert_eq!(
             engine
-                .decide_approval(&approval, true, "carol", None)
+                .store()
+                .approval(&approval)
                 .await
-                .is_err()
+                .unwrap()
+                .unwrap()
+                .status,
+            ApprovalStatus::Rejected {
+                by: "bob".into(),
+                at: T0,
+                reason: Some("not needed".into())
+            }
         );
+        // ...and can no longer move the task.
+        assert!(matches!(
+            engine.decide_approval(&approval, true, "carol", None).await,
+            Err(EngineError::AlreadyDecided(_))
+        ));
         assert_eq!(
             task(&engine, &id).await.projection.status,
             TaskStatus::Cancelled
@@ -97,6 +110,44 @@ async fn cancelling_a_succeeded_task_is_an_error() {
             engine.cancel("no-such-task", "bob", None).await,
             Err(EngineError::NoTask(_))
         ));
+    })
+    .await;
+}
+
+/// A cancelled task's approval must not outlive it: once its expiry passes, the
+/// scheduler has to keep working (and the approval must not stay pending forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approval_of_a_cancelled_task_does_not_stop_the_scheduler() {
+    within(async {
+        let env = Env::new();
+        let clock = Arc::new(ManualClock::new(T0));
+        let engine = env.engine(clock.clone()).await;
+        let (id, approval) = waiting_payout(&engine).await;
+        engine.cancel(&id, "bob", None).await.unwrap();
+
+        clock.advance(Duration::from_secs(2 * 3_600));
+        engine
+            .run_until_idle()
+            .await
+            .expect("the scheduler keeps running past a cancelled task's expired approval");
+        assert!(
+            engine.store().pending_approvals().await.unwrap().is_empty(),
+            "the approval of a cancelled task is still pending"
+        );
+        assert_ne!(
+            engine
+                .store()
+                .approval(&approval)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            ApprovalStatus::Pending
+        );
+        assert_eq!(
+            task(&engine, &id).await.projection.status,
+            TaskStatus::Cancelled
+        );
     })
     .await;
 }
