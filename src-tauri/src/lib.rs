@@ -44,11 +44,11 @@ pub fn run_app_with<R: tauri::Runtime>(
         .invoke_handler(tauri::generate_handler![commands::app_info])
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: `info` for Airlock crates, `warn` otherwise).
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info` for the `airlock*` crates, whose
+/// targets all start with `airlock`, and `warn` for everything else).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,airlock=info,airlock_desktop=info")
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,airlock=info"));
     // A second initialisation (e.g. from a test harness) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
