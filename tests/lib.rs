@@ -18,7 +18,10 @@ pub struct Sandbox {
 impl Sandbox {
     /// `bin` is the `airlock` binary under test (`env!("CARGO_BIN_EXE_airlock")`).
     pub fn new(bin: impl Into<PathBuf>) -> std::io::Result<Sandbox> {
-        Ok(Sandbox { dir: tempfile::tempdir()?, bin: bin.into() })
+        Ok(Sandbox {
+            dir: tempfile::tempdir()?,
+            bin: bin.into(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -60,7 +63,11 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let out: Output = self.airlock(args).arg("--json").output().map_err(|e| e.to_string())?;
+        let out: Output = self
+            .airlock(args)
+            .arg("--json")
+            .output()
+            .map_err(|e| e.to_string())?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let value = serde_json::from_str(&stdout).map_err(|e| {
             format!(
@@ -74,7 +81,9 @@ impl Sandbox {
     /// Rows the built-in `record` tool wrote, as (idempotency key, count).
     pub async fn record_effects(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
         let mut conn = SqliteConnection::connect_with(
-            &SqliteConnectOptions::new().filename(self.effects_db()).read_only(true),
+            &SqliteConnectOptions::new()
+                .filename(self.effects_db())
+                .read_only(true),
         )
         .await?;
         let rows = sqlx::query_as(
