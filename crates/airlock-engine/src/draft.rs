@@ -4,13 +4,13 @@
 //! draft; a draft is committed before anything outside the engine happens.
 
 use airlock_store::{
-    ApprovalWrite, CommitOutcome, NewEvent, NewTask, StepWrite, TaskCommit, TaskProjection,
-    TaskRecord, ToolCallWrite,
+    ApprovalStatus, ApprovalWrite, CommitOutcome, Millis, NewEvent, NewTask, StepWrite, TaskCommit,
+    TaskProjection, TaskRecord, ToolCallWrite,
 };
 
 use crate::engine::{Inner, TaskChange};
 use crate::error::EngineError;
-use crate::event::{TaskEvent, apply, empty_projection};
+use crate::event::{Phase, TaskEvent, apply, empty_projection, phase_of};
 
 pub(crate) struct Draft {
     pub task_id: String,
@@ -53,6 +53,26 @@ impl Draft {
     pub fn push(&mut self, event: TaskEvent) {
         apply(&mut self.proj, &event);
         self.events.push(event);
+    }
+
+    /// Ends the task as cancelled by `by`. The approval it waits for, if any, ends with
+    /// it (declined by whoever cancelled), or it would stay pending, and later expire,
+    /// for a task that can no longer move.
+    pub fn cancel(&mut self, by: &str, reason: Option<String>, now: Millis) {
+        if let Some(Phase::WaitingApproval { approval_id }) = phase_of(&self.proj) {
+            self.approvals.push(ApprovalWrite::Decide {
+                id: approval_id,
+                status: ApprovalStatus::Rejected {
+                    by: by.to_owned(),
+                    at: now,
+                    reason: reason.clone(),
+                },
+            });
+        }
+        self.push(TaskEvent::Cancelled {
+            by: by.to_owned(),
+            reason,
+        });
     }
 
     pub fn is_empty(&self) -> bool {

@@ -398,22 +398,7 @@ impl Engine {
         match self.claim_for_person(task_id, "cancelled").await {
             Ok(task) => {
                 let mut draft = Draft::of(&task);
-                // The approval it waits for ends with it (declined by whoever cancelled),
-                // or it would stay pending, and later expire, for a task that cannot move.
-                if let Some(Phase::WaitingApproval { approval_id }) = phase_of(&task.projection) {
-                    draft.approvals.push(ApprovalWrite::Decide {
-                        id: approval_id,
-                        status: ApprovalStatus::Rejected {
-                            by: by.to_owned(),
-                            at: self.inner.clock.now(),
-                            reason: reason.clone(),
-                        },
-                    });
-                }
-                draft.push(TaskEvent::Cancelled {
-                    by: by.to_owned(),
-                    reason,
-                });
+                draft.cancel(by, reason, self.inner.clock.now());
                 self.commit_for_person(&mut draft).await?;
                 Ok(CancelOutcome::Cancelled)
             }

@@ -166,11 +166,17 @@ impl Runner {
     async fn drive(&mut self) -> Result<(), EngineError> {
         self.count_recovery().await?;
         loop {
-            if self.draft.proj.status != TaskStatus::Running {
+            if self.draft.proj.status.is_terminal() {
                 return Ok(());
             }
+            // Before the status check: a task waiting for a person is claimed only to
+            // carry out a cancellation requested while someone held its lease.
             if let Some((by, reason)) = self.cancel.get() {
-                self.draft.push(TaskEvent::Cancelled { by, reason });
+                let now = self.inner.clock.now();
+                self.draft.cancel(&by, reason, now);
+                return Ok(());
+            }
+            if self.draft.proj.status != TaskStatus::Running {
                 return Ok(());
             }
             let phase = phase_of(&self.draft.proj).ok_or_else(|| self.corrupt("its phase"))?;

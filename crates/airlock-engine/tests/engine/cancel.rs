@@ -151,3 +151,50 @@ async fn the_approval_of_a_cancelled_task_does_not_stop_the_scheduler() {
     })
     .await;
 }
+
+/// A cancellation asked for while another engine briefly held the lease is recorded as
+/// a request; the next engine to pick the task up must carry it out, even though the
+/// task waits for a person rather than running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requested_cancel_of_a_waiting_task_is_carried_out() {
+    within(async {
+        let env = Env::new();
+        let clock = Arc::new(ManualClock::new(T0));
+        let engine = env.engine(clock.clone()).await;
+        let (id, approval) = waiting_payout(&engine).await;
+
+        // Someone else holds the lease while the person cancels.
+        let held = engine
+            .store()
+            .claim(&id, "other-engine", T0, T0 + 60_000)
+            .await
+            .unwrap();
+        assert!(held.is_some());
+        let outcome = engine
+            .cancel(&id, "bob", Some("changed my mind".into()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, CancelOutcome::Requested);
+        let t = task(&engine, &id).await;
+        assert_eq!(t.cancel_requested.as_deref(), Some("bob"));
+        assert_eq!(t.projection.status, TaskStatus::WaitingApproval);
+        engine.store().release(&id, "other-engine").await.unwrap();
+
+        engine.run_until_idle().await.unwrap();
+        let t = task(&engine, &id).await;
+        assert_eq!(t.projection.status, TaskStatus::Cancelled);
+        assert_eq!(t.cancel_requested, None);
+        assert_eq!(t.lease_owner, None);
+        assert!(matches!(
+            events(&engine, &id).await.last(),
+            Some(TaskEvent::Cancelled { by, .. }) if by == "bob"
+        ));
+        assert!(matches!(
+            engine.store().approval(&approval).await.unwrap().unwrap().status,
+            ApprovalStatus::Rejected { by, .. } if by == "bob"
+        ));
+        assert_eq!(env.effects().await, 0);
+        assert_consistent(&engine, &id).await;
+    })
+    .await;
+}
