@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_engine::store::TaskStatus;
-use airlock_engine::{EngineError, SystemClock};
+use airlock_engine::store::{TaskFilter, TaskStatus};
+use airlock_engine::{Engine, EngineError, SystemClock};
 
 use crate::in_doubt::RECORD;
 use crate::support::*;
@@ -22,12 +22,13 @@ async fn a_task_held_by_a_live_engine_is_not_run_by_another() {
         let a = env
             .engine_with(env.config(), Arc::new(SystemClock), tools.clone())
             .await;
-        let b = env.engine(Arc::new(SystemClock)).await;
-        assert_ne!(a.id(), b.id());
         let id = a
             .start_task(&parse(RECORD), Default::default(), "t", None)
             .await
             .unwrap();
+        // Opened after the task exists: see `two_engines_create_tasks_in_one_file_at_once`.
+        let b = env.engine(Arc::new(SystemClock)).await;
+        assert_ne!(a.id(), b.id());
         let runner = tokio::spawn({
             let a = a.clone();
             let id = id.clone();
@@ -69,6 +70,68 @@ async fn a_task_held_by_a_live_engine_is_not_run_by_another() {
         runner.abort();
         let _ = runner.await;
         assert_consistent(&b, &id).await;
+    })
+    .await;
+}
+
+async fn start_and_run_on_both(a: &Engine, b: &Engine, register_first: bool) {
+    let wf = parse(crate::in_doubt::UPSERT);
+    if register_first {
+        a.register_workflow(&wf, None).await.unwrap();
+        b.register_workflow(&wf, None).await.unwrap();
+    }
+    let mut starts = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let engine = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let wf = wf.clone();
+        starts.spawn(async move {
+            let id = engine
+                .start_task(&wf, Default::default(), "t", None)
+                .await?;
+            engine.run_task(&id).await
+        });
+    }
+    while let Some(joined) = starts.join_next().await {
+        let t = joined.unwrap().expect("every commit lands");
+        assert_eq!(t.projection.status, TaskStatus::Succeeded);
+    }
+    let all = a.store().list_tasks(&TaskFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 40);
+}
+
+/// Two engines (as two processes would) creating tasks in one file at once: every
+/// commit must land.
+///
+/// Fails today with "database is locked" (SQLITE_BUSY_SNAPSHOT): the store's group
+/// commit opens a deferred transaction whose first statement for a new task is a read
+/// (`SELECT 1 FROM tasks`), so upgrading it to a write fails at once, without the busy
+/// timeout, when the other process wrote in between. `BEGIN IMMEDIATE` in
+/// `airlock-store/src/commit.rs` (`write_group`) would fix it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "store bug: deferred group-commit transaction upgrades read->write (database is locked)"]
+async fn two_engines_create_tasks_in_one_file_at_once() {
+    within(async {
+        let env = Env::new();
+        let a = env.engine(Arc::new(SystemClock)).await;
+        let b = env.engine(Arc::new(SystemClock)).await;
+        start_and_run_on_both(&a, &b, true).await;
+    })
+    .await;
+}
+
+/// Two engines registering the same new workflow at once must both get its one version.
+///
+/// Fails today with "UNIQUE constraint failed: workflows.name, workflows.hash":
+/// `Store::register_workflow` looks the definition up, then inserts, outside one
+/// transaction, so two processes can both miss it and both insert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "store bug: register_workflow select-then-insert race across processes"]
+async fn two_engines_register_one_workflow_at_once() {
+    within(async {
+        let env = Env::new();
+        let a = env.engine(Arc::new(SystemClock)).await;
+        let b = env.engine(Arc::new(SystemClock)).await;
+        start_and_run_on_both(&a, &b, false).await;
     })
     .await;
 }
