@@ -59,6 +59,18 @@ impl Draft {
     /// it (declined by whoever cancelled), or it would stay pending, and later expire,
     /// for a task that can no longer move.
     pub fn cancel(&mut self, by: &str, reason: Option<String>, now: Millis) {
+        // A step under way (waiting, in backoff, in doubt) ends with the task.
+        let mid_step = !matches!(
+            phase_of(&self.proj),
+            Some(Phase::Enter | Phase::Ended) | None
+        );
+        if mid_step && self.proj.step_no > 0 {
+            self.steps.push(StepWrite::End {
+                step_no: self.proj.step_no,
+                outcome: "cancelled".into(),
+                error: reason.clone(),
+            });
+        }
         if let Some(Phase::WaitingApproval { approval_id }) = phase_of(&self.proj) {
             self.approvals.push(ApprovalWrite::Decide {
                 id: approval_id,

@@ -218,7 +218,7 @@ impl Runner {
             self.draft.push(TaskEvent::Quarantined {
                 error: format!(
                     "the task was interrupted {} times in a row in state `{}`; last error: {}",
-                    failures - 1,
+                    failures,
                     self.draft.proj.current_state.as_deref().unwrap_or("?"),
                     self.draft.proj.error.as_deref().unwrap_or("none recorded")
                 ),

@@ -176,7 +176,12 @@ async fn write_group(
     conn: &mut SqliteConnection,
     group: &[Pending],
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    let mut tx = conn.begin().await.ctx("beginning a commit")?;
+    // IMMEDIATE takes the write lock up front (waiting on busy_timeout if another
+    // process holds it); a deferred transaction that reads first cannot wait and fails.
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .ctx("beginning a commit")?;
     let mut outcomes = Vec::with_capacity(group.len());
     for pending in group {
         // Each commit gets a savepoint so a refused one leaves the others intact.

@@ -1,8 +1,8 @@
 //! Reads, and the few writes that are not task transitions (workflow registration).
 
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Connection, Row};
 
 use crate::Millis;
 use crate::error::{SqlContext, StoreError};
@@ -156,10 +156,16 @@ impl Store {
         now: Millis,
     ) -> Result<WorkflowRecord, StoreError> {
         let mut w = self.inner.writer.lock().await;
+        // One transaction holding the write lock, so two processes registering at once
+        // cannot both insert (or both pick the same next version).
+        let mut tx = w
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("beginning a workflow registration")?;
         let existing = sqlx::query("SELECT * FROM workflows WHERE name = ? AND hash = ?")
             .bind(name)
             .bind(hash)
-            .fetch_optional(&mut *w)
+            .fetch_optional(&mut *tx)
             .await
             .ctx("looking up a workflow")?;
         if let Some(row) = existing {
@@ -176,10 +182,14 @@ impl Store {
         .bind(source)
         .bind(origin)
         .bind(now)
-        .fetch_one(&mut *w)
+        .fetch_one(&mut *tx)
         .await
         .ctx("registering a workflow")?;
-        workflow_from_row(&row)
+        let record = workflow_from_row(&row)?;
+        tx.commit()
+            .await
+            .ctx("committing a workflow registration")?;
+        Ok(record)
     }
 
     pub async fn workflow(&self, id: i64) -> Result<Option<WorkflowRecord>, StoreError> {

@@ -100,15 +100,9 @@ async fn start_and_run_on_both(a: &Engine, b: &Engine, register_first: bool) {
 }
 
 /// Two engines (as two processes would) creating tasks in one file at once: every
-/// commit must land.
-///
-/// Fails today with "database is locked" (SQLITE_BUSY_SNAPSHOT): the store's group
-/// commit opens a deferred transaction whose first statement for a new task is a read
-/// (`SELECT 1 FROM tasks`), so upgrading it to a write fails at once, without the busy
-/// timeout, when the other process wrote in between. `BEGIN IMMEDIATE` in
-/// `airlock-store/src/commit.rs` (`write_group`) would fix it.
+/// commit must land. (A deferred group-commit transaction that read before writing once
+/// failed here with "database is locked"; commits now begin IMMEDIATE.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "store bug: deferred group-commit transaction upgrades read->write (database is locked)"]
 async fn two_engines_create_tasks_in_one_file_at_once() {
     within(async {
         let env = Env::new();
@@ -120,12 +114,8 @@ async fn two_engines_create_tasks_in_one_file_at_once() {
 }
 
 /// Two engines registering the same new workflow at once must both get its one version.
-///
-/// Fails today with "UNIQUE constraint failed: workflows.name, workflows.hash":
-/// `Store::register_workflow` looks the definition up, then inserts, outside one
-/// transaction, so two processes can both miss it and both insert.
+/// (Look-up-then-insert outside one transaction once let both insert.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "store bug: register_workflow select-then-insert race across processes"]
 async fn two_engines_register_one_workflow_at_once() {
     within(async {
         let env = Env::new();
