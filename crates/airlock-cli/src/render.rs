@@ -32,16 +32,6 @@ fn time(ms: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_are_utc_dates() {
-        assert_eq!(super::time(0), "1970-01-01 00:00:00.000");
-        assert_eq!(super::time(1_795_777_200_123), "2026-11-27 11:00:00.123");
-        assert_eq!(super::time(951_782_400_000), "2000-02-29 00:00:00.000");
-    }
-}
-
 fn status_word(status: TaskStatus) -> &'static str {
     match status {
         TaskStatus::Running => "running",
@@ -277,5 +267,15 @@ pub fn next_steps(
             .join("\n"),
         TaskStatus::Quarantined => format!("  after fixing the cause: airlock release {}", t.id),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_utc_dates() {
+        assert_eq!(super::time(0), "1970-01-01 00:00:00.000");
+        assert_eq!(super::time(1_795_777_200_123), "2026-11-27 11:00:00.123");
+        assert_eq!(super::time(951_782_400_000), "2000-02-29 00:00:00.000");
     }
 }
