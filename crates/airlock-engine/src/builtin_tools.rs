@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use crate::clock::BoxFuture;
-use crate::tool_host::{ToolError, ToolHost, ToolInfo, ToolRequest};
+use crate::tool_host::{ToolAnnotations, ToolError, ToolHost, ToolInfo, ToolRequest};
 
 #[derive(Clone)]
 pub struct BuiltinTools {
@@ -35,8 +35,13 @@ fn tool(
         name: format!("builtin.{name}"),
         description: description.into(),
         input_schema: schema,
-        read_only,
-        idempotent,
+        output_schema: None,
+        annotations: ToolAnnotations {
+            read_only,
+            destructive: false,
+            idempotent,
+            open_world: false,
+        },
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
+use crate::checks::Checks;
 use crate::clock::{Clock, millis};
 use crate::draft::Draft;
 use crate::error::EngineError;
@@ -80,6 +81,7 @@ pub(crate) struct Inner {
     runners: Mutex<HashMap<String, Arc<CancelFlag>>>,
     changes: broadcast::Sender<TaskChange>,
     wake: Notify,
+    pub(crate) checks: Checks,
 }
 
 impl Inner {
@@ -128,6 +130,7 @@ impl Engine {
             runners: Mutex::new(HashMap::new()),
             changes,
             wake: Notify::new(),
+            checks: Checks::default(),
         });
         reap_gone_engines(&inner).await?;
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
@@ -531,6 +534,26 @@ impl Engine {
         draft.push(TaskEvent::Released { by: by.to_owned() });
         self.commit_for_person(&mut draft).await?;
         self.find_task(&task.id).await
+    }
+
+    /// A person accepts a tool's changed definition: it becomes the pin, and the tool is
+    /// offered and callable again. False when no change was waiting for that tool.
+    pub async fn accept_tool_change(&self, tool: &str, by: &str) -> Result<bool, EngineError> {
+        let Some(pin) = self.inner.store.tool_pin(tool).await? else {
+            return Ok(false);
+        };
+        let Some(change) = pin.changed else {
+            return Ok(false);
+        };
+        let accepted = self
+            .inner
+            .store
+            .accept_tool_change(tool, &change.hash, by, self.inner.clock.now())
+            .await?;
+        if accepted {
+            self.inner.checks.forget_pin(tool);
+        }
+        Ok(accepted)
     }
 
     async fn claim_for_person(

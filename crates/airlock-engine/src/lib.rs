@@ -6,6 +6,7 @@
 //! and time only through [`Clock`].
 
 pub mod builtin_tools;
+mod checks;
 pub mod clock;
 mod draft;
 mod engine;
@@ -24,7 +25,7 @@ pub use error::EngineError;
 pub use event::{Decision, Phase, TaskEvent};
 pub use identity::os_user;
 pub use model::{Model, ModelError, ModelReply, ModelRequest, ProposedCall, Turn};
-pub use tool_host::{ToolError, ToolHost, ToolInfo, ToolRequest};
+pub use tool_host::{Risk, ToolAnnotations, ToolError, ToolHost, ToolInfo, ToolRequest};
 
 pub use airlock_store as store;
 pub use airlock_workflow as workflow;

@@ -18,6 +18,7 @@ use airlock_workflow::{Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::checks::check_pin;
 use crate::clock::{millis, with_timeout};
 use crate::draft::Draft;
 use crate::engine::Inner;
@@ -181,7 +182,7 @@ impl Runner {
             }
             let phase = phase_of(&self.draft.proj).ok_or_else(|| self.corrupt("its phase"))?;
             match phase {
-                Phase::Enter => self.enter()?,
+                Phase::Enter => self.enter().await?,
                 Phase::Working => self.work().await?,
                 Phase::Calling { call_id } => {
                     self.flush().await?;
@@ -191,7 +192,7 @@ impl Runner {
                     self.flush().await?;
                     let at = self.draft.proj.wake_at.unwrap_or(0);
                     if self.wait_until(at).await {
-                        self.new_attempt()?;
+                        self.new_attempt().await?;
                     }
                 }
                 Phase::WaitingApproval { .. } | Phase::InDoubt { .. } | Phase::Ended => {
@@ -339,7 +340,7 @@ impl Runner {
     }
 
     /// Begins the current state as a new step. Pure: only drafts events.
-    fn enter(&mut self) -> Result<(), EngineError> {
+    async fn enter(&mut self) -> Result<(), EngineError> {
         let state = self.current()?;
         let step_no = self.draft.proj.step_no + 1;
         let (inputs, st, task) = self.scope_values();
@@ -428,7 +429,7 @@ impl Runner {
             }
             StateKind::Tool(_) => {
                 self.start_step(&state, step_no, 1);
-                self.intend_tool_state_call(&state);
+                self.intend_tool_state_call(&state).await;
             }
             StateKind::Agent(_) => self.start_step(&state, step_no, 1),
         }
@@ -436,17 +437,17 @@ impl Runner {
     }
 
     /// A new attempt at the current step after a failed one.
-    fn new_attempt(&mut self) -> Result<(), EngineError> {
+    async fn new_attempt(&mut self) -> Result<(), EngineError> {
         let state = self.current()?;
         let attempt = self.draft.proj.attempt + 1;
         self.start_step(&state, self.draft.proj.step_no, attempt);
         if let StateKind::Tool(_) = state.kind {
-            self.intend_tool_state_call(&state);
+            self.intend_tool_state_call(&state).await;
         }
         Ok(())
     }
 
-    fn intend_tool_state_call(&mut self, state: &State) {
+    async fn intend_tool_state_call(&mut self, state: &State) {
         let StateKind::Tool(tool_state) = &state.kind else {
             return;
         };
@@ -468,9 +469,19 @@ impl Runner {
                 ToolError::Unknown(tool_state.tool.clone()).to_string(),
             );
         };
-        let idempotent = tool_state
-            .idempotent
-            .unwrap_or(info.idempotent || info.read_only);
+        if let Err(problem) = self.inner.checks.validate(&info.input_schema, &args) {
+            return self.give_up(
+                state,
+                format!(
+                    "arguments for `{}` do not match its input schema: {problem}",
+                    info.name
+                ),
+            );
+        }
+        if let Err(held) = check_pin(&self.inner, &info).await {
+            return self.give_up(state, held);
+        }
+        let idempotent = tool_state.idempotent.unwrap_or(info.safe_to_repeat());
         self.intend(tool_state.tool.clone(), args, 0, idempotent);
     }
 
@@ -566,7 +577,24 @@ impl Runner {
                         StateKind::Tool(t) => t.next.clone(),
                         _ => return Ok(()),
                     };
-                    self.succeed(&state, output, &next);
+                    // The call happened either way; a result that breaks the tool's own
+                    // output schema fails the step rather than flow on as if it were sound.
+                    let schema = self
+                        .inner
+                        .tools
+                        .describe(&intent.tool)
+                        .and_then(|i| i.output_schema);
+                    match schema.map(|s| self.inner.checks.validate(&s, &output)) {
+                        Some(Err(problem)) => self.step_failed(
+                            &state,
+                            format!(
+                                "`{}` returned a result that does not match its output schema: {problem}",
+                                intent.tool
+                            ),
+                            intent.idempotent,
+                        ),
+                        _ => self.succeed(&state, output, &next),
+                    }
                 }
             }
             Err(ToolError::Lost(reason)) if !intent.idempotent => {
@@ -700,25 +728,38 @@ impl Runner {
                     None => {
                         // The next proposal to decide.
                         let allowed = agent.tools.iter().any(|g| glob_matches(g, &call.tool));
-                        match self.inner.tools.describe(&call.tool) {
-                            Some(info) if allowed => {
+                        let info = self.inner.tools.describe(&call.tool).filter(|_| allowed);
+                        let refusal = match &info {
+                            None => Some(format!(
+                                "refused: `{}` is not a tool this step may use",
+                                call.tool
+                            )),
+                            Some(info) => {
+                                match self.inner.checks.validate(&info.input_schema, &call.args) {
+                                    Err(problem) => Some(format!(
+                                        "refused: the arguments do not match the input schema of `{}`: {problem}",
+                                        call.tool
+                                    )),
+                                    Ok(()) => check_pin(&self.inner, info).await.err(),
+                                }
+                            }
+                        };
+                        match (info, refusal) {
+                            (Some(info), None) => {
                                 self.intend(
                                     call.tool.clone(),
                                     call.args.clone(),
                                     index,
-                                    info.idempotent || info.read_only,
+                                    info.safe_to_repeat(),
                                 );
                             }
-                            _ => {
+                            (_, refusal) => {
                                 self.draft.push(TaskEvent::ToolRefused {
                                     step_no,
                                     attempt,
                                     call_index: index,
                                     tool: call.tool.clone(),
-                                    reason: format!(
-                                        "refused: `{}` is not a tool this step may use",
-                                        call.tool
-                                    ),
+                                    reason: refusal.unwrap_or_else(|| "refused".into()),
                                 });
                             }
                         }
@@ -760,13 +801,15 @@ impl Runner {
                 return Ok(());
             }
         };
-        let tools = self
-            .inner
-            .tools
-            .tools()
-            .into_iter()
-            .filter(|t| agent.tools.iter().any(|g| glob_matches(g, &t.name)))
-            .collect();
+        // Tools the step may not use, and held tools, are not even shown to the model.
+        let mut tools = Vec::new();
+        for tool in self.inner.tools.tools() {
+            if agent.tools.iter().any(|g| glob_matches(g, &tool.name))
+                && check_pin(&self.inner, &tool).await.is_ok()
+            {
+                tools.push(tool);
+            }
+        }
         let request = ModelRequest {
             task_id: self.draft.task_id.clone(),
             state: state.name.clone(),

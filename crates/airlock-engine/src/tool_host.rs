@@ -12,11 +12,67 @@ pub struct ToolInfo {
     /// `<server>.<tool>`
     pub name: String,
     pub description: String,
+    /// JSON Schema the arguments must match; checked before the intent is recorded.
     pub input_schema: Value,
+    /// JSON Schema of the structured result, when the tool declares one; checked after.
+    pub output_schema: Option<Value>,
+    pub annotations: ToolAnnotations,
+}
+
+/// MCP's tool hints. A server's hints are untrusted defaults: configuration may override
+/// them, and the engine only ever relaxes its care for a tool on their word in one way
+/// (an idempotent tool may be called again after an interruption).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolAnnotations {
     /// Reads only; calling it changes nothing anywhere.
     pub read_only: bool,
+    /// May overwrite or delete (meaningful for tools that are not read-only).
+    pub destructive: bool,
     /// Calling it twice with the same arguments and idempotency key has the effect of once.
     pub idempotent: bool,
+    /// Reaches outside the system it belongs to (the internet, other people).
+    pub open_world: bool,
+}
+
+/// How much harm a call can do; the default for policy decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl ToolInfo {
+    /// Whether the call may be made again after an interruption without asking a person.
+    pub fn safe_to_repeat(&self) -> bool {
+        self.annotations.read_only || self.annotations.idempotent
+    }
+
+    /// The default risk: reads are low, writes medium, destructive or open-world writes high.
+    pub fn risk(&self) -> Risk {
+        let a = self.annotations;
+        if a.read_only {
+            Risk::Low
+        } else if a.destructive || a.open_world {
+            Risk::High
+        } else {
+            Risk::Medium
+        }
+    }
+
+    /// A hash of everything a person approves when they allow a tool: its description,
+    /// schemas and hints. A server that changes any of them changes the hash.
+    pub fn definition_hash(&self) -> String {
+        let definition = serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+            "annotations": self.annotations,
+        });
+        crate::ledger::args_hash(&definition)
+    }
 }
 
 /// One call, as the engine makes it after the intent is on disk.

@@ -13,6 +13,7 @@ mod migrate;
 mod open;
 mod query;
 mod records;
+mod tool_pins;
 
 pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, ToolCallWrite};
 pub use error::StoreError;
@@ -23,6 +24,7 @@ pub use records::{
     ApprovalRecord, ApprovalStatus, EventRecord, NewEvent, StepRecord, TaskProjection, TaskRecord,
     TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord,
 };
+pub use tool_pins::{PinnedChange, ToolPin};
 
 /// Milliseconds since the Unix epoch; every timestamp in the store uses it.
 pub type Millis = i64;

@@ -5,7 +5,10 @@ use sqlx::{Connection, SqliteConnection};
 
 use crate::error::{SqlContext, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_tool_pins.sql")),
+];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {
     sqlx::query(
