@@ -7,6 +7,7 @@
 mod approval;
 mod basics;
 mod cancel;
+mod checks;
 mod in_doubt;
 mod leases;
 mod props;
