@@ -14,6 +14,8 @@ use crate::tool_host::{ToolAnnotations, ToolError, ToolHost, ToolInfo, ToolReque
 #[derive(Clone)]
 pub struct BuiltinTools {
     effects: SqlitePool,
+    /// Built once: the engine describes a tool on every call.
+    catalogue: std::sync::Arc<Vec<ToolInfo>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,10 @@ impl BuiltinTools {
         .execute(&effects)
         .await
         .map_err(fail)?;
-        Ok(BuiltinTools { effects })
+        Ok(BuiltinTools {
+            effects,
+            catalogue: std::sync::Arc::new(BuiltinTools::catalogue()),
+        })
     }
 
     pub fn catalogue() -> Vec<ToolInfo> {
@@ -194,7 +199,11 @@ impl BuiltinTools {
 
 impl ToolHost for BuiltinTools {
     fn tools(&self) -> Vec<ToolInfo> {
-        BuiltinTools::catalogue()
+        self.catalogue.to_vec()
+    }
+
+    fn describe(&self, tool: &str) -> Option<ToolInfo> {
+        self.catalogue.iter().find(|t| t.name == tool).cloned()
     }
 
     fn call<'a>(&'a self, r: ToolRequest<'a>) -> BoxFuture<'a, Result<Value, ToolError>> {

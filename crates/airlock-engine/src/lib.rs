@@ -25,7 +25,7 @@ pub use error::EngineError;
 pub use event::{Decision, Phase, TaskEvent};
 pub use identity::os_user;
 pub use model::{Model, ModelError, ModelReply, ModelRequest, ProposedCall, Turn};
-pub use tool_host::{Risk, ToolAnnotations, ToolError, ToolHost, ToolInfo, ToolRequest};
+pub use tool_host::{Risk, ToolAnnotations, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest};
 
 pub use airlock_store as store;
 pub use airlock_workflow as workflow;

@@ -106,3 +106,54 @@ pub trait ToolHost: Send + Sync + 'static {
     }
     fn call<'a>(&'a self, request: ToolRequest<'a>) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
+
+/// Several hosts seen as one (the built-in tools and the MCP servers). A tool belongs to
+/// the first host that lists it.
+#[derive(Clone, Default)]
+pub struct ToolHosts {
+    hosts: Vec<std::sync::Arc<dyn ToolHost>>,
+}
+
+impl ToolHosts {
+    pub fn new() -> ToolHosts {
+        ToolHosts::default()
+    }
+
+    pub fn with(mut self, host: std::sync::Arc<dyn ToolHost>) -> ToolHosts {
+        self.hosts.push(host);
+        self
+    }
+}
+
+impl ToolHost for ToolHosts {
+    fn tools(&self) -> Vec<ToolInfo> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut all = Vec::new();
+        for host in &self.hosts {
+            for tool in host.tools() {
+                if seen.insert(tool.name.clone()) {
+                    all.push(tool);
+                }
+            }
+        }
+        all
+    }
+
+    fn describe(&self, tool: &str) -> Option<ToolInfo> {
+        self.hosts.iter().find_map(|h| h.describe(tool))
+    }
+
+    fn call<'a>(&'a self, request: ToolRequest<'a>) -> BoxFuture<'a, Result<Value, ToolError>> {
+        match self
+            .hosts
+            .iter()
+            .find(|h| h.describe(request.tool).is_some())
+        {
+            Some(host) => host.call(request),
+            None => {
+                let name = request.tool.to_owned();
+                Box::pin(async move { Err(ToolError::Unknown(name)) })
+            }
+        }
+    }
+}
