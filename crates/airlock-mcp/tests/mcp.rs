@@ -775,3 +775,156 @@ async fn server_stderr_goes_to_tracing_and_resolved_secrets_do_not() {
     })
     .await;
 }
+
+// --- a real server from npm ------------------------------------------------------------
+
+/// The pinned `@modelcontextprotocol/server-everything`.
+const EVERYTHING_VERSION: &str = "2026.8.31";
+
+/// Installs server-everything into `$HOME/.cache/airlock/mcp-peers` with npm when the pinned
+/// version is not there yet, and returns its binary. Fails (never skips) when npm cannot.
+async fn server_everything() -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    let dir = Path::new(&home).join(".cache/airlock/mcp-peers");
+    let package = dir.join("node_modules/@modelcontextprotocol/server-everything/package.json");
+    let installed = std::fs::read_to_string(&package)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .is_some_and(|p| p["version"] == EVERYTHING_VERSION);
+    if !installed {
+        std::fs::create_dir_all(&dir).expect("create the npm cache dir");
+        let spec = format!("@modelcontextprotocol/server-everything@{EVERYTHING_VERSION}");
+        let output = tokio::process::Command::new("npm")
+            .arg("install")
+            .arg("--prefix")
+            .arg(&dir)
+            .arg(&spec)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run npm to install {spec}: {e}"));
+        assert!(
+            output.status.success(),
+            "`npm install --prefix {} {spec}` failed ({}); this test needs the npm registry \
+             once, then runs offline:\n{}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    dir.join("node_modules/.bin/mcp-server-everything")
+}
+
+#[tokio::test]
+async fn server_everything_over_stdio() {
+    within(async {
+        let bin = server_everything().await;
+        let text = json!({"mcpServers": {
+            "everything": {"command": bin, "airlock": {"timeout": "500ms"}}
+        }})
+        .to_string();
+        let host =
+            McpTools::connect(parse_servers(Path::new("s.json"), &text).expect("parses")).await;
+        match &host.servers()[0].state {
+            ServerState::Ready { tools } => assert!(tools.len() >= 13, "{tools:?}"),
+            other => panic!("server-everything did not start: {other:?}"),
+        }
+        let echo = host.describe("everything.echo").expect("echo is listed");
+        assert_eq!(
+            echo.annotations,
+            ToolAnnotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false
+            }
+        );
+        assert_eq!(
+            call(&host, "everything.echo", json!({"message": "hi"}))
+                .await
+                .expect("echo answers"),
+            json!({"content": [{"type": "text", "text": "Echo: hi"}]})
+        );
+        let weather = host
+            .describe("everything.get-structured-content")
+            .expect("listed");
+        assert!(weather.output_schema.is_some());
+        let structured = call(
+            &host,
+            "everything.get-structured-content",
+            json!({"location": "New York"}),
+        )
+        .await
+        .expect("answers");
+        assert!(structured["temperature"].is_number(), "{structured}");
+        // It keeps working on a cancelled operation; the late answer is ignored.
+        let message = lost(
+            call(
+                &host,
+                "everything.trigger-long-running-operation",
+                json!({"duration": 2, "steps": 2}),
+            )
+            .await,
+        );
+        assert_eq!(message, "no answer within 500ms; the request was cancelled");
+        assert_eq!(
+            call(&host, "everything.get-sum", json!({"a": 2, "b": 3}))
+                .await
+                .expect("get-sum answers")["content"][0]["text"]
+                .as_str()
+                .map(|t| t.contains('5')),
+            Some(true)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn server_everything_over_streamable_http() {
+    within(async {
+        let bin = server_everything().await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // It listens on all interfaces; this test only sends it loopback traffic.
+        let mut server = tokio::process::Command::new(&bin)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start server-everything");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "server-everything never listened on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let text = json!({"mcpServers": {
+            "everything": {"url": format!("http://127.0.0.1:{port}/mcp"),
+                           "headers": {"X-Airlock-Test": "${env:HOME}"}}
+        }})
+        .to_string();
+        let host =
+            McpTools::connect(parse_servers(Path::new("s.json"), &text).expect("parses")).await;
+        match &host.servers()[0].state {
+            ServerState::Ready { tools } => assert!(tools.len() >= 13, "{tools:?}"),
+            other => panic!("the HTTP connection failed: {other:?}"),
+        }
+        assert_eq!(
+            call(&host, "everything.echo", json!({"message": "over http"}))
+                .await
+                .expect("echo answers"),
+            json!({"content": [{"type": "text", "text": "Echo: over http"}]})
+        );
+        drop(host);
+        server.kill().await.expect("stop server-everything");
+    })
+    .await;
+}
