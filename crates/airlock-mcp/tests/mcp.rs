@@ -928,3 +928,23 @@ async fn server_everything_over_streamable_http() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn bare_command_names_are_found_on_path_and_missing_ones_named() {
+    within(async {
+        use airlock_mcp::connection::resolve_command;
+        let sh = resolve_command("sh").expect("sh is on PATH");
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(
+            resolve_command("./relative/server").expect("paths are kept"),
+            Path::new("./relative/server")
+        );
+        let error = resolve_command("airlock-surely-not-a-command").expect_err("not found");
+        assert!(
+            error.starts_with("command `airlock-surely-not-a-command` was not found next to /")
+                && error.ends_with(" or on PATH"),
+            "{error}"
+        );
+    })
+    .await;
+}
