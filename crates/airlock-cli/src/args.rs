@@ -20,6 +20,10 @@ pub struct Cli {
     /// A folder of workflow files to find workflows by name in
     #[arg(long, global = true, env = "AIRLOCK_WORKSPACE")]
     pub workspace: Option<PathBuf>,
+    /// MCP servers, in the `mcpServers` shape of Claude Desktop and Claude Code
+    /// [default: servers.json in the workspace, else in the user data dir]
+    #[arg(long, global = true, env = "AIRLOCK_SERVERS")]
+    pub servers: Option<PathBuf>,
     /// The identity acting [default: the OS user]
     #[arg(long = "as", global = true, env = "AIRLOCK_USER")]
     pub identity: Option<String>,
@@ -102,4 +106,29 @@ pub enum Command {
     },
     /// Print the JSON Schema of the workflow format
     Schema,
+    /// Show the configured MCP servers and their state, or import servers
+    Servers {
+        #[command(subcommand)]
+        action: Option<ServersAction>,
+    },
+    /// List every tool with its risk, hints and pin; accept a changed tool
+    Tools {
+        #[command(subcommand)]
+        action: Option<ToolsAction>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServersAction {
+    /// Add the servers of a Claude Desktop or Claude Code config file to Airlock's
+    /// servers file (existing names are kept as they are)
+    Import { from: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ToolsAction {
+    /// Show tools whose server now describes them differently from their pin
+    Review,
+    /// Accept a tool's changed definition: it becomes the pin and the tool is usable again
+    Accept { tool: String },
 }

@@ -2,23 +2,29 @@
 //! function per command, prints the result; no workflow logic lives here.
 
 mod args;
+#[macro_use]
+mod output;
 mod exit;
 mod render;
 mod workflow_source;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use airlock_engine::store::{StoreOptions, TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
-use airlock_engine::{BuiltinTools, Engine, EngineConfig, EngineError, SystemClock, os_user};
+use airlock_engine::{
+    BuiltinTools, Engine, EngineConfig, EngineError, SystemClock, ToolHosts, os_user,
+};
+use airlock_mcp::import::import_report;
+use airlock_mcp::{McpTools, load_servers, merge_into};
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, ServersAction, ToolsAction};
 use crate::exit::Exit;
 use crate::workflow_source::{Invalid, find_workflow, parse_inputs};
 
@@ -64,14 +70,45 @@ fn default_db() -> PathBuf {
         .join("airlock.sqlite")
 }
 
-async fn open_engine(cli: &Cli) -> Result<Engine> {
+/// The MCP servers file in force: the one named, else the workspace's, else the user's.
+fn servers_file(cli: &Cli, db: &Path) -> Option<PathBuf> {
+    if let Some(path) = &cli.servers {
+        return Some(path.clone());
+    }
+    let candidates = [
+        cli.workspace.as_ref().map(|w| w.join("servers.json")),
+        db.parent().map(|d| d.join("servers.json")),
+    ];
+    candidates.into_iter().flatten().find(|p| p.is_file())
+}
+
+/// Opens the engine. Tools are the built-in ones plus, when `with_servers`, the MCP
+/// servers of the servers file (started now; commands that only read skip that).
+async fn open_engine(cli: &Cli, with_servers: bool) -> Result<(Engine, Option<Arc<McpTools>>)> {
     let db = cli.db.clone().unwrap_or_else(default_db);
-    let effects = cli.effects_db.clone().unwrap_or_else(|| {
-        db.parent()
-            .map(|d| d.join("builtin-effects.sqlite"))
-            .unwrap_or_else(|| PathBuf::from("builtin-effects.sqlite"))
-    });
-    let tools = BuiltinTools::open(&effects).await?;
+    let data_dir = db
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let effects = cli
+        .effects_db
+        .clone()
+        .unwrap_or_else(|| data_dir.join("builtin-effects.sqlite"));
+    let mut tools = ToolHosts::new().with(Arc::new(BuiltinTools::open(&effects).await?));
+    let mut mcp = None;
+    if let Some(file) = servers_file(cli, &db).filter(|_| with_servers) {
+        let config = load_servers(&file).map_err(|e| Invalid(e.to_string()))?;
+        // `${env:AIRLOCK_DATA_DIR}` in a servers file means the folder of the database,
+        // so bundled servers keep their data beside it.
+        let data = data_dir.display().to_string();
+        let lookup = Arc::new(move |name: &str| match name {
+            "AIRLOCK_DATA_DIR" => Some(std::env::var(name).unwrap_or_else(|_| data.clone())),
+            _ => std::env::var(name).ok(),
+        });
+        let host = Arc::new(McpTools::connect_with_env(config, lookup).await);
+        tools = tools.with(host.clone());
+        mcp = Some(host);
+    }
     let engine = Engine::open(
         EngineConfig::new(StoreOptions::new(&db)),
         Arc::new(SystemClock),
@@ -80,11 +117,11 @@ async fn open_engine(cli: &Cli) -> Result<Engine> {
     )
     .await
     .with_context(|| format!("opening the database {}", db.display()))?;
-    Ok(engine)
+    Ok((engine, mcp))
 }
 
 fn print_json(value: &impl Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -98,15 +135,25 @@ async fn run(cli: Cli) -> Result<Exit> {
         }
         _ => {}
     }
-    let engine = open_engine(&cli).await?;
-    let result = dispatch(&cli, &engine).await;
+    if let Command::Servers {
+        action: Some(ServersAction::Import { from }),
+    } = &cli.command
+    {
+        return import(&cli, from);
+    }
+    let with_servers = !matches!(
+        cli.command,
+        Command::Tasks { .. } | Command::Show { .. } | Command::Approvals | Command::InDoubt
+    );
+    let (engine, mcp) = open_engine(&cli, with_servers).await?;
+    let result = dispatch(&cli, &engine, mcp.as_deref()).await;
     if let Err(e) = engine.close().await {
         tracing::warn!(error = %e, "could not release this engine's leases");
     }
     result
 }
 
-async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
+async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<Exit> {
     let me = cli.identity.clone().unwrap_or_else(os_user);
     let store = engine.store();
     match &cli.command {
@@ -124,7 +171,7 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
                 if cli.json {
                     print_json(&json!({ "task": id }))?;
                 } else {
-                    println!("task {id} created (run it with `airlock resume`)");
+                    say!("task {id} created (run it with `airlock resume`)");
                 }
                 return Ok(Exit::Ok);
             }
@@ -141,11 +188,11 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
             if cli.json {
                 print_json(&waiting)?;
             } else if waiting.is_empty() {
-                println!("nothing left to run");
+                say!("nothing left to run");
             } else {
-                println!("{} task(s) not finished:", waiting.len());
+                say!("{} task(s) not finished:", waiting.len());
                 for t in &waiting {
-                    println!("  {}", render::task_line(t));
+                    say!("  {}", render::task_line(t));
                 }
             }
             Ok(Exit::Ok)
@@ -173,10 +220,10 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
             if cli.json {
                 print_json(&tasks)?;
             } else if tasks.is_empty() {
-                println!("no tasks yet: start one with `airlock run <workflow.toml>`");
+                say!("no tasks yet: start one with `airlock run <workflow.toml>`");
             } else {
                 for t in &tasks {
-                    println!("{}", render::task_line(t));
+                    say!("{}", render::task_line(t));
                 }
             }
             Ok(Exit::Ok)
@@ -193,7 +240,7 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
                     "tool_calls": calls, "approvals": approvals,
                 }))?;
             } else {
-                println!(
+                say!(
                     "{}",
                     render::task_detail(&t, &events, &steps, &calls, &approvals)
                 );
@@ -206,7 +253,7 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
             if cli.json {
                 print_json(&json!({ "task": t.id, "outcome": outcome }))?;
             } else {
-                println!(
+                say!(
                     "task {}: {}",
                     t.id,
                     match outcome {
@@ -223,10 +270,10 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
             if cli.json {
                 print_json(&pending)?;
             } else if pending.is_empty() {
-                println!("no approvals waiting");
+                say!("no approvals waiting");
             } else {
                 for a in &pending {
-                    println!("{}", render::approval_line(a));
+                    say!("{}", render::approval_line(a));
                 }
             }
             Ok(Exit::Ok)
@@ -250,10 +297,10 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
             if cli.json {
                 print_json(&calls)?;
             } else if calls.is_empty() {
-                println!("no calls in doubt");
+                say!("no calls in doubt");
             } else {
                 for c in &calls {
-                    println!(
+                    say!(
                         "task {}  {}",
                         render::short(&c.task_id),
                         render::call_line(c)
@@ -276,6 +323,60 @@ async fn dispatch(cli: &Cli, engine: &Engine) -> Result<Exit> {
             engine.release_quarantined(&t.id, &me).await?;
             carry_on(cli, engine, &t.id).await
         }
+        Command::Servers { .. } => {
+            let statuses = mcp.map(McpTools::servers).unwrap_or_default();
+            if cli.json {
+                let rows: Vec<_> = statuses.iter().map(render::server_json).collect();
+                print_json(&rows)?;
+            } else if statuses.is_empty() {
+                say!(
+                    "no MCP servers configured: add them to a servers.json (the mcpServers shape of \
+                     Claude Desktop), or import yours with `airlock servers import <config.json>`"
+                );
+            } else {
+                for status in &statuses {
+                    say!("{}", render::server_line(status));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Tools {
+            action: Some(ToolsAction::Accept { tool }),
+        } => {
+            if engine.accept_tool_change(tool, &me).await? {
+                say!("`{tool}`: the new definition is pinned; the tool is usable again");
+                Ok(Exit::Ok)
+            } else {
+                Err(Invalid(format!(
+                    "`{tool}` has no changed definition waiting for review"
+                ))
+                .into())
+            }
+        }
+        Command::Tools { action } => {
+            let only_changed = matches!(action, Some(ToolsAction::Review));
+            let pins = store.tool_pins().await?;
+            let tools = engine.tools().tools();
+            if cli.json {
+                print_json(&json!({ "tools": tools, "pins": pins }))?;
+            } else {
+                let lines = render::tool_lines(&tools, &pins, only_changed);
+                if lines.is_empty() {
+                    say!(
+                        "{}",
+                        if only_changed {
+                            "no tool changes waiting for review"
+                        } else {
+                            "no tools"
+                        }
+                    );
+                }
+                for line in lines {
+                    say!("{line}");
+                }
+            }
+            Ok(Exit::Ok)
+        }
         Command::Validate { .. } | Command::Schema => {
             Err(anyhow!("handled before opening the store"))
         }
@@ -289,15 +390,47 @@ async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
     if cli.json {
         print_json(&t)?;
     } else {
-        println!("{}", render::task_summary(&t));
+        say!("{}", render::task_summary(&t));
         let approvals = store.task_approvals(&t.id).await?;
         let calls = store.tool_calls(&t.id).await?;
         let next = render::next_steps(&t, &approvals, &calls);
         if !next.is_empty() {
-            println!("{next}");
+            say!("{next}");
         }
     }
     Ok(Exit::for_status(t.projection.status))
+}
+
+/// `airlock servers import <file>`: adds a Claude config's servers to Airlock's file.
+fn import(cli: &Cli, from: &Path) -> Result<Exit> {
+    let target = cli.servers.clone().unwrap_or_else(|| {
+        cli.db
+            .clone()
+            .unwrap_or_else(default_db)
+            .parent()
+            .map(|d| d.join("servers.json"))
+            .unwrap_or_else(|| PathBuf::from("servers.json"))
+    });
+    let found = import_report(from).map_err(|e| Invalid(e.to_string()))?;
+    let report = merge_into(&target, found.servers).map_err(|e| Invalid(e.to_string()))?;
+    if cli.json {
+        print_json(&json!({
+            "file": target, "added": report.added, "kept": report.skipped_duplicates,
+            "skipped": found.skipped.iter().map(|(n, why)| json!({"name": n, "why": why})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        say!("{}:", target.display());
+        for name in &report.added {
+            say!("  added {name}");
+        }
+        for name in &report.skipped_duplicates {
+            say!("  kept {name} (already there)");
+        }
+        for (name, why) in &found.skipped {
+            say!("  skipped {name}: {why}");
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
@@ -332,7 +465,7 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
         print_json(&json!({ "valid": valid, "errors": diagnostics }))?;
     } else {
         for (name, states) in &ok {
-            println!("ok: workflow `{name}` ({states} states)");
+            say!("ok: workflow `{name}` ({states} states)");
         }
         if !problems.0.is_empty() {
             eprint!("{problems}");

@@ -1,8 +1,11 @@
 //! Human-readable output. Every command also has a `--json` form printed by `main`.
 
+use airlock_engine::store::ToolPin;
 use airlock_engine::store::{
     ApprovalRecord, ApprovalStatus, EventRecord, StepRecord, TaskRecord, TaskStatus, ToolCallRecord,
 };
+use airlock_engine::{Risk, ToolInfo};
+use airlock_mcp::{ServerState, ServerStatus};
 use serde_json::Value;
 
 pub fn short(id: &str) -> &str {
@@ -268,6 +271,82 @@ pub fn next_steps(
         TaskStatus::Quarantined => format!("  after fixing the cause: airlock release {}", t.id),
         _ => String::new(),
     }
+}
+
+pub fn server_line(status: &ServerStatus) -> String {
+    match &status.state {
+        ServerState::Starting => format!("{:<12} starting", status.name),
+        ServerState::Ready { tools } => {
+            format!(
+                "{:<12} ready, {} tools: {}",
+                status.name,
+                tools.len(),
+                tools.join(", ")
+            )
+        }
+        ServerState::Failed { error, .. } => format!("{:<12} failed: {error}", status.name),
+    }
+}
+
+pub fn server_json(status: &ServerStatus) -> Value {
+    match &status.state {
+        ServerState::Starting => serde_json::json!({"name": status.name, "state": "starting"}),
+        ServerState::Ready { tools } => {
+            serde_json::json!({"name": status.name, "state": "ready", "tools": tools})
+        }
+        ServerState::Failed { error, .. } => {
+            serde_json::json!({"name": status.name, "state": "failed", "error": error})
+        }
+    }
+}
+
+/// One line per tool: name, risk, hints, and whether its definition is pinned or changed.
+pub fn tool_lines(tools: &[ToolInfo], pins: &[ToolPin], only_changed: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for tool in tools {
+        let pin = pins.iter().find(|p| p.tool == tool.name);
+        let changed = pin.is_some_and(|p| p.hash != tool.definition_hash());
+        if only_changed && !changed {
+            continue;
+        }
+        let a = tool.annotations;
+        let hints: Vec<&str> = [
+            (a.read_only, "read-only"),
+            (a.destructive && !a.read_only, "destructive"),
+            (a.idempotent, "idempotent"),
+            (a.open_world, "open-world"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        let pinned = match pin {
+            None => "not used yet".to_owned(),
+            Some(_) if changed => {
+                "CHANGED since pinned: held until accepted (`airlock tools accept`)".to_owned()
+            }
+            Some(p) => format!("pinned by {}", p.pinned_by),
+        };
+        let risk = match tool.risk() {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        };
+        lines.push(format!(
+            "{:<36} risk {:<6} {:<34} {}",
+            tool.name,
+            risk,
+            hints.join(", "),
+            pinned
+        ));
+        if let Some(p) = pin.filter(|_| changed && only_changed) {
+            lines.push(format!("    pinned:  {}", p.definition));
+            lines.push(format!(
+                "    now:     {}",
+                serde_json::to_value(tool).unwrap_or_default()
+            ));
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
