@@ -1,0 +1,266 @@
+//! The bundled servers driven through the whole engine: the demo workspace's support
+//! refund workflow against a real `airlock-demo-support` process, including an engine that
+//! stops after the server made the refund but before the outcome was recorded.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use airlock_engine::clock::BoxFuture;
+use airlock_engine::store::{StoreOptions, TaskStatus, ToolCallOutcome};
+use airlock_engine::{
+    Engine, EngineConfig, SystemClock, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest,
+};
+use airlock_mcp::{McpTools, ServerConfig, ServersConfig};
+use serde_json::{Value, json};
+
+fn workflow() -> airlock_engine::workflow::Workflow {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workspace/demo/support-refund.toml");
+    airlock_engine::workflow::load(&path).unwrap()
+}
+
+async fn support(dir: &Path) -> Arc<McpTools> {
+    let db = dir.join("support.sqlite");
+    let db = db.to_str().unwrap();
+    let mut config = ServersConfig::default();
+    config.servers.insert(
+        "support".into(),
+        ServerConfig::stdio(env!("CARGO_BIN_EXE_airlock-demo-support"), &["--db", db]),
+    );
+    Arc::new(McpTools::connect(config).await)
+}
+
+async fn engine(dir: &Path, tools: Arc<dyn ToolHost>) -> Engine {
+    Engine::open(
+        EngineConfig::new(StoreOptions::new(dir.join("airlock.sqlite"))),
+        Arc::new(SystemClock),
+        Arc::new(ToolHosts::new().with(tools)),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+async fn refunds(dir: &Path, order: &str) -> Vec<i64> {
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("support.sqlite"))
+            .read_only(true),
+    )
+    .await
+    .unwrap();
+    sqlx::query_scalar("SELECT amount_cents FROM refunds WHERE order_id = ? ORDER BY id")
+        .bind(order)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+}
+
+fn inputs(order: &str, cents: i64) -> serde_json::Map<String, Value> {
+    json!({ "order_id": order, "amount_cents": cents })
+        .as_object()
+        .cloned()
+        .unwrap()
+}
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the test did not finish in time")
+}
+
+#[tokio::test]
+async fn a_small_refund_runs_end_to_end_and_its_outcome_is_checked() {
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), support(dir.path()).await).await;
+        let before = refunds(dir.path(), "ORD-5001").await;
+        let id = engine
+            .start_task(&workflow(), inputs("ORD-5001", 1500), "ada", None)
+            .await
+            .unwrap();
+        let task = engine.run_task(&id).await.unwrap();
+        assert_eq!(
+            task.projection.status,
+            TaskStatus::Succeeded,
+            "{:?}",
+            task.projection.error
+        );
+        assert_eq!(task.projection.state["verify"]["passed"], true);
+        let after = refunds(dir.path(), "ORD-5001").await;
+        assert_eq!(after.len(), before.len() + 1);
+        assert_eq!(after.last(), Some(&1500));
+        // Every call is in the ledger with its outcome; the refund carried the engine's key.
+        let calls = engine.store().tool_calls(&id).await.unwrap();
+        let tools: Vec<_> = calls.iter().map(|c| c.tool.as_str()).collect();
+        assert_eq!(
+            tools,
+            [
+                "support.get_order",
+                "support.issue_refund",
+                "support.get_order"
+            ]
+        );
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.outcome == Some(ToolCallOutcome::Succeeded))
+        );
+        assert!(
+            calls[1].idempotent,
+            "issue_refund is annotated idempotent (it takes a key)"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_large_refund_waits_for_a_controller_and_too_much_is_refused() {
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), support(dir.path()).await).await;
+        let before = refunds(dir.path(), "ORD-5002").await.len();
+        let id = engine
+            .start_task(&workflow(), inputs("ORD-5002", 6000), "ada", None)
+            .await
+            .unwrap();
+        let waiting = engine.run_task(&id).await.unwrap();
+        assert_eq!(waiting.projection.status, TaskStatus::WaitingApproval);
+        assert_eq!(
+            refunds(dir.path(), "ORD-5002").await.len(),
+            before,
+            "nothing before approval"
+        );
+        let approval = engine.store().pending_approvals().await.unwrap().remove(0);
+        assert!(
+            approval.prompt.contains("6000 cents on order ORD-5002"),
+            "{}",
+            approval.prompt
+        );
+        engine
+            .decide_approval(&approval.id, true, "carol", None)
+            .await
+            .unwrap();
+        let done = engine.run_task(&id).await.unwrap();
+        assert_eq!(
+            done.projection.status,
+            TaskStatus::Succeeded,
+            "{:?}",
+            done.projection.error
+        );
+        assert_eq!(refunds(dir.path(), "ORD-5002").await.len(), before + 1);
+
+        let id = engine
+            .start_task(&workflow(), inputs("ORD-5002", 10_000_000), "ada", None)
+            .await
+            .unwrap();
+        let refused = engine.run_task(&id).await.unwrap();
+        assert_eq!(
+            refused.projection.current_state.as_deref(),
+            Some("too_much")
+        );
+        assert_eq!(refunds(dir.path(), "ORD-5002").await.len(), before + 1);
+    })
+    .await;
+}
+
+/// Passes calls through, but after `issue_refund` has been made it never answers: the
+/// server did the refund, the engine never learns of it (as if it crashed right then).
+struct LoseTheRefundAnswer {
+    inner: Arc<McpTools>,
+    made: AtomicBool,
+}
+
+impl ToolHost for LoseTheRefundAnswer {
+    fn tools(&self) -> Vec<ToolInfo> {
+        self.inner.tools()
+    }
+
+    fn describe(&self, tool: &str) -> Option<ToolInfo> {
+        self.inner.describe(tool)
+    }
+
+    fn call<'a>(&'a self, r: ToolRequest<'a>) -> BoxFuture<'a, Result<Value, ToolError>> {
+        Box::pin(async move {
+            let is_refund = r.tool == "support.issue_refund";
+            let result = self.inner.call(r).await;
+            if is_refund {
+                self.made.store(true, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            }
+            result
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_engine_that_dies_after_the_refund_never_refunds_twice() {
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let before = {
+            let _warm = support(dir.path()).await; // seeds the database
+            refunds(dir.path(), "ORD-5003").await.len()
+        };
+        let lossy = Arc::new(LoseTheRefundAnswer {
+            inner: support(dir.path()).await,
+            made: AtomicBool::new(false),
+        });
+        let first = engine(dir.path(), lossy.clone()).await;
+        let id = first
+            .start_task(&workflow(), inputs("ORD-5003", 2000), "ada", None)
+            .await
+            .unwrap();
+        let run = {
+            let first = first.clone();
+            let id = id.clone();
+            tokio::spawn(async move { first.run_task(&id).await })
+        };
+        while !lossy.made.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        run.abort();
+        first.close().await.unwrap();
+        assert_eq!(
+            refunds(dir.path(), "ORD-5003").await.len(),
+            before + 1,
+            "the server made the refund"
+        );
+
+        // A new engine finds the intent without an outcome; the tool is idempotent, so the
+        // call is made again with the same key and the server answers from its record.
+        let second = engine(dir.path(), support(dir.path()).await).await;
+        second.run_until_idle().await.unwrap();
+        let task = second.find_task(&id).await.unwrap();
+        assert_eq!(
+            task.projection.status,
+            TaskStatus::Succeeded,
+            "{:?}",
+            task.projection.error
+        );
+        assert_eq!(
+            refunds(dir.path(), "ORD-5003").await.len(),
+            before + 1,
+            "refunded once, not twice"
+        );
+        let refund_calls: Vec<_> = second
+            .store()
+            .tool_calls(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.tool == "support.issue_refund")
+            .collect();
+        assert_eq!(
+            refund_calls.len(),
+            1,
+            "one ledger row, re-made under the same key"
+        );
+        assert_eq!(refund_calls[0].outcome, Some(ToolCallOutcome::Succeeded));
+        assert_eq!(task.projection.state["verify"]["passed"], true);
+    })
+    .await;
+}
