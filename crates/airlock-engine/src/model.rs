@@ -13,7 +13,11 @@ use crate::tool_host::ToolInfo;
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelRequest {
     pub task_id: String,
+    pub workflow: String,
     pub state: String,
+    /// The task's inputs and the outputs of its completed states: what the model may
+    /// rely on, instead of a transcript of everything before.
+    pub context: Value,
     pub goal: String,
     pub tools: Vec<ToolInfo>,
     pub output_schema: Option<Value>,

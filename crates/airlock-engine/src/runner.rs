@@ -812,7 +812,9 @@ impl Runner {
         }
         let request = ModelRequest {
             task_id: self.draft.task_id.clone(),
+            workflow: self.wf.name.clone(),
             state: state.name.clone(),
+            context: json!({ "inputs": self.inputs, "state": self.draft.proj.state }),
             goal,
             tools,
             output_schema: agent.output_schema.clone(),
