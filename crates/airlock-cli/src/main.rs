@@ -15,7 +15,8 @@ use std::sync::Arc;
 use airlock_engine::store::{StoreOptions, TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{
-    BuiltinTools, Engine, EngineConfig, EngineError, SystemClock, ToolHosts, os_user,
+    BuiltinTools, Engine, EngineConfig, EngineError, Model, ScriptedModel, SystemClock, ToolHosts,
+    os_user,
 };
 use airlock_mcp::import::import_report;
 use airlock_mcp::{McpTools, load_servers, merge_into};
@@ -70,6 +71,18 @@ fn default_db() -> PathBuf {
         .join("airlock.sqlite")
 }
 
+/// The model agent states talk to: the scripted (offline) model when the workspace has
+/// scripts in `models/`; none otherwise (agent states then fail with that reason).
+fn model(cli: &Cli) -> Result<Option<Arc<dyn Model>>> {
+    let Some(dir) = cli.workspace.as_ref().map(|w| w.join("models")) else {
+        return Ok(None);
+    };
+    let scripted = ScriptedModel::load(&dir).map_err(|e| Invalid(e.to_string()))?;
+    Ok(scripted
+        .has_scripts()
+        .then(|| Arc::new(scripted) as Arc<dyn Model>))
+}
+
 /// The MCP servers file in force: the one named, else the workspace's, else the user's.
 fn servers_file(cli: &Cli, db: &Path) -> Option<PathBuf> {
     if let Some(path) = &cli.servers {
@@ -113,7 +126,7 @@ async fn open_engine(cli: &Cli, with_servers: bool) -> Result<(Engine, Option<Ar
         EngineConfig::new(StoreOptions::new(&db)),
         Arc::new(SystemClock),
         Arc::new(tools),
-        None,
+        model(cli)?,
     )
     .await
     .with_context(|| format!("opening the database {}", db.display()))?;

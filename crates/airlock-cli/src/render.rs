@@ -175,6 +175,24 @@ fn event_detail(e: &EventRecord) -> String {
         "call_in_doubt" => format!("{} {}: {}", get("call_id"), get("tool"), get("reason")),
         "in_doubt_resolved" => format!("happened={} by {}", get("happened"), get("by")),
         "ended" => format!("{} at {}", get("status"), get("state")),
+        "model_turn" => {
+            let reply = &b["reply"];
+            let what = match reply["type"].as_str() {
+                Some("final") => format!(
+                    "final answer {}",
+                    truncate(&reply["output"].to_string(), 80)
+                ),
+                _ => {
+                    let tools: Vec<&str> = reply["calls"]
+                        .as_array()
+                        .map(|c| c.iter().filter_map(|c| c["tool"].as_str()).collect())
+                        .unwrap_or_default();
+                    format!("proposes {}", tools.join(", "))
+                }
+            };
+            format!("{} turn {}: {what}", get("model"), get("turn"))
+        }
+        "tool_refused" => format!("{}: {}", get("tool"), get("reason")),
         "cancelled" => format!("by {} {}", get("by"), get("reason")),
         _ => {
             let mut body = b.clone();

@@ -12,15 +12,18 @@ use std::time::Duration;
 use airlock_engine::clock::BoxFuture;
 use airlock_engine::store::{StoreOptions, TaskStatus, ToolCallOutcome};
 use airlock_engine::{
-    Engine, EngineConfig, SystemClock, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest,
+    Engine, EngineConfig, ScriptedModel, SystemClock, ToolError, ToolHost, ToolHosts, ToolInfo,
+    ToolRequest,
 };
 use airlock_mcp::{McpTools, ServerConfig, ServersConfig};
 use serde_json::{Value, json};
 
+fn demo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workspace/demo")
+}
+
 fn workflow() -> airlock_engine::workflow::Workflow {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workspace/demo/support-refund.toml");
-    airlock_engine::workflow::load(&path).unwrap()
+    airlock_engine::workflow::load(&demo().join("support-refund.toml")).unwrap()
 }
 
 async fn support(dir: &Path) -> Arc<McpTools> {
@@ -39,7 +42,9 @@ async fn engine(dir: &Path, tools: Arc<dyn ToolHost>) -> Engine {
         EngineConfig::new(StoreOptions::new(dir.join("airlock.sqlite"))),
         Arc::new(SystemClock),
         Arc::new(ToolHosts::new().with(tools)),
-        None,
+        Some(Arc::new(
+            ScriptedModel::load(&demo().join("models")).unwrap(),
+        )),
     )
     .await
     .unwrap()
@@ -102,8 +107,18 @@ async fn a_small_refund_runs_end_to_end_and_its_outcome_is_checked() {
             [
                 "support.get_order",
                 "support.issue_refund",
-                "support.get_order"
+                "support.get_order",
+                // the scripted model's proposals in the agent state, checked the same way
+                "support.get_order",
+                "support.get_customer",
             ]
+        );
+        let note = task.projection.state["draft_note"]["note"]
+            .as_str()
+            .unwrap();
+        assert!(
+            note.contains("refunded 15.00 on your order ORD-5001"),
+            "{note}"
         );
         assert!(
             calls

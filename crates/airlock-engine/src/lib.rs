@@ -16,6 +16,7 @@ mod identity;
 pub mod ledger;
 pub mod model;
 mod runner;
+pub mod scripted_model;
 pub mod tool_host;
 
 pub use builtin_tools::BuiltinTools;
@@ -25,6 +26,7 @@ pub use error::EngineError;
 pub use event::{Decision, Phase, TaskEvent};
 pub use identity::os_user;
 pub use model::{Model, ModelError, ModelReply, ModelRequest, ProposedCall, Turn};
+pub use scripted_model::ScriptedModel;
 pub use tool_host::{Risk, ToolAnnotations, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest};
 
 pub use airlock_store as store;
