@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_engine::store::{StoreOptions, TaskFilter, TaskStatus, ToolCallOutcome};
+use airlock_engine::store::{TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
-use airlock_engine::{
-    BuiltinTools, Engine, EngineConfig, EngineError, Model, ScriptedModel, SystemClock, ToolHosts,
-    os_user,
-};
+use airlock_engine::{Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
-use airlock_mcp::{McpTools, load_servers, merge_into};
-use anyhow::{Context, Result, anyhow};
+use airlock_mcp::{McpTools, merge_into};
+use airlock_workspace::{Setup, SetupError};
+use anyhow::{Result, anyhow};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
@@ -64,73 +62,27 @@ fn classify(e: &anyhow::Error) -> Exit {
     }
 }
 
-fn default_db() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("airlock")
-        .join("airlock.sqlite")
-}
-
-/// The model agent states talk to: the scripted (offline) model when the workspace has
-/// scripts in `models/`; none otherwise (agent states then fail with that reason).
-fn model(cli: &Cli) -> Result<Option<Arc<dyn Model>>> {
-    let Some(dir) = cli.workspace.as_ref().map(|w| w.join("models")) else {
-        return Ok(None);
-    };
-    let scripted = ScriptedModel::load(&dir).map_err(|e| Invalid(e.to_string()))?;
-    Ok(scripted
-        .has_scripts()
-        .then(|| Arc::new(scripted) as Arc<dyn Model>))
-}
-
-/// The MCP servers file in force: the one named, else the workspace's, else the user's.
-fn servers_file(cli: &Cli, db: &Path) -> Option<PathBuf> {
-    if let Some(path) = &cli.servers {
-        return Some(path.clone());
+/// Where things are, from the flags and environment.
+fn setup(cli: &Cli, start_servers: bool) -> Setup {
+    Setup {
+        db: cli.db.clone(),
+        effects_db: cli.effects_db.clone(),
+        workspace: cli.workspace.clone(),
+        servers: cli.servers.clone(),
+        start_servers,
     }
-    let candidates = [
-        cli.workspace.as_ref().map(|w| w.join("servers.json")),
-        db.parent().map(|d| d.join("servers.json")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.is_file())
 }
 
 /// Opens the engine. Tools are the built-in ones plus, when `with_servers`, the MCP
 /// servers of the servers file (started now; commands that only read skip that).
 async fn open_engine(cli: &Cli, with_servers: bool) -> Result<(Engine, Option<Arc<McpTools>>)> {
-    let db = cli.db.clone().unwrap_or_else(default_db);
-    let data_dir = db
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let effects = cli
-        .effects_db
-        .clone()
-        .unwrap_or_else(|| data_dir.join("builtin-effects.sqlite"));
-    let mut tools = ToolHosts::new().with(Arc::new(BuiltinTools::open(&effects).await?));
-    let mut mcp = None;
-    if let Some(file) = servers_file(cli, &db).filter(|_| with_servers) {
-        let config = load_servers(&file).map_err(|e| Invalid(e.to_string()))?;
-        // `${env:AIRLOCK_DATA_DIR}` in a servers file means the folder of the database,
-        // so bundled servers keep their data beside it.
-        let data = data_dir.display().to_string();
-        let lookup = Arc::new(move |name: &str| match name {
-            "AIRLOCK_DATA_DIR" => Some(std::env::var(name).unwrap_or_else(|_| data.clone())),
-            _ => std::env::var(name).ok(),
-        });
-        let host = Arc::new(McpTools::connect_with_env(config, lookup).await);
-        tools = tools.with(host.clone());
-        mcp = Some(host);
-    }
-    let engine = Engine::open(
-        EngineConfig::new(StoreOptions::new(&db)),
-        Arc::new(SystemClock),
-        Arc::new(tools),
-        model(cli)?,
-    )
-    .await
-    .with_context(|| format!("opening the database {}", db.display()))?;
-    Ok((engine, mcp))
+    let opened = setup(cli, with_servers).open().await.map_err(|e| match e {
+        SetupError::Servers(_) | SetupError::Models(_) => {
+            anyhow::Error::new(Invalid(e.to_string()))
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    Ok((opened.engine, opened.mcp))
 }
 
 fn print_json(value: &impl Serialize) -> Result<()> {
@@ -416,14 +368,10 @@ async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
 
 /// `airlock servers import <file>`: adds a Claude config's servers to Airlock's file.
 fn import(cli: &Cli, from: &Path) -> Result<Exit> {
-    let target = cli.servers.clone().unwrap_or_else(|| {
-        cli.db
-            .clone()
-            .unwrap_or_else(default_db)
-            .parent()
-            .map(|d| d.join("servers.json"))
-            .unwrap_or_else(|| PathBuf::from("servers.json"))
-    });
+    let target = cli
+        .servers
+        .clone()
+        .unwrap_or_else(|| setup(cli, false).data_dir().join("servers.json"));
     let found = import_report(from).map_err(|e| Invalid(e.to_string()))?;
     let report = merge_into(&target, found.servers).map_err(|e| Invalid(e.to_string()))?;
     if cli.json {

@@ -1,0 +1,154 @@
+//! Assembling an engine from where things are: the database, the workspace folder (its
+//! workflows, its `servers.json`, its scripted-model scripts in `models/`) and the user's
+//! data folder. The CLI and the desktop app both open their engine here, so a workspace
+//! means the same thing in both.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_engine::scripted_model::ScriptError;
+use airlock_engine::store::StoreOptions;
+use airlock_engine::workflow::{Diagnostics, Workflow, load_dir};
+use airlock_engine::{
+    BuiltinTools, Engine, EngineConfig, EngineError, Model, ScriptedModel, SystemClock, ToolHosts,
+};
+use airlock_mcp::{ConfigError, McpTools, load_servers};
+
+/// `<user data dir>/airlock/airlock.sqlite`.
+pub fn default_db() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("airlock")
+        .join("airlock.sqlite")
+}
+
+/// Where things are. Every field left empty takes its documented default.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// The database [default: [`default_db`]].
+    pub db: Option<PathBuf>,
+    /// The built-in tools' effects file [default: beside the database].
+    pub effects_db: Option<PathBuf>,
+    /// A workspace folder: workflows (`*.toml`), `servers.json`, `models/`.
+    pub workspace: Option<PathBuf>,
+    /// The MCP servers file [default: the workspace's `servers.json`, else the one beside
+    /// the database, when they exist].
+    pub servers: Option<PathBuf>,
+    /// Start the MCP servers (commands that only read the store skip it).
+    pub start_servers: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    BuiltinTools(#[from] airlock_engine::builtin_tools::BuiltinToolsError),
+    #[error(transparent)]
+    Servers(#[from] ConfigError),
+    #[error(transparent)]
+    Models(#[from] ScriptError),
+    #[error("opening the database {db}: {source}")]
+    Engine {
+        db: PathBuf,
+        #[source]
+        source: EngineError,
+    },
+}
+
+/// An engine and what it was assembled from.
+pub struct Opened {
+    pub engine: Engine,
+    /// The MCP servers, when any were started (for their status).
+    pub mcp: Option<Arc<McpTools>>,
+    /// The model's name, when agent states have one.
+    pub model: Option<String>,
+}
+
+impl Setup {
+    pub fn db(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(default_db)
+    }
+
+    /// The folder of the database: data that belongs with it lives here.
+    pub fn data_dir(&self) -> PathBuf {
+        self.db()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// The servers file in force: the one named, else the workspace's, else the user's.
+    pub fn servers_file(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.servers {
+            return Some(path.clone());
+        }
+        let candidates = [
+            self.workspace.as_ref().map(|w| w.join("servers.json")),
+            Some(self.data_dir().join("servers.json")),
+        ];
+        candidates.into_iter().flatten().find(|p| p.is_file())
+    }
+
+    /// The workspace's workflows, and the problems of those that do not validate.
+    pub fn workflows(&self) -> (Vec<Workflow>, Diagnostics) {
+        match &self.workspace {
+            Some(dir) => load_dir(dir),
+            None => (Vec::new(), Diagnostics(Vec::new())),
+        }
+    }
+
+    /// The model for agent states: the scripted (offline) model when the workspace has
+    /// scripts in `models/`; none otherwise (agent states then fail, saying so).
+    pub fn model(&self) -> Result<Option<Arc<dyn Model>>, SetupError> {
+        let Some(dir) = self.workspace.as_ref().map(|w| w.join("models")) else {
+            return Ok(None);
+        };
+        let scripted = ScriptedModel::load(&dir)?;
+        Ok(scripted
+            .has_scripts()
+            .then(|| Arc::new(scripted) as Arc<dyn Model>))
+    }
+
+    /// Opens the store and assembles the engine: built-in tools, then the MCP servers of
+    /// the servers file (when `start_servers`), then the model.
+    pub async fn open(&self) -> Result<Opened, SetupError> {
+        let db = self.db();
+        let data_dir = self.data_dir();
+        let effects = self
+            .effects_db
+            .clone()
+            .unwrap_or_else(|| data_dir.join("builtin-effects.sqlite"));
+        let mut tools = ToolHosts::new().with(Arc::new(BuiltinTools::open(&effects).await?));
+        let mut mcp = None;
+        if let Some(file) = self.servers_file().filter(|_| self.start_servers) {
+            let config = load_servers(&file)?;
+            // `${env:AIRLOCK_DATA_DIR}` in a servers file means the folder of the
+            // database, so bundled servers keep their data beside it.
+            let data = data_dir.display().to_string();
+            let lookup = Arc::new(move |name: &str| match name {
+                "AIRLOCK_DATA_DIR" => Some(std::env::var(name).unwrap_or_else(|_| data.clone())),
+                _ => std::env::var(name).ok(),
+            });
+            let host = Arc::new(McpTools::connect_with_env(config, lookup).await);
+            tools = tools.with(host.clone());
+            mcp = Some(host);
+        }
+        let model = self.model()?;
+        let model_name = model.as_ref().map(|m| m.name());
+        let engine = Engine::open(
+            EngineConfig::new(StoreOptions::new(&db)),
+            Arc::new(SystemClock),
+            Arc::new(tools),
+            model,
+        )
+        .await
+        .map_err(|source| SetupError::Engine {
+            db: db.clone(),
+            source,
+        })?;
+        Ok(Opened {
+            engine,
+            mcp,
+            model: model_name,
+        })
+    }
+}
