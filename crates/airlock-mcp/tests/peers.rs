@@ -18,7 +18,7 @@ use airlock_engine::store::{
 use airlock_engine::tool_host::{Risk, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest};
 use airlock_engine::{Engine, EngineConfig, SystemClock};
 use airlock_mcp::{McpTools, ServerState, parse_servers};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const EVERYTHING_VERSION: &str = "2026.8.31";
 const FILESYSTEM_VERSION: &str = "2026.8.31";
