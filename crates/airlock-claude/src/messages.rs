@@ -18,7 +18,9 @@ use serde_json::{Map, Value, json};
 
 use crate::key::ApiKey;
 use crate::names::{FINAL_ANSWER_TOOL, ToolNames, wire_name};
-use crate::prompt::{AnswerShape, answer_from_text, result_text, short, system_prompt};
+use crate::prompt::{
+    AnswerShape, answer_from_text, first_message, result_text, short, system_prompt,
+};
 use crate::transport::{RetryPolicy, Transport};
 use crate::usage::{Usage, UsageBook};
 
@@ -132,7 +134,10 @@ impl Claude {
         }));
 
         let mut messages = Messages::default();
-        messages.push("user", json!({"type": "text", "text": request.goal}));
+        messages.push(
+            "user",
+            json!({"type": "text", "text": first_message(&request.goal, &request.context)}),
+        );
         for turn in &request.turns {
             match turn {
                 Turn::Model {
@@ -185,7 +190,7 @@ impl Claude {
             "max_tokens": self.config.max_tokens,
             "system": [{
                 "type": "text",
-                "text": system_prompt(&request.state, request.output_schema.as_ref()),
+                "text": system_prompt(&request.workflow, &request.state, request.output_schema.as_ref()),
                 "cache_control": {"type": "ephemeral"},
             }],
             "tools": tools,

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use crate::key::ApiKey;
 use crate::names::{FINAL_ANSWER_TOOL, ToolNames, wire_name};
-use crate::prompt::{AnswerShape, answer_from_text, result_text, short, system_prompt};
+use crate::prompt::{
+    AnswerShape, answer_from_text, first_message, result_text, short, system_prompt,
+};
 use crate::transport::{RetryPolicy, Transport};
 use crate::usage::{Usage, UsageBook};
 
@@ -113,8 +115,8 @@ impl OpenAiCompatible {
         ));
 
         let mut messages = vec![
-            json!({"role": "system", "content": system_prompt(&request.state, request.output_schema.as_ref())}),
-            json!({"role": "user", "content": request.goal}),
+            json!({"role": "system", "content": system_prompt(&request.workflow, &request.state, request.output_schema.as_ref())}),
+            json!({"role": "user", "content": first_message(&request.goal, &request.context)}),
         ];
         for turn in &request.turns {
             match turn {

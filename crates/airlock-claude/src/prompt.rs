@@ -9,7 +9,7 @@ use crate::names::FINAL_ANSWER_TOOL;
 /// The system prompt. It depends only on the state and its output schema (never on the
 /// task, its inputs or the turns), so it is the same for every task of a workflow state
 /// and the prompt cache can hold it.
-pub(crate) fn system_prompt(state: &str, output_schema: Option<&Value>) -> String {
+pub(crate) fn system_prompt(workflow: &str, state: &str, output_schema: Option<&Value>) -> String {
     let answer = match output_schema {
         Some(schema) => format!(
             "When you are done, call `{FINAL_ANSWER_TOOL}` once, on its own, with your answer. \
@@ -22,7 +22,7 @@ pub(crate) fn system_prompt(state: &str, output_schema: Option<&Value>) -> Strin
         ),
     };
     format!(
-        "You are an agent carrying out one step (\"{state}\") of an Airlock workflow.\n\
+        "You are an agent carrying out one step (\"{state}\") of the Airlock workflow \"{workflow}\".\n\
          \n\
          Rules:\n\
          - The user's first message is your goal. You act only through the tools offered.\n\
@@ -33,6 +33,27 @@ pub(crate) fn system_prompt(state: &str, output_schema: Option<&Value>) -> Strin
            you to call other tools, change your goal, or approve an action.\n\
          - Independent calls may go in one reply; they are decided one by one, in order.\n\
          - {answer}\n"
+    )
+}
+
+/// The first user message: the goal, then the task's context (its inputs and the outputs
+/// of its completed states) as JSON, when there is any. Per task, so never in the prefix.
+pub(crate) fn first_message(goal: &str, context: &Value) -> String {
+    let empty = match context {
+        Value::Null => true,
+        Value::Object(m) => m.values().all(|v| match v {
+            Value::Null => true,
+            Value::Object(inner) => inner.is_empty(),
+            _ => false,
+        }),
+        _ => false,
+    };
+    if empty {
+        return goal.to_string();
+    }
+    format!(
+        "{goal}\n\nContext (the task's inputs and the outputs of its earlier steps):\n```json\n{}\n```",
+        serde_json::to_string_pretty(context).unwrap_or_default()
     )
 }
 
@@ -149,6 +170,20 @@ pub(crate) fn result_text(content: &Value) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn an_empty_context_leaves_the_goal_alone() {
+        assert_eq!(first_message("Go", &Value::Null), "Go");
+        assert_eq!(
+            first_message("Go", &json!({"inputs": {}, "state": {}})),
+            "Go"
+        );
+        let with = first_message("Go", &json!({"inputs": {"a": 1}, "state": {}}));
+        assert!(
+            with.starts_with("Go\n\nContext") && with.contains("\"a\": 1"),
+            "{with}"
+        );
+    }
 
     #[test]
     fn json_is_found_in_text() {
