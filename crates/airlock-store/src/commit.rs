@@ -152,19 +152,29 @@ pub(crate) async fn run_writer(
             }
         }
         let mut conn = conn.lock().await;
-        match write_group(&mut conn, &group).await {
+        let commits: Vec<&TaskCommit> = group.iter().map(|p| &p.commit).collect();
+        match write_group(&mut conn, &commits).await {
             Ok(outcomes) => {
                 for (pending, outcome) in group.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(Ok(outcome));
                 }
             }
+            Err(e) if group.len() > 1 => {
+                // One bad commit must not sink the others: write each on its own.
+                tracing::warn!(error = %e, commits = group.len(), "group commit failed; writing one by one");
+                for pending in group {
+                    let result = write_group(&mut conn, &[&pending.commit])
+                        .await
+                        .map(|mut o| o.remove(0));
+                    let _ = pending.reply.send(result);
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, commits = group.len(), "group commit failed");
-                let detail = e.to_string();
+                tracing::error!(error = %e, "commit failed");
                 for pending in group {
                     let _ = pending.reply.send(Err(StoreError::Corrupt {
                         what: "committing a transition",
-                        detail: detail.clone(),
+                        detail: e.to_string(),
                     }));
                 }
             }
@@ -172,9 +182,12 @@ pub(crate) async fn run_writer(
     }
 }
 
+/// Writes the commits in one transaction (one fsync). Each commit is checked before any
+/// of its rows is written, so a refused one writes nothing and needs no savepoint (a
+/// savepoint makes SQLite journal every page it touches).
 async fn write_group(
     conn: &mut SqliteConnection,
-    group: &[Pending],
+    commits: &[&TaskCommit],
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     // IMMEDIATE takes the write lock up front (waiting on busy_timeout if another
     // process holds it); a deferred transaction that reads first cannot wait and fails.
@@ -182,26 +195,9 @@ async fn write_group(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .ctx("beginning a commit")?;
-    let mut outcomes = Vec::with_capacity(group.len());
-    for pending in group {
-        // Each commit gets a savepoint so a refused one leaves the others intact.
-        sqlx::query("SAVEPOINT task_commit")
-            .execute(&mut *tx)
-            .await
-            .ctx("savepoint")?;
-        let outcome = write_one(&mut tx, &pending.commit).await;
-        let keep = matches!(outcome, Ok(CommitOutcome::Committed { .. }));
-        if !keep {
-            sqlx::query("ROLLBACK TO task_commit")
-                .execute(&mut *tx)
-                .await
-                .ctx("rollback")?;
-        }
-        sqlx::query("RELEASE task_commit")
-            .execute(&mut *tx)
-            .await
-            .ctx("release")?;
-        outcomes.push(outcome?);
+    let mut outcomes = Vec::with_capacity(commits.len());
+    for commit in commits {
+        outcomes.push(write_one(&mut tx, commit).await?);
     }
     tx.commit().await.ctx("committing")?;
     Ok(outcomes)
@@ -213,6 +209,21 @@ async fn write_one(
 ) -> Result<CommitOutcome, StoreError> {
     let p = &c.projection;
     let new_seq = c.expected_seq + c.events.len() as i64;
+    for approval in &c.approvals {
+        if let ApprovalWrite::Decide { id, .. } = approval {
+            let pending: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM approvals WHERE id = ? AND task_id = ? AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(&c.task_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .ctx("checking an approval is pending")?;
+            if pending.is_none() {
+                return Ok(CommitOutcome::ApprovalAlreadyDecided { id: id.clone() });
+            }
+        }
+    }
     let state = p.state.to_string();
     let phase = p.phase.to_string();
     if let Some(new) = &c.create {
@@ -285,18 +296,27 @@ async fn write_one(
             return refusal(conn, c).await;
         }
     }
-    for (i, event) in c.events.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO task_events (task_id, seq, at, kind, body) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&c.task_id)
-        .bind(c.expected_seq + 1 + i as i64)
-        .bind(c.at)
-        .bind(&event.kind)
-        .bind(event.body.to_string())
-        .execute(&mut *conn)
-        .await
-        .ctx("appending an event")?;
+    if !c.events.is_empty() {
+        // One statement for all of a commit's events.
+        let mut sql =
+            String::from("INSERT INTO task_events (task_id, seq, at, kind, body) VALUES ");
+        for i in 0..c.events.len() {
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?)"
+            });
+        }
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, event) in c.events.iter().enumerate() {
+            insert = insert
+                .bind(&c.task_id)
+                .bind(c.expected_seq + 1 + i as i64)
+                .bind(c.at)
+                .bind(&event.kind)
+                .bind(event.body.to_string());
+        }
+        insert.execute(&mut *conn).await.ctx("appending events")?;
     }
     for step in &c.steps {
         write_step(conn, &c.task_id, c.at, step).await?;
@@ -305,8 +325,13 @@ async fn write_one(
         write_tool_call(conn, &c.task_id, c.at, call).await?;
     }
     for approval in &c.approvals {
+        // Checked above under the same write lock, so this cannot happen; if it does,
+        // fail the transaction rather than keep half a commit.
         if let Some(refused) = write_approval(conn, &c.task_id, c.at, approval).await? {
-            return Ok(refused);
+            return Err(StoreError::Corrupt {
+                what: "approval decision",
+                detail: format!("{refused:?} after it was checked pending"),
+            });
         }
     }
     Ok(CommitOutcome::Committed { last_seq: new_seq })

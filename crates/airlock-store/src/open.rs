@@ -117,5 +117,7 @@ fn connect_options(options: &StoreOptions) -> Result<SqliteConnectOptions, sqlx:
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(synchronous)
         .foreign_keys(true)
-        .busy_timeout(options.busy_timeout))
+        .busy_timeout(options.busy_timeout)
+        // Statement journals and sorts stay in memory, never in temp files.
+        .pragma("temp_store", "memory"))
 }
