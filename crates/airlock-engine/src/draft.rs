@@ -3,14 +3,18 @@
 //! (choices, checks, the start of the next step and its call intent) accumulate in one
 //! draft; a draft is committed before anything outside the engine happens.
 
+use std::collections::BTreeSet;
+
 use airlock_store::{
     ApprovalStatus, ApprovalWrite, CommitOutcome, Millis, NewEvent, NewTask, StepWrite, TaskCommit,
     TaskProjection, TaskRecord, ToolCallWrite,
 };
 
+use serde_json::Value;
+
 use crate::engine::{Inner, TaskChange};
 use crate::error::EngineError;
-use crate::event::{Phase, TaskEvent, apply, empty_projection, phase_of};
+use crate::event::{Phase, TaskEvent, apply, empty_projection, output_set_by, phase_of};
 
 pub(crate) struct Draft {
     pub task_id: String,
@@ -21,6 +25,8 @@ pub(crate) struct Draft {
     pub steps: Vec<StepWrite>,
     pub tool_calls: Vec<ToolCallWrite>,
     pub approvals: Vec<ApprovalWrite>,
+    /// States whose output this draft set (only those rows are written).
+    outputs: BTreeSet<String>,
 }
 
 impl Draft {
@@ -34,6 +40,7 @@ impl Draft {
             steps: Vec::new(),
             tool_calls: Vec::new(),
             approvals: Vec::new(),
+            outputs: BTreeSet::new(),
         }
     }
 
@@ -47,10 +54,14 @@ impl Draft {
             steps: Vec::new(),
             tool_calls: Vec::new(),
             approvals: Vec::new(),
+            outputs: BTreeSet::new(),
         }
     }
 
     pub fn push(&mut self, event: TaskEvent) {
+        if let Some(state) = output_set_by(&event) {
+            self.outputs.insert(state.to_owned());
+        }
         apply(&mut self.proj, &event);
         self.events.push(event);
     }
@@ -106,6 +117,26 @@ impl Draft {
                 body: serde_json::to_value(e).unwrap_or_default(),
             })
             .collect();
+        let p = &self.proj;
+        // The store needs the position, not the whole state: only changed outputs go.
+        let projection = TaskProjection {
+            status: p.status,
+            current_state: p.current_state.clone(),
+            step_no: p.step_no,
+            attempt: p.attempt,
+            phase: p.phase.clone(),
+            state: Value::Null,
+            error: p.error.clone(),
+            wake_at: p.wake_at,
+            recovery_failures: p.recovery_failures,
+        };
+        let outputs = std::mem::take(&mut self.outputs)
+            .into_iter()
+            .map(|name| {
+                let output = p.state.get(&name).cloned().unwrap_or(Value::Null);
+                (name, output)
+            })
+            .collect();
         let commit = TaskCommit {
             task_id: self.task_id.clone(),
             at: inner.clock.now(),
@@ -113,7 +144,8 @@ impl Draft {
             lease_owner: lease_owner.map(str::to_owned),
             create: self.create.take(),
             events,
-            projection: self.proj.clone(),
+            projection,
+            outputs,
             steps: std::mem::take(&mut self.steps),
             tool_calls: std::mem::take(&mut self.tool_calls),
             approvals: std::mem::take(&mut self.approvals),

@@ -186,6 +186,28 @@ impl TaskEvent {
     }
 }
 
+/// The state whose output an event sets, if it sets one (what [`apply`] writes into
+/// `state`); the store keeps each output in its own row.
+pub fn output_set_by(event: &TaskEvent) -> Option<&str> {
+    match event {
+        TaskEvent::StepSucceeded { state, .. } | TaskEvent::ApprovalDecided { state, .. } => {
+            Some(state)
+        }
+        TaskEvent::StepGaveUp {
+            state,
+            next: Some(_),
+            ..
+        } => Some(state),
+        TaskEvent::InDoubtResolved {
+            state,
+            happened: true,
+            next: Some(_),
+            ..
+        } => Some(state),
+        _ => None,
+    }
+}
+
 /// The position of a task before its first event.
 pub fn empty_projection() -> TaskProjection {
     TaskProjection {

@@ -93,7 +93,10 @@ pub struct TaskCommit {
     pub lease_owner: Option<String>,
     pub create: Option<NewTask>,
     pub events: Vec<NewEvent>,
+    /// The task's position. Its `state` is not written: outputs are, one row each, below.
     pub projection: TaskProjection,
+    /// The outputs this transition set, by state name.
+    pub outputs: Vec<(String, Value)>,
     pub steps: Vec<StepWrite>,
     pub tool_calls: Vec<ToolCallWrite>,
     pub approvals: Vec<ApprovalWrite>,
@@ -224,7 +227,6 @@ async fn write_one(
             }
         }
     }
-    let state = p.state.to_string();
     let phase = p.phase.to_string();
     if let Some(new) = &c.create {
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = ?")
@@ -239,7 +241,7 @@ async fn write_one(
             "INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status, current_state,
                 step_no, attempt, phase, state, error, wake_at, recovery_failures, last_seq,
                 lease_owner, lease_expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, ?, NULL, ?, ?)",
         )
         .bind(&c.task_id)
         .bind(new.workflow_id)
@@ -251,7 +253,6 @@ async fn write_one(
         .bind(p.step_no)
         .bind(p.attempt)
         .bind(&phase)
-        .bind(&state)
         .bind(&p.error)
         .bind(p.wake_at)
         .bind(p.recovery_failures)
@@ -265,7 +266,7 @@ async fn write_one(
     } else {
         let done = sqlx::query(
             "UPDATE tasks SET status = ?, current_state = ?, step_no = ?, attempt = ?, phase = ?,
-                state = ?, error = ?, wake_at = ?, recovery_failures = ?, last_seq = ?, updated_at = ?,
+                error = ?, wake_at = ?, recovery_failures = ?, last_seq = ?, updated_at = ?,
                 lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
                 lease_expires_at = CASE WHEN ? THEN NULL ELSE lease_expires_at END,
                 cancel_requested = CASE WHEN ? THEN NULL ELSE cancel_requested END
@@ -276,7 +277,6 @@ async fn write_one(
         .bind(p.step_no)
         .bind(p.attempt)
         .bind(&phase)
-        .bind(&state)
         .bind(&p.error)
         .bind(p.wake_at)
         .bind(p.recovery_failures)
@@ -317,6 +317,18 @@ async fn write_one(
                 .bind(event.body.to_string());
         }
         insert.execute(&mut *conn).await.ctx("appending events")?;
+    }
+    for (state_name, output) in &c.outputs {
+        sqlx::query(
+            "INSERT INTO task_outputs (task_id, state_name, output) VALUES (?, ?, ?)
+             ON CONFLICT (task_id, state_name) DO UPDATE SET output = excluded.output",
+        )
+        .bind(&c.task_id)
+        .bind(state_name)
+        .bind(output.to_string())
+        .execute(&mut *conn)
+        .await
+        .ctx("recording a state's output")?;
     }
     for step in &c.steps {
         write_step(conn, &c.task_id, c.at, step).await?;

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
-use crate::query::task_from_row;
+use crate::query::{fill_outputs, task_from_row};
 use crate::records::TaskRecord;
 
 /// Who an engine is: enough to tell, on the same host, whether its process still lives.
@@ -136,7 +136,11 @@ impl Store {
         .fetch_optional(&mut *w)
         .await
         .ctx("claiming a task")?;
-        row.as_ref().map(task_from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let mut tasks = [task_from_row(&row)?];
+        fill_outputs(&mut *w, &mut tasks).await?;
+        let [task] = tasks;
+        Ok(Some(task))
     }
 
     /// Takes the leases of up to `limit` running tasks that are due and unowned.
@@ -166,7 +170,12 @@ impl Store {
         .fetch_all(&mut *w)
         .await
         .ctx("claiming runnable tasks")?;
-        rows.iter().map(task_from_row).collect()
+        let mut tasks = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        fill_outputs(&mut *w, &mut tasks).await?;
+        Ok(tasks)
     }
 
     /// Gives a lease back without changing the task.

@@ -8,6 +8,7 @@ use crate::error::{SqlContext, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_tool_pins.sql")),
+    (3, include_str!("../migrations/0003_task_outputs.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

@@ -64,6 +64,39 @@ pub(crate) fn task_from_row(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
     })
 }
 
+/// Puts each task's outputs (one row per completed state) into its `state`.
+pub(crate) async fn fill_outputs<'e, E>(exec: E, tasks: &mut [TaskRecord]) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let mut sql =
+        String::from("SELECT task_id, state_name, output FROM task_outputs WHERE task_id IN (");
+    for i in 0..tasks.len() {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    sql.push(')');
+    let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+    for task in tasks.iter() {
+        query = query.bind(task.id.clone());
+    }
+    let rows = query.fetch_all(exec).await.ctx("reading state outputs")?;
+    for (task_id, state_name, output) in rows {
+        if let Some(task) = tasks.iter_mut().find(|t| t.id == task_id) {
+            let output = parse_json("state output", &output)?;
+            if !task.projection.state.is_object() {
+                task.projection.state = Value::Object(serde_json::Map::new());
+            }
+            if let Some(map) = task.projection.state.as_object_mut() {
+                map.insert(state_name, output);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn tool_call_from_row(row: &SqliteRow) -> Result<ToolCallRecord, StoreError> {
     Ok(ToolCallRecord {
         id: get(row, "id")?,
@@ -219,7 +252,11 @@ impl Store {
             .fetch_optional(&self.inner.reads)
             .await
             .ctx("reading a task")?;
-        row.as_ref().map(task_from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let mut tasks = [task_from_row(&row)?];
+        fill_outputs(&self.inner.reads, &mut tasks).await?;
+        let [task] = tasks;
+        Ok(Some(task))
     }
 
     /// Tasks whose id starts with `prefix` (for short ids typed by people).
@@ -245,7 +282,14 @@ impl Store {
         .fetch_all(&self.inner.reads)
         .await
         .ctx("listing tasks")?;
-        rows.iter().map(task_from_row).collect()
+        let mut tasks = rows
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in tasks.chunks_mut(500) {
+            fill_outputs(&self.inner.reads, chunk).await?;
+        }
+        Ok(tasks)
     }
 
     /// Running tasks this engine has or could take (not held by another live lease),
