@@ -24,6 +24,11 @@ pub struct Cli {
     /// [default: servers.json in the workspace, else in the user data dir]
     #[arg(long, global = true, env = "AIRLOCK_SERVERS")]
     pub servers: Option<PathBuf>,
+    /// The model for agent states: `auto` (Claude when ANTHROPIC_API_KEY is set, else the
+    /// workspace's scripted offline model), `scripted`, `claude`, `openai` (a local
+    /// OpenAI-compatible server at AIRLOCK_OPENAI_URL), or `none`
+    #[arg(long, global = true, env = "AIRLOCK_MODEL", default_value = "auto")]
+    pub model: String,
     /// The identity acting [default: the OS user]
     #[arg(long = "as", global = true, env = "AIRLOCK_USER")]
     pub identity: Option<String>,

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig};
 use airlock_engine::store::{TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
 use airlock_mcp::{McpTools, merge_into};
-use airlock_workspace::{Setup, SetupError};
+use airlock_workspace::{ModelChoice, Setup, SetupError};
 use anyhow::{Result, anyhow};
 use clap::Parser;
 use serde::Serialize;
@@ -63,25 +64,67 @@ fn classify(e: &anyhow::Error) -> Exit {
 }
 
 /// Where things are, from the flags and environment.
-fn setup(cli: &Cli, start_servers: bool) -> Setup {
-    Setup {
+fn setup(cli: &Cli, start_servers: bool) -> Result<Setup> {
+    Ok(Setup {
         db: cli.db.clone(),
         effects_db: cli.effects_db.clone(),
         workspace: cli.workspace.clone(),
         servers: cli.servers.clone(),
         start_servers,
-    }
+        model: model_choice(&cli.model)?,
+    })
+}
+
+/// `--model`, with the environment variables each provider reads.
+fn model_choice(name: &str) -> Result<ModelChoice> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let claude = || -> Result<ModelChoice> {
+        let mut config = ClaudeConfig::default();
+        if let Some(model) = var("AIRLOCK_CLAUDE_MODEL") {
+            config.model = model;
+        }
+        if let Some(url) = var("ANTHROPIC_BASE_URL") {
+            config.base_url = url;
+        }
+        let key = ApiKey::from_env().map_err(|e| Invalid(e.to_string()))?;
+        Ok(ModelChoice::Claude(config, key))
+    };
+    Ok(match name {
+        "auto" if var(API_KEY_ENV).is_some() => claude()?,
+        "auto" | "scripted" => ModelChoice::Scripted,
+        "claude" => claude()?,
+        "openai" => {
+            let mut config = OpenAiConfig::default();
+            if let Some(url) = var("AIRLOCK_OPENAI_URL") {
+                config.base_url = url;
+            }
+            if let Some(model) = var("AIRLOCK_OPENAI_MODEL") {
+                config.model = model;
+            }
+            ModelChoice::OpenAiCompatible(config, var("AIRLOCK_OPENAI_API_KEY").map(ApiKey::new))
+        }
+        "none" => ModelChoice::None,
+        other => {
+            return Err(Invalid(format!(
+                "unknown model `{other}`: use auto, scripted, claude, openai or none"
+            ))
+            .into());
+        }
+    })
 }
 
 /// Opens the engine. Tools are the built-in ones plus, when `with_servers`, the MCP
 /// servers of the servers file (started now; commands that only read skip that).
 async fn open_engine(cli: &Cli, with_servers: bool) -> Result<(Engine, Option<Arc<McpTools>>)> {
-    let opened = setup(cli, with_servers).open().await.map_err(|e| match e {
-        SetupError::Servers(_) | SetupError::Models(_) => {
-            anyhow::Error::new(Invalid(e.to_string()))
-        }
-        other => anyhow::Error::new(other),
-    })?;
+    let opened = setup(cli, with_servers)?
+        .open()
+        .await
+        .map_err(|e| match e {
+            SetupError::Servers(_) | SetupError::Models(_) | SetupError::Model(_) => {
+                anyhow::Error::new(Invalid(e.to_string()))
+            }
+            other => anyhow::Error::new(other),
+        })?;
     Ok((opened.engine, opened.mcp))
 }
 
@@ -368,10 +411,11 @@ async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
 
 /// `airlock servers import <file>`: adds a Claude config's servers to Airlock's file.
 fn import(cli: &Cli, from: &Path) -> Result<Exit> {
-    let target = cli
-        .servers
-        .clone()
-        .unwrap_or_else(|| setup(cli, false).data_dir().join("servers.json"));
+    let target = cli.servers.clone().unwrap_or_else(|| {
+        let db = cli.db.clone().unwrap_or_else(airlock_workspace::default_db);
+        db.parent()
+            .map_or_else(|| PathBuf::from("servers.json"), |d| d.join("servers.json"))
+    });
     let found = import_report(from).map_err(|e| Invalid(e.to_string()))?;
     let report = merge_into(&target, found.servers).map_err(|e| Invalid(e.to_string()))?;
     if cli.json {

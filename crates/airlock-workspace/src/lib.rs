@@ -6,11 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use airlock_claude::{ApiKey, Claude, ClaudeConfig, OpenAiCompatible, OpenAiConfig};
 use airlock_engine::scripted_model::ScriptError;
 use airlock_engine::store::StoreOptions;
 use airlock_engine::workflow::{Diagnostics, Workflow, load_dir};
 use airlock_engine::{
-    BuiltinTools, Engine, EngineConfig, EngineError, Model, ScriptedModel, SystemClock, ToolHosts,
+    BuiltinTools, Clock, Engine, EngineConfig, EngineError, Model, ModelError, ScriptedModel,
+    SystemClock, ToolHosts,
 };
 use airlock_mcp::{ConfigError, McpTools, load_servers};
 
@@ -36,6 +38,22 @@ pub struct Setup {
     pub servers: Option<PathBuf>,
     /// Start the MCP servers (commands that only read the store skip it).
     pub start_servers: bool,
+    /// The model agent states talk to.
+    pub model: ModelChoice,
+}
+
+/// Which model agent states talk to.
+#[derive(Clone, Debug, Default)]
+pub enum ModelChoice {
+    /// The workspace's scripted offline model (`models/`), when it has scripts.
+    #[default]
+    Scripted,
+    /// Claude over the Messages API.
+    Claude(ClaudeConfig, ApiKey),
+    /// A local model behind an OpenAI-compatible endpoint (Ollama, llama.cpp, LM Studio).
+    OpenAiCompatible(OpenAiConfig, Option<ApiKey>),
+    /// No model: agent states fail, saying so.
+    None,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +64,8 @@ pub enum SetupError {
     Servers(#[from] ConfigError),
     #[error(transparent)]
     Models(#[from] ScriptError),
+    #[error("setting up the model: {0}")]
+    Model(#[from] ModelError),
     #[error("opening the database {db}: {source}")]
     Engine {
         db: PathBuf,
@@ -96,16 +116,29 @@ impl Setup {
         }
     }
 
-    /// The model for agent states: the scripted (offline) model when the workspace has
-    /// scripts in `models/`; none otherwise (agent states then fail, saying so).
+    /// The model for agent states (see [`ModelChoice`]).
     pub fn model(&self) -> Result<Option<Arc<dyn Model>>, SetupError> {
-        let Some(dir) = self.workspace.as_ref().map(|w| w.join("models")) else {
-            return Ok(None);
-        };
-        let scripted = ScriptedModel::load(&dir)?;
-        Ok(scripted
-            .has_scripts()
-            .then(|| Arc::new(scripted) as Arc<dyn Model>))
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Ok(match &self.model {
+            ModelChoice::Scripted => {
+                let Some(dir) = self.workspace.as_ref().map(|w| w.join("models")) else {
+                    return Ok(None);
+                };
+                let scripted = ScriptedModel::load(&dir)?;
+                scripted
+                    .has_scripts()
+                    .then(|| Arc::new(scripted) as Arc<dyn Model>)
+            }
+            ModelChoice::Claude(config, key) => {
+                Some(Arc::new(Claude::new(config.clone(), key.clone(), clock)?))
+            }
+            ModelChoice::OpenAiCompatible(config, key) => Some(Arc::new(OpenAiCompatible::new(
+                config.clone(),
+                key.clone(),
+                clock,
+            )?)),
+            ModelChoice::None => None,
+        })
     }
 
     /// Opens the store and assembles the engine: built-in tools, then the MCP servers of
