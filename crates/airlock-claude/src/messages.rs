@@ -138,6 +138,7 @@ impl Claude {
             "user",
             json!({"type": "text", "text": first_message(&request.goal, &request.context)}),
         );
+        let mut finals = 0;
         for turn in &request.turns {
             match turn {
                 Turn::Model {
@@ -161,13 +162,31 @@ impl Claude {
                     }
                 }
                 Turn::Model {
-                    reply: ModelReply::Final { .. },
+                    reply: ModelReply::Final { output },
                 } => {
-                    return Err(ModelError(
-                        "the turns go on after a final answer: the Messages API would need the \
-                         answer's problem as a tool_result, and there is no turn for it"
-                            .into(),
-                    ));
+                    // A rejected answer goes back as the `final_answer` call it was, and the
+                    // repair turn that follows answers it with an error result.
+                    finals += 1;
+                    messages.push(
+                        "assistant",
+                        json!({
+                            "type": "tool_use",
+                            "id": format!("final_answer_{finals}"),
+                            "name": FINAL_ANSWER_TOOL,
+                            "input": shape.input(output),
+                        }),
+                    );
+                }
+                Turn::Repair { problem } => {
+                    messages.push(
+                        "user",
+                        json!({
+                            "type": "tool_result",
+                            "tool_use_id": format!("final_answer_{finals}"),
+                            "content": format!("This answer was not accepted: {problem}. Call final_answer again with a corrected answer."),
+                            "is_error": true,
+                        }),
+                    );
                 }
                 Turn::ToolResult {
                     call, ok, content, ..

@@ -118,6 +118,7 @@ impl OpenAiCompatible {
             json!({"role": "system", "content": system_prompt(&request.workflow, &request.state, request.output_schema.as_ref())}),
             json!({"role": "user", "content": first_message(&request.goal, &request.context)}),
         ];
+        let mut finals = 0;
         for turn in &request.turns {
             match turn {
                 Turn::Model {
@@ -143,13 +144,23 @@ impl OpenAiCompatible {
                         .push(json!({"role": "assistant", "content": null, "tool_calls": calls}));
                 }
                 Turn::Model {
-                    reply: ModelReply::Final { .. },
+                    reply: ModelReply::Final { output },
                 } => {
-                    return Err(ModelError(
-                        "the turns go on after a final answer, and there is no turn that says \
-                         what was wrong with it"
-                            .into(),
-                    ));
+                    finals += 1;
+                    let call = json!({
+                        "id": format!("final_answer_{finals}"),
+                        "type": "function",
+                        "function": {"name": FINAL_ANSWER_TOOL, "arguments": shape.input(output).to_string()},
+                    });
+                    messages
+                        .push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+                }
+                Turn::Repair { problem } => {
+                    messages.push(json!({
+                        "role": "tool",
+                        "tool_call_id": format!("final_answer_{finals}"),
+                        "content": format!("error: this answer was not accepted: {problem}. Call final_answer again with a corrected answer."),
+                    }));
                 }
                 Turn::ToolResult {
                     call, ok, content, ..

@@ -84,6 +84,15 @@ impl AnswerShape {
         }
     }
 
+    /// A final answer as the `final_answer` tool's input (the inverse of [`Self::answer`]).
+    pub(crate) fn input(&self, answer: &Value) -> Value {
+        if self.wrapped {
+            json!({ "output": answer })
+        } else {
+            answer.clone()
+        }
+    }
+
     pub(crate) fn description(&self) -> &'static str {
         "Give the final answer of this step. Call it once, on its own, when you are done."
     }

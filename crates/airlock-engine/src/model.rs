@@ -36,6 +36,11 @@ pub enum Turn {
         ok: bool,
         content: Value,
     },
+    /// The model's previous final answer was rejected (it broke the output schema); this
+    /// says why, so the next turn can repair it.
+    Repair {
+        problem: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -32,6 +32,8 @@ use crate::tool_host::{ToolError, ToolRequest};
 const MAX_DRAFT_EVENTS: usize = 256;
 /// A call without a `timeout` in its state is given up after this long.
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Final answers that break the output schema are sent back this many times at most.
+const MAX_REPAIRS: usize = 2;
 /// Agent call indexes are `turn * CALLS_PER_TURN + position`.
 const CALLS_PER_TURN: i64 = 1000;
 
@@ -698,11 +700,27 @@ impl Runner {
             .filter(|c| c.step_no == step_no && c.attempt == attempt)
             .map(|c| (c.call_index, c))
             .collect();
+        // A final answer is checked against the output schema; a rejected one goes back
+        // to the model with why, for a bounded number of repairs.
+        let rejection = |output: &Value| match &agent.output_schema {
+            Some(schema) => self.inner.checks.validate(schema, output).err(),
+            None => None,
+        };
         let mut turns = Vec::new();
+        let mut rejected = Vec::new();
         for (t, reply) in replies.iter().enumerate() {
             turns.push(Turn::Model {
                 reply: reply.clone(),
             });
+            if let ModelReply::Final { output } = reply {
+                if let Some(problem) = rejection(output) {
+                    turns.push(Turn::Repair {
+                        problem: problem.clone(),
+                    });
+                    rejected.push(problem);
+                }
+                continue;
+            }
             let ModelReply::ToolCalls { calls: proposed } = reply else {
                 continue;
             };
@@ -768,9 +786,22 @@ impl Runner {
                 }
             }
         }
-        if let Some(ModelReply::Final { output }) = replies.last() {
+        if let Some(ModelReply::Final { output }) = replies.last()
+            && rejection(output).is_none()
+        {
             let output = output.clone();
             self.succeed(&state, output, &agent.next);
+            return Ok(());
+        }
+        if rejected.len() > MAX_REPAIRS {
+            let last = rejected.last().cloned().unwrap_or_default();
+            self.step_failed(
+                &state,
+                format!(
+                    "the model's answer still broke the output schema after {MAX_REPAIRS} repairs: {last}"
+                ),
+                false,
+            );
             return Ok(());
         }
         if replies.len() >= agent.max_turns as usize {
