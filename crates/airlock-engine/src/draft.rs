@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use airlock_store::{
     ApprovalStatus, ApprovalWrite, CommitOutcome, Millis, NewEvent, NewTask, StepWrite, TaskCommit,
-    TaskProjection, TaskRecord, ToolCallWrite,
+    TaskProjection, TaskRecord, ToolCallOutcome, ToolCallWrite,
 };
 
 use serde_json::Value;
@@ -91,6 +91,24 @@ impl Draft {
                     reason: reason.clone(),
                 },
             });
+        }
+        // A call whose intent is recorded and whose outcome is not may have happened.
+        if let Some(Phase::Calling { call_id }) = phase_of(&self.proj) {
+            let already = self
+                .tool_calls
+                .iter()
+                .any(|c| matches!(c, ToolCallWrite::Outcome { id, .. } if *id == call_id));
+            if !already {
+                self.tool_calls.push(ToolCallWrite::Outcome {
+                    id: call_id,
+                    outcome: ToolCallOutcome::InDoubt,
+                    result: None,
+                    error: Some(
+                        "the task was cancelled before this call's outcome was known".into(),
+                    ),
+                    resolved_by: None,
+                });
+            }
         }
         self.push(TaskEvent::Cancelled {
             by: by.to_owned(),

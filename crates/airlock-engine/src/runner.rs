@@ -549,22 +549,53 @@ impl Runner {
             }
         };
         let state = self.current()?;
+        let task_id = self.draft.task_id.clone();
         let request = ToolRequest {
             tool: &intent.tool,
             args: &intent.args,
             idempotency_key: &intent.key,
-            task_id: &self.draft.task_id,
+            task_id: &task_id,
         };
         let limit = state.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
         let tools = self.inner.tools.clone();
-        let result = with_timeout(&*self.inner.clock, Some(limit), tools.call(request))
-            .await
-            .unwrap_or_else(|| {
+        let clock = self.inner.clock.clone();
+        let call = with_timeout(&*clock, Some(limit), tools.call(request));
+        // A person cancelling the task stops the call too (an MCP call that is dropped
+        // sends `notifications/cancelled`); whether it took effect is then unknown.
+        let cancel = self.cancel.clone();
+        let cancelled = cancel.notify.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        if cancel.get().is_some() {
+            // Asked to stop before the call was made: it was not made.
+            self.record_outcome(
+                &intent,
+                ToolCallOutcome::Failed,
+                None,
+                Some("not made: the task was cancelled".into()),
+            );
+            return Ok(());
+        }
+
+        let result = tokio::select! {
+            result = call => result.unwrap_or_else(|| {
                 Err(ToolError::Lost(format!(
                     "no answer within {}",
                     airlock_workflow::format_duration(limit)
                 )))
-            });
+            }),
+            () = &mut cancelled => {
+                self.draft.tool_calls.push(ToolCallWrite::Outcome {
+                    id: intent.call_id.clone(),
+                    outcome: ToolCallOutcome::InDoubt,
+                    result: None,
+                    error: Some("the task was cancelled while this call was under way; it may or may not have taken effect".into()),
+                    resolved_by: None,
+                });
+                // The loop sees the cancellation next and ends the task.
+                return Ok(());
+            }
+        };
         let is_agent = matches!(state.kind, StateKind::Agent(_));
         match result {
             Ok(output) => {

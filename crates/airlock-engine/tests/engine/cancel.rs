@@ -198,3 +198,82 @@ async fn a_requested_cancel_of_a_waiting_task_is_carried_out() {
     })
     .await;
 }
+
+/// A person cancels a task while one of its calls hangs: the call is abandoned (an MCP call
+/// dropped this way sends `notifications/cancelled`), the ledger says its effect is in doubt,
+/// and the task ends cancelled instead of waiting for an answer that may never come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_task_stops_the_call_under_way() {
+    within(async {
+        let env = Env::new();
+        let tools = Arc::new(TestTools::hanging_on(
+            env.builtin().await,
+            "builtin.record",
+            Hang::BeforeEffect,
+            usize::MAX,
+        ));
+        let engine = env
+            .engine_with(
+                env.config(),
+                Arc::new(airlock_engine::SystemClock),
+                tools.clone(),
+            )
+            .await;
+        let wf = parse(
+            r#"
+name = "slow"
+start = "write"
+[states.write]
+kind = "tool"
+tool = "builtin.record"
+args = { label = "'x'" }
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#,
+        );
+        let id = engine
+            .start_task(&wf, inputs(serde_json::json!({})), "ada", None)
+            .await
+            .unwrap();
+        let runner = {
+            let engine = engine.clone();
+            let id = id.clone();
+            tokio::spawn(async move { engine.run_task(&id).await })
+        };
+        wait_for("the call to hang", || async { tools.is_hanging() }).await;
+        let outcome = engine
+            .cancel(&id, "carol", Some("taking too long".into()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, CancelOutcome::Requested);
+        let task = tokio::time::timeout(Duration::from_secs(5), runner)
+            .await
+            .expect("the run ends once cancelled")
+            .unwrap()
+            .unwrap();
+        assert_eq!(task.projection.status, TaskStatus::Cancelled);
+        let calls = calls(&engine, &id).await;
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            calls[0].outcome,
+            Some(airlock_engine::store::ToolCallOutcome::InDoubt)
+        );
+        assert!(
+            calls[0]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("cancelled while this call was under way")
+        );
+        assert!(
+            events(&engine, &id)
+                .await
+                .iter()
+                .any(|e| matches!(e, TaskEvent::Cancelled { by, .. } if by == "carol"))
+        );
+        assert_consistent(&engine, &id).await;
+    })
+    .await;
+}
