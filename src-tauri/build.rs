@@ -3,7 +3,16 @@
 //! commands: each command gets an `allow-<name>` permission that a capability must grant.
 
 /// Every `#[tauri::command]` in `src/commands.rs`; keep in step with `generate_handler!`.
-const COMMANDS: &[&str] = &["app_info"];
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "list_workflows",
+    "start_task",
+    "list_tasks",
+    "task_detail",
+    "list_approvals",
+    "decide_approval",
+    "list_servers",
+];
 
 fn main() {
     let attributes = tauri_build::Attributes::new()

@@ -3,21 +3,23 @@
 //! Everything the window can call is registered in [`run_app`], which is generic over the
 //! Tauri runtime so tests boot the same app on `tauri::test::mock_builder()`. The shell owns
 //! no behaviour of its own: [`commands`] adapt IPC calls to engine calls, [`wire`] holds the
-//! types that cross to TypeScript, and [`locations`] decides where data lives on this machine.
+//! types that cross to TypeScript, [`feed`] opens the engine and forwards its change feed,
+//! [`notify`] raises desktop notifications for approvals, and [`locations`] decides where
+//! data lives on this machine.
 
 pub mod commands;
+pub mod feed;
 pub mod locations;
+pub mod notify;
+pub mod state;
+mod timeline;
 pub mod wire;
 
 use locations::Locations;
+use tauri::Manager;
+use tokio::sync::mpsc;
 
-/// Process-wide state the commands read; placed in Tauri's state by [`run_app`].
-#[derive(Debug)]
-pub struct Desktop {
-    /// Where the database and workspace are, or why they could not be resolved. Kept as a
-    /// `Result` so a machine without a user data dir still opens a window that explains it.
-    pub locations: Result<Locations, locations::LocationError>,
-}
+pub use state::{Desktop, DesktopExt};
 
 /// Registers the shell's state and commands on `builder`, resolving locations from the
 /// process environment (`AIRLOCK_DB`, `AIRLOCK_WORKSPACE`, the OS user data dir).
@@ -40,8 +42,47 @@ pub fn run_app_with<R: tauri::Runtime>(
         Err(error) => tracing::warn!(%error, "desktop shell starting without a data location"),
     }
     builder
-        .manage(Desktop { locations })
-        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .manage(Desktop::new(locations))
+        .setup(|app| {
+            // The window opens at once; the engine (database, MCP servers) opens behind it,
+            // and commands wait for it.
+            start_engine(app.handle());
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_workflows,
+            commands::start_task,
+            commands::list_tasks,
+            commands::task_detail,
+            commands::list_approvals,
+            commands::decide_approval,
+            commands::list_servers,
+        ])
+}
+
+/// Opens the engine in the background and starts the notifier; commands wait for the
+/// engine. Called from the app's `setup` hook (tests on the mock runtime, which never runs
+/// that hook, call it themselves).
+pub fn start_engine<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    let (notes, queue) = mpsc::unbounded_channel();
+    tauri::async_runtime::spawn(notify::coalesce(
+        queue,
+        notify::BURST_WINDOW,
+        notify::desktop_sink(),
+    ));
+    tauri::async_runtime::spawn(feed::open_engine(app.clone(), notes));
+}
+
+/// Releases the engine's task leases when the app exits, so another process can carry on
+/// with its tasks at once instead of waiting for the leases to expire.
+pub fn on_exit<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    let desktop = app.state::<Desktop>();
+    if let Some(airlock) = desktop.ready()
+        && let Err(error) = tauri::async_runtime::block_on(airlock.opened.engine.close())
+    {
+        tracing::warn!(%error, "could not release this engine's leases");
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: `info` for the `airlock*` crates, whose

@@ -17,8 +17,15 @@ fn main() -> std::process::ExitCode {
             }
         }));
     let context = tauri::generate_context!("../tauri.conf.json");
-    match airlock_desktop::run_app(builder).run(context) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match airlock_desktop::run_app(builder).build(context) {
+        Ok(app) => {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    airlock_desktop::on_exit(handle);
+                }
+            });
+            std::process::ExitCode::SUCCESS
+        }
         Err(error) => {
             tracing::error!(%error, "the desktop app stopped with an error");
             eprintln!("airlock-desktop: {error}");

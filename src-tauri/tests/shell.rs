@@ -1,15 +1,21 @@
 //! Boundary tests of the desktop shell: the app boots on Tauri's mock runtime through the
-//! same `run_app` as the binary and answers commands over real IPC (with the real config and
-//! capabilities), and the committed TypeScript bindings match the Rust wire types.
+//! same `run_app` as the binary, opens a real engine on a temp SQLite file, and answers
+//! commands over real IPC (with the real config and capabilities); the change feed reaches
+//! the window; and the committed TypeScript bindings match the Rust wire types.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use airlock_desktop::locations::{LocationError, Locations};
 use airlock_desktop::wire::{AppInfo, ErrorCode};
+use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder, test::MockRuntime};
+use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder, test::MockRuntime};
+
+const PAYOUT: &str = include_str!("../../workspace/examples/approve-payout.toml");
 
 fn boot(
     locations: Result<Locations, LocationError>,
@@ -17,39 +23,104 @@ fn boot(
     let app = airlock_desktop::run_app_with(mock_builder(), locations)
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("the app builds on the mock runtime");
+    // What the binary's `setup` hook does; the mock runtime has no event loop to run it.
+    airlock_desktop::start_engine(app.handle());
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("the main window opens");
     (app, window)
 }
 
-fn invoke(
+/// A temp database and a workspace holding the approve-payout example and one broken file.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir_all(&workspace).expect("workspace dir");
+        std::fs::write(workspace.join("approve-payout.toml"), PAYOUT).expect("workflow");
+        std::fs::write(
+            workspace.join("broken.toml"),
+            "name = \"broken\"\nstart = \"nowhere\"\n",
+        )
+        .expect("broken workflow");
+        Self { dir }
+    }
+
+    fn locations(&self) -> Locations {
+        Locations {
+            data_dir: self.dir.path().join("data"),
+            database_path: self.dir.path().join("data/airlock.sqlite"),
+            workspace_path: Some(self.dir.path().join("workspace")),
+        }
+    }
+}
+
+fn invoke_with(
     window: &WebviewWindow<MockRuntime>,
     cmd: &str,
-) -> Result<serde_json::Value, serde_json::Value> {
+    args: Value,
+) -> Result<Value, Value> {
     let request = InvokeRequest {
         cmd: cmd.into(),
         callback: CallbackFn(0),
         error: CallbackFn(1),
         url: "tauri://localhost".parse().expect("static url"),
-        body: InvokeBody::default(),
+        body: InvokeBody::Json(args),
         headers: Default::default(),
         invoke_key: INVOKE_KEY.to_string(),
     };
-    get_ipc_response(window, request).map(|body| {
-        body.deserialize::<serde_json::Value>()
-            .expect("a JSON reply")
-    })
+    get_ipc_response(window, request).map(|body| body.deserialize::<Value>().expect("a JSON reply"))
+}
+
+fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str) -> Result<Value, Value> {
+    invoke_with(window, cmd, json!({}))
+}
+
+/// Asks `cmd` until `done` holds for its answer (the engine runs tasks in the background).
+fn wait_for(
+    window: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    args: Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = invoke_with(window, cmd, args.clone()).expect("the command succeeds");
+        if done(&reply) {
+            return reply;
+        }
+        assert!(Instant::now() < deadline, "{cmd} never got there: {reply}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_payout(window: &WebviewWindow<MockRuntime>, amount: f64) -> String {
+    let started = invoke_with(
+        window,
+        "start_task",
+        json!({"workflow": "approve-payout", "inputs": {"amount": amount, "payee": "Ada"}}),
+    )
+    .expect("start_task succeeds");
+    started["task_id"].as_str().expect("a task id").to_owned()
+}
+
+fn summaries(detail: &Value) -> Vec<String> {
+    detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["summary"].as_str().expect("a summary").to_owned())
+        .collect()
 }
 
 #[test]
 fn app_info_reports_version_and_locations_over_ipc() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let locations = Locations {
-        data_dir: dir.path().join("data"),
-        database_path: dir.path().join("custom.sqlite"),
-        workspace_path: Some(dir.path().join("workspace")),
-    };
+    let sandbox = Sandbox::new();
+    let locations = sandbox.locations();
     let (_app, window) = boot(Ok(locations.clone()));
 
     let reply = invoke(&window, "app_info").expect("app_info succeeds");
@@ -58,13 +129,10 @@ fn app_info_reports_version_and_locations_over_ipc() {
         reply,
         serde_json::to_value(&expected).expect("serializable")
     );
-    assert_eq!(
-        reply["database_path"],
-        path_json(&dir.path().join("custom.sqlite"))
-    );
+    assert_eq!(reply["database_path"], path_json(&locations.database_path));
     assert_eq!(
         reply["workspace_path"],
-        path_json(&dir.path().join("workspace"))
+        path_json(&sandbox.dir.path().join("workspace"))
     );
     assert_eq!(reply["version"], env!("CARGO_PKG_VERSION"));
 }
@@ -84,15 +152,245 @@ fn app_info_without_a_data_location_explains_itself() {
         message.contains("AIRLOCK_DB"),
         "the message names the fix: {message}"
     );
+    // The engine commands say the same instead of hanging.
+    let error = invoke(&window, "list_tasks").expect_err("list_tasks fails");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AIRLOCK_DB")),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_engine_that_cannot_open_is_explained_and_the_window_still_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The database's folder is a file, so the store cannot be created.
+    std::fs::write(dir.path().join("blocked"), "not a folder").expect("file");
+    let locations = Locations {
+        data_dir: dir.path().to_path_buf(),
+        database_path: dir.path().join("blocked/airlock.sqlite"),
+        workspace_path: None,
+    };
+    let (_app, window) = boot(Ok(locations));
+
+    let error = invoke(&window, "list_approvals").expect_err("the engine is unavailable");
+    assert_eq!(error["code"], "engine_unavailable");
+    let message = error["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with("Airlock could not open its engine") && message.contains("blocked"),
+        "the message says what and where: {message}"
+    );
+    assert!(
+        invoke(&window, "app_info").is_ok(),
+        "app_info does not need the engine"
+    );
+}
+
+#[test]
+fn workflows_are_listed_with_their_inputs_and_the_files_that_do_not_validate() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    let list = invoke(&window, "list_workflows").expect("list_workflows succeeds");
+    let workflows = list["workflows"].as_array().expect("workflows");
+    assert_eq!(workflows.len(), 1, "{list}");
+    let payout = &workflows[0];
+    assert_eq!(payout["name"], "approve-payout");
+    assert_eq!(
+        payout["inputs"],
+        json!([
+            {"name": "amount", "type": "number", "required": true, "default": null, "description": "How much to pay"},
+            {"name": "payee", "type": "string", "required": true, "default": null, "description": null},
+        ])
+    );
+    let problems = list["problems"].as_array().expect("problems");
+    assert!(!problems.is_empty(), "the broken file is reported");
+    assert!(
+        problems.iter().all(|p| p["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("broken.toml"))
+            && p["line"].as_u64().is_some_and(|l| l >= 1)
+            && !p["message"].as_str().unwrap_or_default().is_empty()),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_task_waits_for_approval_and_finishes_once_approved_with_changes_on_the_feed() {
+    let sandbox = Sandbox::new();
+    let (app, window) = boot(Ok(sandbox.locations()));
+    let changes = Arc::new(Mutex::new(Vec::<Value>::new()));
+    {
+        let changes = changes.clone();
+        app.listen("task-changed", move |event| {
+            let change: Value = serde_json::from_str(event.payload()).expect("JSON payload");
+            changes.lock().expect("lock").push(change);
+        });
+    }
+
+    let task_id = start_payout(&window, 250.0);
+    let approvals = wait_for(&window, "list_approvals", json!({}), |a| {
+        a.as_array().is_some_and(|a| a.len() == 1)
+    });
+    let approval = &approvals[0];
+    assert_eq!(approval["task_id"], task_id.as_str());
+    assert_eq!(approval["workflow"], "approve-payout");
+    assert_eq!(approval["prompt"], "Pay 250 to Ada?");
+    assert_eq!(approval["approvers"], json!(["controller"]));
+    assert_eq!(approval["state"], "pending");
+    let requested = approval["requested_at"].as_i64().expect("a number");
+    assert_eq!(
+        approval["expires_at"].as_i64(),
+        Some(requested + 2 * 24 * 3600 * 1000)
+    );
+
+    let waiting = invoke_with(&window, "list_tasks", json!({"status": "waiting_approval"}))
+        .expect("list_tasks succeeds");
+    assert_eq!(waiting.as_array().map(Vec::len), Some(1));
+    assert_eq!(waiting[0]["current_state"], "approve");
+
+    let after = invoke_with(
+        &window,
+        "decide_approval",
+        json!({"id": approval["id"], "approve": true, "reason": "within budget"}),
+    )
+    .expect("decide_approval succeeds");
+    assert_eq!(after["id"], task_id.as_str());
+
+    let detail = wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
+        d["task"]["status"] == "succeeded"
+    });
+    let me = airlock_engine::os_user();
+    let lines = summaries(&detail);
+    assert!(
+        lines.contains(&format!("Approved by {me} (within budget); next: pay")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"Ended succeeded at done".to_owned()),
+        "{lines:#?}"
+    );
+    assert_eq!(detail["inputs"], json!({"amount": 250.0, "payee": "Ada"}));
+    assert_eq!(detail["tool_calls"][0]["tool"], "builtin.record");
+    assert_eq!(detail["tool_calls"][0]["outcome"], "succeeded");
+    assert_eq!(detail["approvals"][0]["state"], "approved");
+    assert_eq!(detail["approvals"][0]["decided_by"], me.as_str());
+    assert!(
+        detail["outputs"]["pay"].is_object(),
+        "{}",
+        detail["outputs"]
+    );
+
+    // Every status the task went through reached the window, in order, ending in success.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = changes.lock().expect("lock").clone();
+        let statuses: Vec<&str> = seen
+            .iter()
+            .filter(|c| c["task_id"] == task_id.as_str())
+            .filter_map(|c| c["status"].as_str())
+            .collect();
+        if statuses.last() == Some(&"succeeded") {
+            assert!(statuses.contains(&"waiting_approval"), "{statuses:?}");
+            let seqs: Vec<i64> = seen.iter().filter_map(|c| c["seq"].as_i64()).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the feed never said succeeded: {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        invoke(&window, "list_approvals").expect("list_approvals"),
+        json!([])
+    );
+}
+
+#[test]
+fn a_rejected_approval_cancels_the_task_and_cannot_be_decided_twice() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    let task_id = start_payout(&window, 900.0);
+    let approvals = wait_for(&window, "list_approvals", json!({}), |a| {
+        a.as_array().is_some_and(|a| a.len() == 1)
+    });
+    let id = approvals[0]["id"].clone();
+    invoke_with(
+        &window,
+        "decide_approval",
+        json!({"id": id, "approve": false, "reason": "payee unknown"}),
+    )
+    .expect("the rejection is recorded");
+    let detail = wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
+        d["task"]["status"] == "cancelled"
+    });
+    assert_eq!(detail["approvals"][0]["state"], "rejected");
+    assert_eq!(detail["approvals"][0]["reason"], "payee unknown");
+    assert_eq!(detail["tool_calls"], json!([]), "nothing was paid");
+
+    let again = invoke_with(
+        &window,
+        "decide_approval",
+        json!({"id": id, "approve": true}),
+    )
+    .expect_err("a decided approval cannot be decided again");
+    assert_eq!(again["code"], "conflict");
+    assert!(
+        again["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("was already decided.")),
+        "{again}"
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_in_words() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    let wrong = invoke_with(
+        &window,
+        "start_task",
+        json!({"workflow": "approve-payout", "inputs": {"amount": "lots"}}),
+    )
+    .expect_err("wrong inputs are refused");
+    assert_eq!(wrong["code"], "invalid_input");
+    let message = wrong["message"].as_str().expect("a message");
+    assert!(
+        message.contains("`amount`") && message.contains("`payee` is required"),
+        "every problem is named: {message}"
+    );
+
+    let unknown = invoke_with(
+        &window,
+        "start_task",
+        json!({"workflow": "no-such-flow", "inputs": {}}),
+    )
+    .expect_err("an unknown workflow is refused");
+    assert_eq!(unknown["code"], "not_found");
+    assert!(
+        unknown["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-flow")),
+        "{unknown}"
+    );
+
+    let missing = invoke_with(&window, "task_detail", json!({"id": "nope"}))
+        .expect_err("an unknown task is refused");
+    assert_eq!(missing["code"], "not_found");
+
+    let servers = invoke(&window, "list_servers").expect("list_servers succeeds");
+    assert_eq!(servers, json!({"servers_file": null, "servers": []}));
 }
 
 #[test]
 fn commands_not_granted_to_the_window_are_refused() {
-    let (_app, window) = boot(Ok(Locations {
-        data_dir: "/nonexistent/data".into(),
-        database_path: "/nonexistent/data/airlock.sqlite".into(),
-        workspace_path: None,
-    }));
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
     // A core command the UI does not use, so the capability does not grant it.
     let refused = invoke(&window, "plugin:window|close").expect_err("the call is refused");
     let reason = refused.as_str().unwrap_or_default();
@@ -102,8 +400,8 @@ fn commands_not_granted_to_the_window_are_refused() {
     );
 }
 
-fn path_json(path: &Path) -> serde_json::Value {
-    serde_json::Value::String(path.display().to_string())
+fn path_json(path: &Path) -> Value {
+    Value::String(path.display().to_string())
 }
 
 /// Regenerates `ui/src/bindings/*.ts` from the wire types. Fails when the committed files

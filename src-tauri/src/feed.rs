@@ -1,0 +1,137 @@
+//! Opening the engine at start-up and following its change feed: every committed
+//! transition goes to the UI as one `task-changed` event, and a task that starts waiting
+//! for an approval raises a desktop notification.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use airlock_engine::Engine;
+use airlock_engine::store::{ApprovalStatus, TaskStatus};
+use airlock_workspace::Setup;
+use tauri::{AppHandle, Emitter, Runtime};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::locations::Locations;
+use crate::notify::ApprovalNote;
+use crate::state::{Airlock, DesktopExt, EngineSlot};
+use crate::wire::{TASK_CHANGED, TaskChanged};
+
+/// Where the desktop's engine comes from: the resolved locations, servers started.
+pub fn setup_for(locations: &Locations) -> Setup {
+    Setup {
+        db: Some(locations.database_path.clone()),
+        workspace: locations.workspace_path.clone(),
+        start_servers: true,
+        ..Setup::default()
+    }
+}
+
+/// Opens the engine, starts running tasks in the background, registers the workspace's
+/// workflows and starts forwarding the change feed. Whatever happens ends up in the
+/// [`EngineSlot`], so the window can say it in words.
+pub async fn open_engine<R: Runtime>(
+    app: AppHandle<R>,
+    notes: mpsc::UnboundedSender<ApprovalNote>,
+) {
+    let desktop = app.desktop();
+    let locations = match &desktop.locations {
+        Ok(locations) => locations.clone(),
+        Err(error) => {
+            desktop.set_engine(EngineSlot::Failed(error.to_string().into()));
+            return;
+        }
+    };
+    let setup = setup_for(&locations);
+    let opened = match setup.open().await {
+        Ok(opened) => opened,
+        Err(error) => {
+            tracing::error!(%error, "the engine could not be opened");
+            let reason = format!("Airlock could not open its engine: {error}");
+            desktop.set_engine(EngineSlot::Failed(reason.into()));
+            return;
+        }
+    };
+    let changes = opened.engine.subscribe();
+    tauri::async_runtime::spawn(forward(app.clone(), opened.engine.clone(), changes, notes));
+    let (workflows, problems) = setup.workflows();
+    let origin = setup.workspace.as_ref().map(|w| w.display().to_string());
+    for workflow in &workflows {
+        if let Err(error) = opened
+            .engine
+            .register_workflow(workflow, origin.as_deref())
+            .await
+        {
+            tracing::warn!(workflow = %workflow.name, %error, "could not register a workflow");
+        }
+    }
+    if !problems.is_empty() {
+        tracing::warn!(
+            count = problems.len(),
+            "some workflow files do not validate"
+        );
+    }
+    opened.engine.serve();
+    tracing::info!(workflows = workflows.len(), "engine open and serving");
+    desktop.set_engine(EngineSlot::Ready(Arc::new(Airlock { setup, opened })));
+}
+
+/// Sends each change to the UI and notes new pending approvals for notification. Ends
+/// when the engine is gone.
+async fn forward<R: Runtime>(
+    app: AppHandle<R>,
+    engine: Engine,
+    mut changes: broadcast::Receiver<airlock_engine::TaskChange>,
+    notes: mpsc::UnboundedSender<ApprovalNote>,
+) {
+    let mut noted: HashSet<String> = HashSet::new();
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // The UI's slow safety refresh catches up with what was skipped.
+                tracing::warn!(missed, "the change feed fell behind");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let event = TaskChanged {
+            task_id: change.task_id.clone(),
+            status: change.status.into(),
+            seq: change.seq,
+        };
+        if let Err(error) = app.emit(TASK_CHANGED, &event) {
+            tracing::warn!(%error, "could not send a task change to the window");
+        }
+        if change.status == TaskStatus::WaitingApproval {
+            note_approvals(&engine, &change.task_id, &mut noted, &notes).await;
+        }
+    }
+}
+
+async fn note_approvals(
+    engine: &Engine,
+    task_id: &str,
+    noted: &mut HashSet<String>,
+    notes: &mpsc::UnboundedSender<ApprovalNote>,
+) {
+    let store = engine.store();
+    let (task, approvals) = match (
+        store.task(task_id).await,
+        store.task_approvals(task_id).await,
+    ) {
+        (Ok(Some(task)), Ok(approvals)) => (task, approvals),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(task = task_id, %error, "could not read a task's approvals");
+            return;
+        }
+        (Ok(None), _) => return,
+    };
+    for approval in approvals {
+        if approval.status == ApprovalStatus::Pending && noted.insert(approval.id.clone()) {
+            let _ = notes.send(ApprovalNote {
+                workflow: task.workflow_name.clone(),
+                prompt: approval.prompt,
+            });
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Desktop notifications for approvals: bursts are coalesced into one notification, and a
+//! machine without a notification daemon is told about once in the log, never in the app.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+/// How long after an approval arrives the app waits for more before notifying.
+pub const BURST_WINDOW: Duration = Duration::from_secs(2);
+
+/// A task that has started waiting for an approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalNote {
+    pub workflow: String,
+    pub prompt: String,
+}
+
+/// The text of one desktop notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub summary: String,
+    pub body: String,
+}
+
+/// One approval is named with its prompt; several become a count with their workflows.
+pub fn compose(batch: &[ApprovalNote]) -> Option<Notice> {
+    match batch {
+        [] => None,
+        [one] => Some(Notice {
+            summary: format!("Approval needed: {}", one.workflow),
+            body: one.prompt.clone(),
+        }),
+        many => {
+            let mut workflows: Vec<&str> = many.iter().map(|n| n.workflow.as_str()).collect();
+            workflows.sort_unstable();
+            workflows.dedup();
+            Some(Notice {
+                summary: format!("{} approvals waiting", many.len()),
+                body: format!("From {}. Open Airlock to decide.", workflows.join(", ")),
+            })
+        }
+    }
+}
+
+/// Collects notes into bursts: after the first note of a burst, waits `window` for more,
+/// then shows one notice for all of them. Returns when every sender is gone.
+pub async fn coalesce(
+    mut notes: mpsc::UnboundedReceiver<ApprovalNote>,
+    window: Duration,
+    mut show: impl FnMut(Notice),
+) {
+    while let Some(first) = notes.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + window;
+        loop {
+            tokio::select! {
+                next = notes.recv() => match next {
+                    Some(note) => batch.push(note),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        if let Some(notice) = compose(&batch) {
+            show(notice);
+        }
+    }
+}
+
+/// Shows notices through the desktop's notification service (D-Bus on Linux). The first
+/// failure is logged as a warning, later ones only at debug level.
+pub fn desktop_sink() -> impl FnMut(Notice) + Send + 'static {
+    let warned = Arc::new(AtomicBool::new(false));
+    move |notice: Notice| {
+        let warned = warned.clone();
+        // `show` talks to D-Bus synchronously; keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let shown = notify_rust::Notification::new()
+                .appname("Airlock")
+                .summary(&notice.summary)
+                .body(&notice.body)
+                .show();
+            match shown {
+                Ok(_) => tracing::debug!(summary = %notice.summary, "notification shown"),
+                Err(error) if !warned.swap(true, Ordering::Relaxed) => tracing::warn!(
+                    %error,
+                    "desktop notifications are unavailable (no notification service?); \
+                     approvals still appear in the app"
+                ),
+                Err(error) => tracing::debug!(%error, "notification not shown"),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(workflow: &str, prompt: &str) -> ApprovalNote {
+        ApprovalNote {
+            workflow: workflow.into(),
+            prompt: prompt.into(),
+        }
+    }
+
+    #[test]
+    fn one_approval_names_its_workflow_and_prompt() {
+        let notice = compose(&[note("support-refund", "Refund 6000 cents?")]);
+        assert_eq!(
+            notice,
+            Some(Notice {
+                summary: "Approval needed: support-refund".into(),
+                body: "Refund 6000 cents?".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn several_approvals_become_a_count() {
+        let notice = compose(&[
+            note("support-refund", "a"),
+            note("hr-onboarding", "b"),
+            note("support-refund", "c"),
+        ])
+        .expect("a notice");
+        assert_eq!(notice.summary, "3 approvals waiting");
+        assert_eq!(
+            notice.body,
+            "From hr-onboarding, support-refund. Open Airlock to decide."
+        );
+        assert_eq!(compose(&[]), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_within_the_window_is_one_notice_and_a_later_one_is_another() {
+        let (send, receive) = mpsc::unbounded_channel();
+        let shown = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = {
+            let shown = shown.clone();
+            move |notice: Notice| shown.lock().expect("lock").push(notice.summary)
+        };
+        let coalescer = tokio::spawn(coalesce(receive, BURST_WINDOW, sink));
+
+        for i in 0..5 {
+            send.send(note("support-refund", &format!("p{i}")))
+                .expect("send");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        tokio::time::sleep(BURST_WINDOW).await;
+        send.send(note("hr-onboarding", "later")).expect("send");
+        drop(send);
+        coalescer
+            .await
+            .expect("the coalescer ends when the senders are gone");
+
+        assert_eq!(
+            *shown.lock().expect("lock"),
+            vec![
+                "5 approvals waiting".to_owned(),
+                "Approval needed: hr-onboarding".to_owned()
+            ]
+        );
+    }
+}
