@@ -67,6 +67,14 @@ pub enum TaskEvent {
         ok: bool,
         error: Option<String>,
     },
+    /// How far a call under way had got, as the tool reported it (throttled; the last
+    /// report travels with the outcome). Changes nothing in the task's position.
+    ToolProgress {
+        call_id: String,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
     /// A proposed call that was not made, and why.
     ToolRefused {
         step_no: i64,
@@ -167,6 +175,7 @@ impl TaskEvent {
             TaskEvent::StepStarted { .. } => "step_started",
             TaskEvent::ToolCalled { .. } => "tool_called",
             TaskEvent::ToolReturned { .. } => "tool_returned",
+            TaskEvent::ToolProgress { .. } => "tool_progress",
             TaskEvent::ToolRefused { .. } => "tool_refused",
             TaskEvent::ModelTurn { .. } => "model_turn",
             TaskEvent::StepSucceeded { .. } => "step_succeeded",
@@ -280,7 +289,9 @@ pub fn apply(p: &mut TaskProjection, event: &TaskEvent) {
             p.phase = phase_json(&Phase::Working);
             p.recovery_failures = 0;
         }
-        TaskEvent::ToolRefused { .. } | TaskEvent::ModelTurn { .. } => {}
+        TaskEvent::ToolRefused { .. }
+        | TaskEvent::ModelTurn { .. }
+        | TaskEvent::ToolProgress { .. } => {}
         TaskEvent::StepSucceeded {
             state,
             output,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_store::{
-    ApprovalWrite, StepWrite, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+    ApprovalWrite, Millis, StepWrite, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ use crate::error::EngineError;
 use crate::event::{Phase, TaskEvent, phase_of};
 use crate::ledger::{args_hash, idempotency_key, new_id};
 use crate::model::{ModelReply, ModelRequest, Turn};
-use crate::tool_host::{ToolError, ToolRequest};
+use crate::tool_host::{ProgressSink, ToolError, ToolProgress, ToolRequest};
 
 /// Flushed at least this often even when only pure transitions pile up (a looping workflow).
 const MAX_DRAFT_EVENTS: usize = 256;
@@ -36,6 +36,8 @@ const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_REPAIRS: usize = 2;
 /// Agent call indexes are `turn * CALLS_PER_TURN + position`.
 const CALLS_PER_TURN: i64 = 1000;
+/// A call's progress is committed at most this often (of the engine's clock).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A person's request to stop a task, seen by its runner at the next safe point.
 #[derive(Default)]
@@ -65,6 +67,52 @@ struct Intent {
     args: Value,
     key: String,
     idempotent: bool,
+}
+
+/// The progress of the call under way, between commits.
+#[derive(Default)]
+struct ProgressLog {
+    /// The latest report not yet in the draft.
+    pending: Option<ToolProgress>,
+    /// When progress was last committed (the engine's clock).
+    last_commit: Option<Millis>,
+    /// A progress commit failed: the rest waits for the outcome.
+    stopped: bool,
+}
+
+impl ProgressLog {
+    /// Keeps a report as the latest; one whose numbers JSON cannot hold is ignored.
+    fn note(&mut self, mut report: ToolProgress) {
+        if !report.progress.is_finite() {
+            return;
+        }
+        report.total = report.total.filter(|t| t.is_finite());
+        self.pending = Some(report);
+    }
+
+    /// When the pending report may be committed on its own, if there is one.
+    fn next_commit_at(&self) -> Option<Millis> {
+        if self.stopped || self.pending.is_none() {
+            return None;
+        }
+        Some(self.last_commit.map_or(Millis::MIN, |at| {
+            at.saturating_add(millis(PROGRESS_INTERVAL))
+        }))
+    }
+
+    /// Moves the pending report into the draft as an event; false when there is none.
+    fn take_into(&mut self, draft: &mut Draft, call_id: &str) -> bool {
+        let Some(report) = self.pending.take() else {
+            return false;
+        };
+        draft.push(TaskEvent::ToolProgress {
+            call_id: call_id.to_owned(),
+            progress: report.progress,
+            total: report.total,
+            message: report.message,
+        });
+        true
+    }
 }
 
 pub(crate) struct Runner {
@@ -550,16 +598,19 @@ impl Runner {
         };
         let state = self.current()?;
         let task_id = self.draft.task_id.clone();
+        let (sink, mut reports) = ProgressSink::channel();
         let request = ToolRequest {
             tool: &intent.tool,
             args: &intent.args,
             idempotency_key: &intent.key,
             task_id: &task_id,
+            progress: Some(&sink),
         };
         let limit = state.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
         let tools = self.inner.tools.clone();
         let clock = self.inner.clock.clone();
         let call = with_timeout(&*clock, Some(limit), tools.call(request));
+        tokio::pin!(call);
         // A person cancelling the task stops the call too (an MCP call that is dropped
         // sends `notifications/cancelled`); whether it took effect is then unknown.
         let cancel = self.cancel.clone();
@@ -577,25 +628,52 @@ impl Runner {
             return Ok(());
         }
 
-        let result = tokio::select! {
-            result = call => result.unwrap_or_else(|| {
-                Err(ToolError::Lost(format!(
-                    "no answer within {}",
-                    airlock_workflow::format_duration(limit)
-                )))
-            }),
-            () = &mut cancelled => {
-                self.draft.tool_calls.push(ToolCallWrite::Outcome {
-                    id: intent.call_id.clone(),
-                    outcome: ToolCallOutcome::InDoubt,
-                    result: None,
-                    error: Some("the task was cancelled while this call was under way; it may or may not have taken effect".into()),
-                    resolved_by: None,
-                });
-                // The loop sees the cancellation next and ends the task.
-                return Ok(());
+        // While the call is under way, what the tool reports of its progress is committed
+        // on the step, at most once per PROGRESS_INTERVAL (the latest report wins); the
+        // last one not yet committed goes with the outcome. The call future borrows only
+        // locals, so committing does not disturb it; it is polled again right after.
+        let mut progress = ProgressLog::default();
+        let result = loop {
+            let window = progress.next_commit_at();
+            tokio::select! {
+                result = &mut call => {
+                    break result.unwrap_or_else(|| {
+                        Err(ToolError::Lost(format!(
+                            "no answer within {}",
+                            airlock_workflow::format_duration(limit)
+                        )))
+                    });
+                }
+                () = &mut cancelled => {
+                    while let Ok(report) = reports.try_recv() {
+                        progress.note(report);
+                    }
+                    progress.take_into(&mut self.draft, &intent.call_id);
+                    self.draft.tool_calls.push(ToolCallWrite::Outcome {
+                        id: intent.call_id.clone(),
+                        outcome: ToolCallOutcome::InDoubt,
+                        result: None,
+                        error: Some("the task was cancelled while this call was under way; it may or may not have taken effect".into()),
+                        resolved_by: None,
+                    });
+                    // The loop sees the cancellation next and ends the task.
+                    return Ok(());
+                }
+                Some(report) = reports.recv() => {
+                    progress.note(report);
+                    if self.inner.clock.now() >= progress.next_commit_at().unwrap_or(Millis::MAX) {
+                        self.commit_progress(&mut progress, &intent.call_id).await;
+                    }
+                }
+                () = clock.sleep_until(window.unwrap_or(Millis::MAX)), if window.is_some() => {
+                    self.commit_progress(&mut progress, &intent.call_id).await;
+                }
             }
         };
+        while let Ok(report) = reports.try_recv() {
+            progress.note(report);
+        }
+        progress.take_into(&mut self.draft, &intent.call_id);
         let is_agent = matches!(state.kind, StateKind::Agent(_));
         match result {
             Ok(output) => {
@@ -669,6 +747,20 @@ impl Runner {
             ok: outcome == ToolCallOutcome::Succeeded,
             error,
         });
+    }
+
+    /// Commits the pending progress report of the call under way. A commit that fails
+    /// leaves its event in the draft (it goes with the outcome) and ends progress
+    /// commits for this call; the call itself is not affected.
+    async fn commit_progress(&mut self, progress: &mut ProgressLog, call_id: &str) {
+        if !progress.take_into(&mut self.draft, call_id) {
+            return;
+        }
+        progress.last_commit = Some(self.inner.clock.now());
+        if let Err(error) = self.flush().await {
+            tracing::warn!(call = %call_id, %error, "could not record the progress of a call; it is kept for the outcome");
+            progress.stopped = true;
+        }
     }
 
     fn in_doubt(&mut self, intent: &Intent, reason: String) {

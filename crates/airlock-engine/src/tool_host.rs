@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::clock::BoxFuture;
 
@@ -83,6 +84,36 @@ pub struct ToolRequest<'a> {
     /// Stable across retries of the same logical call; tools that honour it deduplicate.
     pub idempotency_key: &'a str,
     pub task_id: &'a str,
+    /// Where the host may report how far the call has got (MCP's `notifications/progress`).
+    /// The engine records what it hears on the step; it never changes what happens to the
+    /// call.
+    pub progress: Option<&'a ProgressSink>,
+}
+
+/// How far a call under way has got, as the tool reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolProgress {
+    /// Grows with every report, even when the total is unknown.
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// The engine's ear for the progress of one call. Reports that come after the call has
+/// ended are dropped.
+#[derive(Clone, Debug)]
+pub struct ProgressSink(mpsc::UnboundedSender<ToolProgress>);
+
+impl ProgressSink {
+    /// A sink and the receiving end of what is reported through it.
+    pub fn channel() -> (ProgressSink, mpsc::UnboundedReceiver<ToolProgress>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (ProgressSink(tx), rx)
+    }
+
+    pub fn report(&self, progress: ToolProgress) {
+        let _ = self.0.send(progress);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

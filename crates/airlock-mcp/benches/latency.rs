@@ -100,6 +100,7 @@ async fn run() {
                     args: &args,
                     idempotency_key: KEY,
                     task_id: "bench-task",
+                    progress: None,
                 })
                 .await
                 .expect("the adapter call");

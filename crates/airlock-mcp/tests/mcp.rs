@@ -53,6 +53,7 @@ async fn call(host: &McpTools, tool: &str, args: Value) -> Result<Value, ToolErr
         args: &args,
         idempotency_key: KEY,
         task_id: "task-1",
+        progress: None,
     })
     .await
 }

@@ -73,6 +73,7 @@ async fn run(url: &str, scenario: &str) -> Result<(), String> {
                 args,
                 idempotency_key: &key,
                 task_id: "conformance",
+                progress: None,
             })
             .await;
         match outcome {
