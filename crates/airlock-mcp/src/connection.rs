@@ -2,15 +2,18 @@
 //! the handshake, its tool list (paginated, refreshed on `notifications/tools/list_changed`),
 //! calls with a timeout and a result cap, restarts with backoff, and a status for UIs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
-    JsonObject, ProtocolVersion, RequestMetaObject, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientCapabilities, ClientConfig, ClientRequest, Implementation, JsonObject, MetaObject,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, RequestId, RequestMetaObject,
+    ServerResult, Tool,
 };
-use rmcp::service::{NotificationContext, Peer, RunningService, ServiceError};
+use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -19,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{ChildStderr, Command};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use airlock_engine::tool_host::ToolError;
+use airlock_engine::tool_host::{ProgressSink, ToolError, ToolProgress};
 
 use crate::config::{ResolvedTransport, ServerConfig, format_duration};
 use crate::stdio_transport::{StdioTransport, StrayOutput, is_lost};
@@ -79,6 +82,8 @@ struct Slot {
 struct Live {
     service: RunningService<RoleClient, Notifications>,
     peer: Peer<RoleClient>,
+    /// Where this session's `notifications/progress` go, by progress token.
+    progress: ProgressRoutes,
     /// How the child process ended, once it has (stdio only).
     exit: Option<watch::Receiver<Option<String>>>,
     stray: StrayOutput,
@@ -128,9 +133,80 @@ impl Live {
     }
 }
 
-/// The client side's handler: it only listens for tool list changes.
+/// The calls under way that want to hear their progress, by the token of their request.
+///
+/// (Not rmcp's `ProgressDispatcher`: its subscriber is a `futures::Stream`, and reports go
+/// straight to the engine's unbounded sink here, with no relay task or bounded queue that
+/// could hold up the session's notifications.)
+#[derive(Clone, Default)]
+struct ProgressRoutes(Arc<std::sync::Mutex<HashMap<ProgressToken, ProgressSink>>>);
+
+impl ProgressRoutes {
+    /// Sends the progress of the request with `token` to `sink` until the guard is dropped.
+    fn route(&self, token: ProgressToken, sink: ProgressSink) -> ProgressRoute {
+        lock(&self.0).insert(token.clone(), sink);
+        ProgressRoute {
+            routes: self.clone(),
+            token,
+        }
+    }
+
+    fn dispatch(&self, params: ProgressNotificationParam) {
+        let sink = lock(&self.0).get(&params.progress_token).cloned();
+        if let Some(sink) = sink {
+            sink.report(ToolProgress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
+        }
+    }
+}
+
+struct ProgressRoute {
+    routes: ProgressRoutes,
+    token: ProgressToken,
+}
+
+impl Drop for ProgressRoute {
+    fn drop(&mut self) {
+        lock(&self.routes.0).remove(&self.token);
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting for it (the
+/// call future was dropped: a timeout, or the engine cancelling the task), as rmcp's own
+/// `call_tool` does. Disarmed once the answer is in.
+struct CancelOnDrop<'a> {
+    peer: &'a Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let peer = self.peer.clone();
+        runtime.spawn(async move {
+            let params = CancelledNotificationParam::new(
+                Some(id),
+                Some("request abandoned by the caller".into()),
+            );
+            if let Err(e) = peer.notify_cancelled(params).await {
+                tracing::debug!(error = %e, "could not send notifications/cancelled");
+            }
+        });
+    }
+}
+
+/// The client side's handler: it listens for tool list changes and progress.
 struct Notifications {
     list_changed: mpsc::UnboundedSender<()>,
+    progress: ProgressRoutes,
 }
 
 impl ClientHandler for Notifications {
@@ -145,6 +221,14 @@ impl ClientHandler for Notifications {
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         let _ = self.list_changed.send(());
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.dispatch(params);
     }
 }
 
@@ -249,7 +333,11 @@ impl Connection {
             .resolve(&shared.name, shared.env.as_ref())
             .map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handler = Notifications { list_changed: tx };
+        let progress = ProgressRoutes::default();
+        let handler = Notifications {
+            list_changed: tx,
+            progress: progress.clone(),
+        };
         let max_line = shared
             .config
             .airlock
@@ -353,6 +441,7 @@ impl Connection {
         Ok(Arc::new(Live {
             service,
             peer,
+            progress,
             exit,
             stray,
             _kill: kill,
@@ -361,18 +450,21 @@ impl Connection {
     }
 
     /// Calls `tool` (the server's own name). Never retries: the engine decides that.
+    /// The server's `notifications/progress` for the call go to `progress`.
     pub(crate) async fn call(
         &self,
         tool: &str,
         arguments: JsonObject,
         meta: RequestMetaObject,
+        progress: Option<&ProgressSink>,
     ) -> Result<Value, ToolError> {
         let live = self.live().await.map_err(ToolError::Failed)?;
         let options = &self.shared.config.airlock;
         let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         params.meta = Some(meta);
-        // Dropping the call future on timeout makes rmcp send `notifications/cancelled`.
-        let outcome = tokio::time::timeout(options.timeout, live.peer.call_tool(params)).await;
+        // Dropping the call future on timeout sends `notifications/cancelled`.
+        let outcome =
+            tokio::time::timeout(options.timeout, call_tool(&live, params, progress)).await;
         let result = match outcome {
             Err(_) => {
                 return Err(ToolError::Lost(format!(
@@ -423,6 +515,57 @@ impl Connection {
             retry_at: SystemTime::now(),
         };
     }
+}
+
+/// One `tools/call`, its progress routed to `progress` while the answer is awaited. Dropped
+/// before the answer, it tells the server the request is abandoned.
+async fn call_tool(
+    live: &Live,
+    params: CallToolRequestParams,
+    progress: Option<&ProgressSink>,
+) -> Result<CallToolResult, ServiceError> {
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+    let handle = live
+        .peer
+        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .await?;
+    let _route = progress.map(|sink| {
+        live.progress
+            .route(handle.progress_token.clone(), sink.clone())
+    });
+    let mut abandoned = CancelOnDrop {
+        peer: &live.peer,
+        id: Some(handle.id.clone()),
+    };
+    let response = handle.await_response().await;
+    abandoned.id = None;
+    match response? {
+        ServerResult::CallToolResult(result) => Ok(result),
+        other => contentless(other).ok_or(ServiceError::UnexpectedResponse),
+    }
+}
+
+/// A reply with no content (`{}`, a bare `resultType`, or only `_meta`) is an empty tool
+/// result, as rmcp's own `call_tool` reads it.
+fn contentless(result: ServerResult) -> Option<CallToolResult> {
+    let meta = match result {
+        ServerResult::EmptyResult(_) => None,
+        ServerResult::TaskAckResult(ack) => ack.meta,
+        ServerResult::CustomResult(custom) => {
+            let Value::Object(mut object) = custom.0 else {
+                return None;
+            };
+            let meta = object.remove("_meta")?;
+            if !object.is_empty() {
+                return None;
+            }
+            Some(serde_json::from_value::<MetaObject>(meta).ok()?)
+        }
+        _ => return None,
+    };
+    let mut empty = CallToolResult::default();
+    empty.meta = meta;
+    Some(empty)
 }
 
 /// `isError` → [`ToolError::Failed`] with its text; otherwise the result as JSON, after the
@@ -604,6 +747,12 @@ fn backoff(failures: u32) -> Duration {
     }
     let secs = 1u64 << (failures - 2).min(5);
     Duration::from_secs(secs).min(MAX_BACKOFF)
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

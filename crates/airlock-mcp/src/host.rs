@@ -123,7 +123,9 @@ impl McpTools {
             IDEMPOTENCY_META_KEY.into(),
             Value::String(request.idempotency_key.to_owned()),
         );
-        connection.call(tool, arguments, meta).await
+        connection
+            .call(tool, arguments, meta, request.progress)
+            .await
     }
 }
 

@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use airlock_engine::clock::BoxFuture;
+use airlock_engine::event::replay;
 use airlock_engine::store::{
     StoreOptions, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord,
 };
 use airlock_engine::tool_host::{Risk, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest};
-use airlock_engine::{Engine, EngineConfig, SystemClock};
+use airlock_engine::{Engine, EngineConfig, SystemClock, TaskEvent};
 use airlock_mcp::{McpTools, ServerState, parse_servers};
 use serde_json::{Value, json};
 
@@ -584,8 +585,64 @@ async fn exercise_everything(tools: Arc<McpTools>, sent: Captured) {
         "{:?}",
         tools.servers()
     );
+
+    // The server's `notifications/progress` for a call reach the engine, which records them
+    // on the step while the call is under way.
+    let (task, calls) = h.run(PROGRESS, json!({})).await;
+    assert_eq!(
+        task.projection.status,
+        TaskStatus::Succeeded,
+        "{:?}",
+        task.projection
+    );
+    assert_eq!(calls[0].outcome, Some(ToolCallOutcome::Succeeded));
+    let events = h.engine.store().events(&task.id).await.expect("events");
+    let parsed: Vec<TaskEvent> = events
+        .iter()
+        .map(|e| serde_json::from_value(e.body.clone()).expect("every stored event parses"))
+        .collect();
+    let progress: Vec<(f64, Option<f64>)> = parsed
+        .iter()
+        .filter_map(|e| match e {
+            TaskEvent::ToolProgress {
+                call_id,
+                progress,
+                total,
+                ..
+            } if *call_id == calls[0].id => Some((*progress, *total)),
+            _ => None,
+        })
+        .collect();
+    // Reports come 500 ms apart, so the first two are committed mid-call; the third comes
+    // with the answer and is recorded when it is heard before it.
+    assert!(
+        progress.len() >= 2
+            && progress[..2] == [(1.0, Some(3.0)), (2.0, Some(3.0))]
+            && progress.windows(2).all(|w| w[0].0 < w[1].0)
+            && progress.iter().all(|p| p.1 == Some(3.0)),
+        "{progress:?}"
+    );
+    assert_eq!(replay(&parsed), task.projection);
     h.engine.close().await.expect("close");
 }
+
+/// `trigger-long-running-operation` reports its progress (three steps, 500 ms apart) when
+/// the request carries a `progressToken`, which rmcp gives every request.
+const PROGRESS: &str = r#"
+name = "progress"
+start = "long"
+
+[states.long]
+kind = "tool"
+tool = "everything.trigger-long-running-operation"
+args = { duration = 1.5, steps = 3 }
+timeout = "20s"
+next = "done"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
 
 /// Newline-delimited JSON-RPC in a file.
 fn read_json_lines(path: &Path) -> Vec<Value> {
