@@ -43,6 +43,21 @@ fn describe_event(event: &TaskEvent) -> String {
             "The tool call failed: {}",
             error.as_deref().unwrap_or("no reason given")
         ),
+        TaskEvent::ToolProgress {
+            progress,
+            total,
+            message,
+            ..
+        } => {
+            let amount = match total {
+                Some(total) if *total > 0.0 => format!("{:.0}%", progress / total * 100.0),
+                _ => format!("{progress}"),
+            };
+            match message {
+                Some(message) => format!("The tool reports progress {amount}: {message}"),
+                None => format!("The tool reports progress {amount}"),
+            }
+        }
         TaskEvent::ToolRefused { tool, reason, .. } => {
             format!("Refused a call to {tool}: {reason}")
         }
