@@ -1,22 +1,82 @@
-// The app frame: a sidebar of sections and the selected section's panel.
-// Only sections that work are listed; each new one adds an entry to `sections`.
-import { useState, type ReactNode } from "react";
+// The app frame: a sidebar of sections and the selected section's panel. Navigation is
+// local state; everything shown comes from the backend.
+import { useEffect, useState } from "react";
+import { appInfo, listApprovals } from "./api";
+import { Approvals } from "./components/Approvals";
 import { Glyph } from "./components/Glyph";
 import { Overview } from "./components/Overview";
+import { Servers } from "./components/Servers";
+import { Start } from "./components/Start";
+import { TaskDetail } from "./components/TaskDetail";
+import { Tasks } from "./components/Tasks";
+import { useLive } from "./live";
 
-interface Section {
-  id: string;
-  label: string;
-  panel: () => ReactNode;
-}
+type View =
+  | { section: "approvals" }
+  | { section: "tasks" }
+  | { section: "task"; id: string }
+  | { section: "start" }
+  | { section: "servers" }
+  | { section: "overview" };
 
-const sections: readonly Section[] = [
-  { id: "overview", label: "Overview", panel: () => <Overview /> },
+type Section = Exclude<View["section"], "task">;
+
+const SECTIONS: readonly { id: Section; label: string }[] = [
+  { id: "approvals", label: "Approvals" },
+  { id: "tasks", label: "Tasks" },
+  { id: "start", label: "Start" },
+  { id: "servers", label: "Servers" },
+  { id: "overview", label: "Overview" },
 ];
 
+/** The clock the views use to say "5 min ago" and "3 h left"; ticks every 30 s. */
+function useNow(): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      setNow(Date.now());
+    }, 30_000);
+    return () => {
+      window.clearInterval(timer);
+    };
+  }, []);
+  return now;
+}
+
+function Workspace() {
+  const [name, setName] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    appInfo().then(
+      (info) => {
+        if (live && info.workspace_path !== null) {
+          setName(info.workspace_path.split(/[\\/]/).filter(Boolean).pop() ?? null);
+        }
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  if (name === null) return null;
+  return (
+    <p className="sidebar-foot">
+      Workspace <strong>{name}</strong>
+    </p>
+  );
+}
+
 export function App() {
-  const [selected, setSelected] = useState(sections[0]?.id);
-  const current = sections.find((section) => section.id === selected) ?? sections[0];
+  const [view, setView] = useState<View>({ section: "approvals" });
+  const [pending] = useLive(listApprovals, (change) => change.status !== "running");
+  const now = useNow();
+  const pendingCount = pending.state === "ready" ? pending.data.length : 0;
+  const current: Section = view.section === "task" ? "tasks" : view.section;
+
+  const openTask = (id: string) => {
+    setView({ section: "task", id });
+  };
 
   return (
     <div className="frame">
@@ -27,24 +87,64 @@ export function App() {
         </div>
         <nav aria-label="Sections">
           <ul>
-            {sections.map((section) => (
+            {SECTIONS.map((section) => (
               <li key={section.id}>
                 <button
                   type="button"
                   className="nav-item"
-                  aria-current={section.id === current?.id ? "page" : undefined}
+                  aria-current={section.id === current ? "page" : undefined}
                   onClick={() => {
-                    setSelected(section.id);
+                    setView({ section: section.id });
                   }}
                 >
-                  {section.label}
+                  <span>{section.label}</span>
+                  {section.id === "approvals" && pendingCount > 0 && (
+                    <span className="badge" aria-label={`${String(pendingCount)} waiting`}>
+                      {pendingCount}
+                    </span>
+                  )}
                 </button>
               </li>
             ))}
           </ul>
         </nav>
+        <Workspace />
       </aside>
-      <main className="content">{current?.panel()}</main>
+      <main className="content">
+        {view.section === "approvals" && (
+          <Approvals
+            now={now}
+            onOpenTask={openTask}
+            onShowTasks={() => {
+              setView({ section: "tasks" });
+            }}
+          />
+        )}
+        {view.section === "tasks" && (
+          <Tasks
+            now={now}
+            onOpen={openTask}
+            onStart={() => {
+              setView({ section: "start" });
+            }}
+          />
+        )}
+        {view.section === "task" && (
+          <TaskDetail
+            key={view.id}
+            id={view.id}
+            onBack={() => {
+              setView({ section: "tasks" });
+            }}
+            onShowApprovals={() => {
+              setView({ section: "approvals" });
+            }}
+          />
+        )}
+        {view.section === "start" && <Start onStarted={openTask} />}
+        {view.section === "servers" && <Servers />}
+        {view.section === "overview" && <Overview />}
+      </main>
     </div>
   );
 }

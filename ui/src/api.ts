@@ -1,11 +1,66 @@
-// The UI's only door to the desktop shell: typed wrappers over Tauri `invoke`.
-// Types come from `./bindings` (generated from the Rust wire types), never written by hand.
+// The UI's only door to the desktop shell: typed wrappers over Tauri `invoke` and the
+// `task-changed` event. Types come from `./bindings` (generated from the Rust wire types),
+// never written by hand.
 import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import type { AppInfo } from "./bindings/AppInfo";
+import type { ApprovalRow } from "./bindings/ApprovalRow";
 import type { CommandError } from "./bindings/CommandError";
+import type { ServerList } from "./bindings/ServerList";
+import type { StartedTask } from "./bindings/StartedTask";
+import type { TaskChanged } from "./bindings/TaskChanged";
+import type { TaskDetail } from "./bindings/TaskDetail";
+import type { TaskRow } from "./bindings/TaskRow";
+import type { TaskStatus } from "./bindings/TaskStatus";
+import type { WorkflowList } from "./bindings/WorkflowList";
 
 export function appInfo(): Promise<AppInfo> {
   return invoke<AppInfo>("app_info");
+}
+
+export function listWorkflows(): Promise<WorkflowList> {
+  return invoke<WorkflowList>("list_workflows");
+}
+
+export function startTask(workflow: string, inputs: Record<string, unknown>): Promise<StartedTask> {
+  return invoke<StartedTask>("start_task", { workflow, inputs });
+}
+
+export function listTasks(status: TaskStatus | null): Promise<TaskRow[]> {
+  return invoke<TaskRow[]>("list_tasks", { status });
+}
+
+export function taskDetail(id: string): Promise<TaskDetail> {
+  return invoke<TaskDetail>("task_detail", { id });
+}
+
+export function listApprovals(): Promise<ApprovalRow[]> {
+  return invoke<ApprovalRow[]>("list_approvals");
+}
+
+export function decideApproval(id: string, approve: boolean, reason: string | null): Promise<TaskRow> {
+  return invoke<TaskRow>("decide_approval", { id, approve, reason });
+}
+
+export function listServers(): Promise<ServerList> {
+  return invoke<ServerList>("list_servers");
+}
+
+/** The backend's `task-changed` event name (`wire::TASK_CHANGED`). */
+export const TASK_CHANGED = "task-changed";
+
+/**
+ * Calls `handler` for every committed task transition. Resolves to an unsubscribe function;
+ * outside the desktop app (no event bus) it resolves to a no-op.
+ */
+export async function onTaskChanged(handler: (change: TaskChanged) => void): Promise<() => void> {
+  try {
+    return await listen<TaskChanged>(TASK_CHANGED, (event) => {
+      handler(event.payload);
+    });
+  } catch {
+    return () => undefined;
+  }
 }
 
 function isCommandError(value: unknown): value is CommandError {

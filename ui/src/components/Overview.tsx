@@ -44,8 +44,9 @@ export function Overview() {
       <div className="card empty">
         <h2>Run a workflow</h2>
         <p>
-          A task is one run of a workflow. To start one, open a terminal in the repository and
-          run a workflow file from the examples folder:
+          A task is one run of a workflow. Start one from the workspace with{" "}
+          <strong>Start</strong> in the sidebar, or from a terminal in the repository, run a
+          workflow file from the examples folder:
         </p>
         <pre className="command">
           <code>airlock run workspace/examples/&lt;file&gt;.toml</code>

@@ -1,0 +1,84 @@
+// Servers: the MCP servers of the servers file in force, and where each one stands.
+import { listServers } from "../api";
+import { useLive } from "../live";
+import { Problem } from "./Problem";
+
+const HEALTH = { starting: "Starting", ready: "Ready", failed: "Failed" } as const;
+const TONE = { starting: "active", ready: "good", failed: "bad" } as const;
+
+export function Servers() {
+  const [load, reload] = useLive(listServers, () => false);
+
+  return (
+    <section className="panel wide" aria-labelledby="servers-title">
+      <header className="panel-header row">
+        <div>
+          <h1 id="servers-title">Servers</h1>
+          <p className="lede">The MCP servers that give workflows their tools.</p>
+        </div>
+        <div className="toolbar">
+          <button type="button" className="button" onClick={reload}>
+            Refresh
+          </button>
+        </div>
+      </header>
+      {load.state === "loading" && <p className="muted">Asking the servers…</p>}
+      {load.state === "failed" && (
+        <Problem title="Airlock could not list the servers." message={load.message} />
+      )}
+      {load.state === "ready" && load.data.servers.length === 0 && (
+        <div className="card empty">
+          <h2>No MCP servers</h2>
+          <p>
+            Workflows here can use the built-in tools only. To add servers, put a{" "}
+            <code>servers.json</code> (Claude&apos;s <code>mcpServers</code> shape) in the
+            workspace, or import Claude Desktop&apos;s with{" "}
+            <code>airlock servers import &lt;file&gt;</code>, then restart Airlock.
+          </p>
+        </div>
+      )}
+      {load.state === "ready" && load.data.servers.length > 0 && (
+        <>
+          {load.data.servers_file !== null && (
+            <p className="muted">
+              From <code>{load.data.servers_file}</code>
+            </p>
+          )}
+          <div className="card flush">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Server</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Tools</th>
+                </tr>
+              </thead>
+              <tbody>
+                {load.data.servers.map((server) => (
+                  <tr key={server.name}>
+                    <td>
+                      <span className="strong">{server.name}</span>
+                    </td>
+                    <td>
+                      <span className={`pill pill-${TONE[server.health]}`}>{HEALTH[server.health]}</span>
+                    </td>
+                    <td>
+                      {server.health === "failed" ? (
+                        <span className="bad-text">{server.error}</span>
+                      ) : (
+                        <>
+                          <span className="strong">{server.tools.length}</span>{" "}
+                          <span className="muted">{server.tools.join(", ")}</span>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}

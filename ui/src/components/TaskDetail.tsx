@@ -1,0 +1,178 @@
+// Task detail: where one task stands, what it was given, what each state produced, and its
+// whole history: events, tool calls and approvals.
+import { taskDetail } from "../api";
+import type { ApprovalRow } from "../bindings/ApprovalRow";
+import type { CallOutcome } from "../bindings/CallOutcome";
+import { formatClock, formatDateTime, outcomeLabel, prettyJson } from "../format";
+import { useLive } from "../live";
+import { Problem } from "./Problem";
+import { StatusPill } from "./StatusPill";
+
+const OUTCOME_TONE: Record<CallOutcome, string> = {
+  intent_only: "active",
+  succeeded: "good",
+  happened: "good",
+  failed: "bad",
+  in_doubt: "attention",
+  not_happened: "quiet",
+};
+
+function approvalWords(approval: ApprovalRow): string {
+  switch (approval.state) {
+    case "pending":
+      return "Waiting for a decision";
+    case "approved":
+      return `Approved by ${approval.decided_by ?? "someone"}`;
+    case "rejected":
+      return `Rejected by ${approval.decided_by ?? "someone"}`;
+    case "expired":
+      return "Expired without a decision";
+  }
+}
+
+export function TaskDetail({
+  id,
+  onBack,
+  onShowApprovals,
+}: {
+  id: string;
+  onBack: () => void;
+  onShowApprovals: () => void;
+}) {
+  const [load] = useLive(() => taskDetail(id), (change) => change.task_id === id);
+
+  return (
+    <section className="panel wide" aria-labelledby="task-title">
+      <button type="button" className="button link back" onClick={onBack}>
+        ← All tasks
+      </button>
+      {load.state === "loading" && <p className="muted">Loading the task…</p>}
+      {load.state === "failed" && (
+        <Problem title="Airlock could not load this task." message={load.message} />
+      )}
+      {load.state === "ready" && (
+        <>
+          <header className="panel-header row">
+            <div>
+              <h1 id="task-title">{load.data.task.workflow}</h1>
+              <p className="lede">
+                Task <code>{load.data.task.id}</code>
+              </p>
+            </div>
+            <StatusPill status={load.data.task.status} />
+          </header>
+
+          {load.data.task.status === "waiting_approval" && (
+            <div className="notice">
+              <span>This task is waiting for an approval.</span>
+              <button type="button" className="button primary" onClick={onShowApprovals}>
+                Review in Approvals
+              </button>
+            </div>
+          )}
+          {load.data.task.error !== null && (
+            <Problem title="What went wrong" message={load.data.task.error} />
+          )}
+
+          <div className="card">
+            <dl className="facts">
+              <dt>Current state</dt>
+              <dd>
+                <code>{load.data.task.current_state ?? "not started"}</code>
+              </dd>
+              <dt>Requested by</dt>
+              <dd>{load.data.task.requester}</dd>
+              <dt>Created</dt>
+              <dd>{formatDateTime(load.data.task.created_at)}</dd>
+              <dt>Updated</dt>
+              <dd>{formatDateTime(load.data.task.updated_at)}</dd>
+            </dl>
+          </div>
+
+          <div className="columns">
+            <div className="card">
+              <h2>Inputs</h2>
+              <pre className="json">{prettyJson(load.data.inputs)}</pre>
+            </div>
+            <div className="card">
+              <h2>State outputs</h2>
+              {Object.keys(load.data.outputs).length === 0 ? (
+                <p className="muted">No state has finished yet.</p>
+              ) : (
+                Object.entries(load.data.outputs).map(([state, output]) => (
+                  <details key={state} className="output">
+                    <summary>
+                      <code>{state}</code>
+                    </summary>
+                    <pre className="json">{prettyJson(output)}</pre>
+                  </details>
+                ))
+              )}
+            </div>
+          </div>
+
+          <div className="card">
+            <h2>Approvals</h2>
+            {load.data.approvals.length === 0 ? (
+              <p className="muted">This task has not needed an approval.</p>
+            ) : (
+              <ul className="plain">
+                {load.data.approvals.map((approval) => (
+                  <li key={approval.id}>
+                    <p className="strong">{approval.prompt}</p>
+                    <p className="muted">
+                      {approvalWords(approval)}
+                      {approval.decided_at !== null && ` · ${formatDateTime(approval.decided_at)}`}
+                      {approval.reason !== null && ` · “${approval.reason}”`}
+                    </p>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
+
+          <div className="card">
+            <h2>Tool calls</h2>
+            {load.data.tool_calls.length === 0 ? (
+              <p className="muted">No tool has been called.</p>
+            ) : (
+              <ul className="plain calls">
+                {load.data.tool_calls.map((call) => (
+                  <li key={call.id}>
+                    <div className="call-head">
+                      <code className="strong">{call.tool}</code>
+                      <span className={`pill pill-${OUTCOME_TONE[call.outcome]}`}>
+                        {outcomeLabel(call.outcome)}
+                      </span>
+                      <span className="muted">
+                        step {call.step_no}, attempt {call.attempt} · {formatClock(call.intent_at)}
+                      </span>
+                    </div>
+                    {call.error !== null && <p className="bad-text">{call.error}</p>}
+                    <details>
+                      <summary>Arguments and result</summary>
+                      <pre className="json">{prettyJson(call.args)}</pre>
+                      {call.result !== null && <pre className="json">{prettyJson(call.result)}</pre>}
+                    </details>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
+
+          <div className="card">
+            <h2>History</h2>
+            <ol className="timeline">
+              {load.data.events.map((event) => (
+                <li key={event.seq}>
+                  <time dateTime={new Date(event.at).toISOString()}>{formatClock(event.at)}</time>
+                  <span>{event.summary}</span>
+                </li>
+              ))}
+            </ol>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}

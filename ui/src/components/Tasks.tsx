@@ -1,0 +1,119 @@
+// Tasks: every run of a workflow, newest first, following the change feed.
+import { useState } from "react";
+import { listTasks } from "../api";
+import type { TaskStatus } from "../bindings/TaskStatus";
+import { ago, formatDateTime, statusLabel } from "../format";
+import { useLive } from "../live";
+import { Problem } from "./Problem";
+import { StatusPill } from "./StatusPill";
+
+const FILTERS: readonly TaskStatus[] = [
+  "waiting_approval",
+  "running",
+  "in_doubt",
+  "quarantined",
+  "failed",
+  "succeeded",
+  "cancelled",
+];
+
+export function Tasks({
+  onOpen,
+  onStart,
+  now,
+}: {
+  onOpen: (id: string) => void;
+  onStart: () => void;
+  now: number;
+}) {
+  const [filter, setFilter] = useState<TaskStatus | null>(null);
+  const [load] = useLive(() => listTasks(filter), undefined, filter ?? "all");
+
+  return (
+    <section className="panel wide" aria-labelledby="tasks-title">
+      <header className="panel-header row">
+        <div>
+          <h1 id="tasks-title">Tasks</h1>
+          <p className="lede">Every run of a workflow, newest first. Updates as tasks move.</p>
+        </div>
+        <div className="toolbar">
+          <label className="inline-field">
+            <span>Show</span>
+            <select
+              value={filter ?? ""}
+              onChange={(event) => {
+                const value = event.target.value;
+                setFilter(FILTERS.find((status) => status === value) ?? null);
+              }}
+            >
+              <option value="">All tasks</option>
+              {FILTERS.map((status) => (
+                <option key={status} value={status}>
+                  {statusLabel(status)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" className="button primary" onClick={onStart}>
+            Start a task
+          </button>
+        </div>
+      </header>
+
+      {load.state === "loading" && <p className="muted">Loading tasks…</p>}
+      {load.state === "failed" && (
+        <Problem title="Airlock could not list the tasks." message={load.message} />
+      )}
+      {load.state === "ready" && load.data.length === 0 && (
+        <div className="card empty">
+          <h2>{filter === null ? "No tasks yet" : `No tasks are ${statusLabel(filter).toLowerCase()}`}</h2>
+          <p>
+            A task is one run of a workflow. Choose <strong>Start a task</strong> to run one from
+            the workspace; it appears here and updates as it moves.
+          </p>
+        </div>
+      )}
+      {load.state === "ready" && load.data.length > 0 && (
+        <div className="card flush">
+          <table className="table clickable">
+            <thead>
+              <tr>
+                <th scope="col">Workflow</th>
+                <th scope="col">Status</th>
+                <th scope="col">Current state</th>
+                <th scope="col">Requester</th>
+                <th scope="col">Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {load.data.map((task) => (
+                <tr
+                  key={task.id}
+                  tabIndex={0}
+                  onClick={() => {
+                    onOpen(task.id);
+                  }}
+                  onKeyDown={(event) => {
+                    if (event.key === "Enter") onOpen(task.id);
+                  }}
+                >
+                  <td>
+                    <span className="strong">{task.workflow}</span>
+                  </td>
+                  <td>
+                    <StatusPill status={task.status} />
+                  </td>
+                  <td>
+                    <code>{task.current_state ?? "—"}</code>
+                  </td>
+                  <td>{task.requester}</td>
+                  <td title={formatDateTime(task.updated_at)}>{ago(task.updated_at, now)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}

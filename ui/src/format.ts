@@ -1,0 +1,100 @@
+// Words and times for people. Timestamps always come from the backend (ms since the
+// epoch); `now` is only used to say how long ago or how long until.
+import type { CallOutcome } from "./bindings/CallOutcome";
+import type { TaskStatus } from "./bindings/TaskStatus";
+
+const STATUS_LABELS: Record<TaskStatus, string> = {
+  running: "Running",
+  waiting_approval: "Waiting for approval",
+  in_doubt: "In doubt",
+  quarantined: "Quarantined",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+export function statusLabel(status: TaskStatus): string {
+  return STATUS_LABELS[status];
+}
+
+/** The tone of a status pill: calm for done, warm for waiting on a person, red for trouble. */
+export function statusTone(status: TaskStatus): "active" | "attention" | "good" | "bad" | "quiet" {
+  switch (status) {
+    case "running":
+      return "active";
+    case "waiting_approval":
+    case "in_doubt":
+    case "quarantined":
+      return "attention";
+    case "succeeded":
+      return "good";
+    case "failed":
+      return "bad";
+    case "cancelled":
+      return "quiet";
+  }
+}
+
+const OUTCOME_LABELS: Record<CallOutcome, string> = {
+  intent_only: "In flight",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  in_doubt: "In doubt",
+  happened: "Happened (confirmed)",
+  not_happened: "Did not happen",
+};
+
+export function outcomeLabel(outcome: CallOutcome): string {
+  return OUTCOME_LABELS[outcome];
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
+const clock = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+
+export function formatDateTime(ms: number): string {
+  return dateTime.format(new Date(ms));
+}
+
+export function formatClock(ms: number): string {
+  return clock.format(new Date(ms));
+}
+
+/** "just now", "4 min ago", "3 h ago", else the date and time. */
+export function ago(ms: number, now: number): string {
+  const seconds = Math.round((now - ms) / 1000);
+  if (seconds < 45) return "just now";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${String(minutes)} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${String(hours)} h ago`;
+  return formatDateTime(ms);
+}
+
+/** "23 h 59 min left", "12 min left", "expiring now", or "no expiry". */
+export function timeLeft(expiresAt: number | null, now: number): string {
+  if (expiresAt === null) return "no expiry";
+  const minutes = Math.floor((expiresAt - now) / 60_000);
+  if (minutes < 1) return "expiring now";
+  if (minutes < 60) return `${String(minutes)} min left`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${String(hours)} h ${String(minutes % 60)} min left`;
+  return `${String(Math.floor(hours / 24))} days left`;
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+export function prettyJson(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}

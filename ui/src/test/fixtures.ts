@@ -1,0 +1,104 @@
+// Wire values for component tests, typed by the generated bindings so they drift with them.
+import { mockIPC } from "@tauri-apps/api/mocks";
+import type { ApprovalRow } from "../bindings/ApprovalRow";
+import type { TaskDetail } from "../bindings/TaskDetail";
+import type { TaskRow } from "../bindings/TaskRow";
+import type { WorkflowList } from "../bindings/WorkflowList";
+
+export const NOW = Date.UTC(2026, 5, 12, 9, 30);
+
+export const refundTask: TaskRow = {
+  id: "3f1c2a9e-0000-4000-8000-000000000001",
+  workflow: "support-refund",
+  status: "waiting_approval",
+  current_state: "controller_approval",
+  requester: "ada",
+  error: null,
+  created_at: NOW - 5 * 60_000,
+  updated_at: NOW - 4 * 60_000,
+};
+
+export const refundApproval: ApprovalRow = {
+  id: "ap-1",
+  task_id: refundTask.id,
+  workflow: "support-refund",
+  state_name: "controller_approval",
+  requester: "ada",
+  prompt: "Refund 6000 cents on order ORD-5002?",
+  approvers: ["controller"],
+  requested_at: NOW - 4 * 60_000,
+  expires_at: NOW + 3 * 3_600_000 + 20 * 60_000,
+  state: "pending",
+  decided_by: null,
+  decided_at: null,
+  reason: null,
+};
+
+export const workflows: WorkflowList = {
+  workspace_path: "/work/airlock/workspace/demo",
+  workflows: [
+    {
+      name: "support-refund",
+      description: "Refund an order",
+      inputs: [
+        { name: "order_id", type: "string", required: true, default: null, description: "The order" },
+        { name: "amount_cents", type: "integer", required: true, default: null, description: null },
+        { name: "reason", type: "string", required: false, default: "customer request", description: null },
+        { name: "notify", type: "boolean", required: false, default: true, description: null },
+        { name: "tags", type: "array", required: false, default: null, description: null },
+      ],
+    },
+    { name: "nightly-sync", description: null, inputs: [] },
+  ],
+  problems: [
+    {
+      file: "/work/airlock/workspace/demo/broken.toml",
+      line: 3,
+      column: 9,
+      code: "unknown-state",
+      message: "`start` names state `nowhere`, which does not exist",
+    },
+  ],
+};
+
+export const refundDetail: TaskDetail = {
+  task: { ...refundTask, status: "succeeded", current_state: "done" },
+  inputs: { order_id: "ORD-5002", amount_cents: 6000 },
+  outputs: { lookup_order: { total_cents: 16800 } },
+  events: [
+    { seq: 1, at: NOW - 300_000, kind: "created", summary: "Created by ada from support-refund (version 1)" },
+    { seq: 2, at: NOW - 200_000, kind: "approval_decided", summary: "Approved by carol; next: refund" },
+  ],
+  tool_calls: [
+    {
+      id: "c1",
+      tool: "support.issue_refund",
+      step_no: 4,
+      attempt: 1,
+      args: { order_id: "ORD-5002" },
+      outcome: "succeeded",
+      result: { refund_id: "R-1" },
+      error: null,
+      resolved_by: null,
+      intent_at: NOW - 100_000,
+      outcome_at: NOW - 99_000,
+    },
+  ],
+  approvals: [{ ...refundApproval, state: "approved", decided_by: "carol", decided_at: NOW - 200_000, reason: "ok" }],
+};
+
+/** Mocks the backend with one handler per command; an unexpected command fails the test. */
+export function backend(handlers: Record<string, (args: Record<string, unknown>) => unknown>) {
+  const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+  mockIPC(
+    (cmd, args) => {
+      const given = (args ?? {}) as Record<string, unknown>;
+      calls.push({ cmd, args: given });
+      const handler = handlers[cmd];
+      if (handler === undefined) throw new Error(`unexpected command ${cmd}`);
+      return handler(given);
+    },
+    { shouldMockEvents: true },
+  );
+  return calls;
+}
