@@ -182,6 +182,7 @@ mod tests {
                     turn: 1,
                     model: "scripted".into(),
                     reply: json!({"type": "tool_calls", "calls": [{"id": "1", "tool": "support.get_order", "args": {}}]}),
+                    usage: None,
                 },
                 "scripted, turn 1: proposed support.get_order",
             ),

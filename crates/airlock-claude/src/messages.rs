@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_engine::clock::BoxFuture;
-use airlock_engine::{Clock, Model, ModelError, ModelReply, ModelRequest, ProposedCall, Turn};
+use airlock_engine::{
+    Clock, Model, ModelError, ModelReply, ModelRequest, ModelUsage, ProposedCall, Turn,
+};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
@@ -362,6 +364,16 @@ impl Messages {
 }
 
 impl Model for Claude {
+    fn take_usage(&self, task_id: &str) -> Option<ModelUsage> {
+        let u = self.take_task_usage(task_id);
+        (u.requests > 0).then_some(ModelUsage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_creation_input_tokens: u.cache_creation_input_tokens,
+            cache_read_input_tokens: u.cache_read_input_tokens,
+        })
+    }
+
     fn name(&self) -> String {
         format!("claude ({})", self.config.model)
     }

@@ -123,20 +123,24 @@ async fn claude_proposes_a_call_sees_its_result_and_answers() {
         );
 
         // Each recorded turn names the model; usage was counted for the task.
-        let models: Vec<String> = engine
+        let turns: Vec<(String, Option<airlock_engine::ModelUsage>)> = engine
             .store()
             .events(&id)
             .await
             .unwrap()
             .into_iter()
             .filter_map(|e| match serde_json::from_value(e.body).unwrap() {
-                TaskEvent::ModelTurn { model, .. } => Some(model),
+                TaskEvent::ModelTurn { model, usage, .. } => Some((model, usage)),
                 _ => None,
             })
             .collect();
+        let models: Vec<&str> = turns.iter().map(|(m, _)| m.as_str()).collect();
         assert_eq!(models, ["claude (claude-sonnet-4-5)", "claude (claude-sonnet-4-5)"]);
-        assert_eq!(claude.task_usage(&id).requests, 2);
-        assert_eq!(claude.task_usage(&id).output_tokens, 2 * 503);
+        // The engine takes each turn's usage from the provider and records it on the turn.
+        let output: u64 = turns.iter().filter_map(|(_, u)| u.map(|u| u.output_tokens)).sum();
+        assert_eq!(output, 2 * 503);
+        assert_eq!(claude.usage().requests, 2);
+        assert_eq!(claude.task_usage(&id).requests, 0, "taken by the engine turn by turn");
     })
     .await;
 }

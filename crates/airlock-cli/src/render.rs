@@ -190,7 +190,14 @@ fn event_detail(e: &EventRecord) -> String {
                     format!("proposes {}", tools.join(", "))
                 }
             };
-            format!("{} turn {}: {what}", get("model"), get("turn"))
+            let usage = match b.get("usage") {
+                Some(u) if u.is_object() => format!(
+                    " ({} in, {} out tokens)",
+                    u["input_tokens"], u["output_tokens"]
+                ),
+                _ => String::new(),
+            };
+            format!("{} turn {}: {what}{usage}", get("model"), get("turn"))
         }
         "tool_refused" => format!("{}: {}", get("tool"), get("reason")),
         "cancelled" => format!("by {} {}", get("by"), get("reason")),

@@ -89,6 +89,9 @@ pub enum TaskEvent {
         turn: i64,
         model: String,
         reply: Value,
+        /// Tokens this turn used, when the model counts them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<crate::model::ModelUsage>,
     },
     StepSucceeded {
         step_no: i64,

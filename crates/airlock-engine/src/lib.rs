@@ -25,7 +25,7 @@ pub use engine::{CancelOutcome, Engine, EngineConfig, TaskChange};
 pub use error::EngineError;
 pub use event::{Decision, Phase, TaskEvent};
 pub use identity::os_user;
-pub use model::{Model, ModelError, ModelReply, ModelRequest, ProposedCall, Turn};
+pub use model::{Model, ModelError, ModelReply, ModelRequest, ModelUsage, ProposedCall, Turn};
 pub use scripted_model::ScriptedModel;
 pub use tool_host::{Risk, ToolAnnotations, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest};
 

@@ -64,8 +64,34 @@ pub struct ProposedCall {
 #[error("{0}")]
 pub struct ModelError(pub String);
 
+/// Tokens a model used, as its API counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+}
+
+impl ModelUsage {
+    /// What counts against a state's `max_tokens`.
+    pub fn total(&self) -> u64 {
+        self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+    }
+}
+
 pub trait Model: Send + Sync + 'static {
     /// How the model is named wherever a model name appears.
     fn name(&self) -> String;
     fn respond(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelReply, ModelError>>;
+    /// What the task's requests used since the last time this was asked; recorded with
+    /// each turn. Models that do not count (the scripted one) say nothing.
+    fn take_usage(&self, _task_id: &str) -> Option<ModelUsage> {
+        None
+    }
 }

@@ -790,14 +790,24 @@ impl Runner {
         let (step_no, attempt) = (self.draft.proj.step_no, self.draft.proj.attempt);
         let mut replies: Vec<ModelReply> = Vec::new();
         let mut refused: BTreeMap<i64, String> = BTreeMap::new();
+        let mut tokens_used: u64 = 0;
+        let mut started_at = self.inner.clock.now();
         for event in self.inner.store.events(&self.draft.task_id).await? {
+            let at = event.at;
             match serde_json::from_value::<TaskEvent>(event.body) {
+                Ok(TaskEvent::StepStarted {
+                    step_no: s,
+                    attempt: a,
+                    ..
+                }) if s == step_no && a == attempt => started_at = at,
                 Ok(TaskEvent::ModelTurn {
                     step_no: s,
                     attempt: a,
                     reply,
+                    usage,
                     ..
                 }) if s == step_no && a == attempt => {
+                    tokens_used += usage.map_or(0, |u| u.total());
                     let reply = serde_json::from_value(reply)
                         .map_err(|_| self.corrupt("recorded model turn"))?;
                     replies.push(reply);
@@ -912,8 +922,22 @@ impl Runner {
         if let Some(ModelReply::Final { output }) = replies.last()
             && rejection(output).is_none()
         {
+            // A self-reported confidence below the state's threshold routes the task to
+            // its exception path; an answer that reports none counts as not confident.
+            let next = match &agent.min_confidence {
+                Some((min, low))
+                    if output
+                        .get("confidence")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0)
+                        < *min =>
+                {
+                    low.clone()
+                }
+                _ => agent.next.clone(),
+            };
             let output = output.clone();
-            self.succeed(&state, output, &agent.next);
+            self.succeed(&state, output, &next);
             return Ok(());
         }
         if rejected.len() > MAX_REPAIRS {
@@ -931,6 +955,31 @@ impl Runner {
             self.step_failed(
                 &state,
                 format!("no answer within {} model turns", agent.max_turns),
+                false,
+            );
+            return Ok(());
+        }
+        if let Some(max) = agent.max_tokens
+            && tokens_used >= max
+        {
+            self.step_failed(
+                &state,
+                format!(
+                    "the model used {tokens_used} tokens, reaching the state's max_tokens of {max}"
+                ),
+                false,
+            );
+            return Ok(());
+        }
+        if let Some(total) = state.timeout
+            && self.inner.clock.now() >= started_at + millis(total)
+        {
+            self.step_failed(
+                &state,
+                format!(
+                    "the agent state ran for its whole timeout of {}",
+                    airlock_workflow::format_duration(total)
+                ),
                 false,
             );
             return Ok(());
@@ -974,8 +1023,16 @@ impl Runner {
             output_schema: agent.output_schema.clone(),
             turns,
         };
-        let limit = state.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
+        // An agent state's `timeout` bounds the whole step, across its turns and calls.
+        let limit = match state.timeout {
+            Some(total) => {
+                let left = started_at + millis(total) - self.inner.clock.now();
+                Duration::from_millis(u64::try_from(left).unwrap_or(0).max(1))
+            }
+            None => DEFAULT_CALL_TIMEOUT,
+        };
         let reply = with_timeout(&*self.inner.clock, Some(limit), model.respond(request)).await;
+        let usage = model.take_usage(&self.draft.task_id);
         match reply {
             Some(Ok(reply)) => {
                 self.draft.push(TaskEvent::ModelTurn {
@@ -984,6 +1041,7 @@ impl Runner {
                     turn: replies.len() as i64,
                     model: model.name(),
                     reply: serde_json::to_value(&reply).unwrap_or_default(),
+                    usage,
                 });
                 // The turn is durable before any of its proposals is acted on.
                 self.flush().await?;

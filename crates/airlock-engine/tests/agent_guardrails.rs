@@ -243,3 +243,143 @@ async fn a_tool_result_cannot_steer_the_model_past_its_permissions() {
         Value::Bool(true)
     );
 }
+
+const CONFIDENCE: &str = r#"
+name = "confidence"
+start = "think"
+
+[states.think]
+kind = "agent"
+goal = "Decide"
+tools = []
+output_schema = { type = "object", properties = { summary = { type = "string" }, confidence = { type = "number" } }, required = ["summary", "confidence"] }
+min_confidence = 0.7
+on_low_confidence = "review"
+next = "done"
+
+[states.review]
+kind = "approval"
+prompt = "The model was not sure: {{ state.think.summary }}"
+approvers = ["lead"]
+next = "done"
+on_reject = "done"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+
+#[tokio::test]
+async fn a_low_confidence_answer_goes_to_exception_review() {
+    let (unsure, ..) = run(
+        CONFIDENCE,
+        Box::new(|_| ModelReply::Final {
+            output: json!({"summary": "maybe", "confidence": 0.4}),
+        }),
+    )
+    .await;
+    assert_eq!(unsure.projection.status, TaskStatus::WaitingApproval);
+    assert_eq!(unsure.projection.current_state.as_deref(), Some("review"));
+    let (sure, ..) = run(
+        CONFIDENCE,
+        Box::new(|_| ModelReply::Final {
+            output: json!({"summary": "yes", "confidence": 0.9}),
+        }),
+    )
+    .await;
+    assert_eq!(sure.projection.status, TaskStatus::Succeeded);
+}
+
+/// Reports 600 tokens per request, like a provider that counts them.
+struct CountingModel;
+
+impl Model for CountingModel {
+    fn name(&self) -> String {
+        "counting (test)".into()
+    }
+
+    fn respond(&self, _: ModelRequest) -> BoxFuture<'_, Result<ModelReply, ModelError>> {
+        Box::pin(async {
+            Ok(ModelReply::ToolCalls {
+                calls: vec![ProposedCall {
+                    id: "c".into(),
+                    tool: "builtin.echo".into(),
+                    args: json!({}),
+                }],
+            })
+        })
+    }
+
+    fn take_usage(&self, _: &str) -> Option<airlock_engine::ModelUsage> {
+        Some(airlock_engine::ModelUsage {
+            input_tokens: 500,
+            output_tokens: 100,
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_state_stops_at_its_token_budget_and_usage_is_recorded_per_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(
+        EngineConfig::new(StoreOptions::new(dir.path().join("airlock.sqlite"))),
+        Arc::new(SystemClock),
+        Arc::new(
+            BuiltinTools::open(&dir.path().join("effects.sqlite"))
+                .await
+                .unwrap(),
+        ),
+        Some(Arc::new(CountingModel)),
+    )
+    .await
+    .unwrap();
+    let wf = airlock_engine::workflow::parse(
+        Path::new("budget.toml"),
+        r#"
+name = "budget"
+start = "think"
+[states.think]
+kind = "agent"
+goal = "Loop forever"
+tools = ["builtin.echo"]
+max_turns = 20
+max_tokens = 1000
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#,
+    )
+    .unwrap();
+    let id = engine
+        .start_task(&wf, serde_json::Map::new(), "ada", None)
+        .await
+        .unwrap();
+    let task = tokio::time::timeout(Duration::from_secs(20), engine.run_task(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(task.projection.status, TaskStatus::Failed);
+    let error = task.projection.error.unwrap();
+    assert!(
+        error.contains("1200 tokens") && error.contains("max_tokens of 1000"),
+        "{error}"
+    );
+    let usages: Vec<u64> = engine
+        .store()
+        .events(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match serde_json::from_value(e.body).unwrap() {
+            TaskEvent::ModelTurn { usage, .. } => usage.map(|u| u.total()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        usages,
+        [600, 600],
+        "two turns, each with its usage, then the budget stops a third"
+    );
+}

@@ -120,7 +120,11 @@ impl State {
     pub fn successors(&self) -> Vec<&str> {
         let mut out: Vec<&str> = match &self.kind {
             StateKind::Tool(s) => vec![&s.next],
-            StateKind::Agent(s) => vec![&s.next],
+            StateKind::Agent(s) => {
+                let mut to = vec![s.next.as_str()];
+                to.extend(s.min_confidence.as_ref().map(|(_, low)| low.as_str()));
+                to
+            }
             StateKind::Choice(s) => s
                 .branches
                 .iter()
@@ -183,6 +187,10 @@ pub struct AgentState {
     pub tools: Vec<String>,
     pub output_schema: Option<Value>,
     pub max_turns: u32,
+    /// The most model tokens (input + output) the state may use.
+    pub max_tokens: Option<u64>,
+    /// A self-reported `confidence` below this sends the task to `on_low_confidence`.
+    pub min_confidence: Option<(f64, String)>,
     pub next: String,
 }
 

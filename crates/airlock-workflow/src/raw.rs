@@ -172,6 +172,19 @@ pub(crate) struct RawState {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1))]
     pub max_turns: Option<Spanned<i64>>,
+    /// `agent`: the most model tokens (input + output) the state may use.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub max_tokens: Option<Spanned<i64>>,
+    /// `agent`: below this self-reported `confidence` (0 to 1, a field of the output) the
+    /// task goes to `on_low_confidence` instead of `next`.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
+    pub min_confidence: Option<Spanned<f64>>,
+    /// `agent`: where a low-confidence answer goes (an exception review, say).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub on_low_confidence: Option<Spanned<String>>,
 
     /// `check`: a CEL expression that must be true.
     #[serde(default)]

@@ -45,6 +45,9 @@ pub(crate) const FIELD_KINDS: &[(&str, &[&str])] = &[
     ("tools", &["agent"]),
     ("output_schema", &["agent"]),
     ("max_turns", &["agent"]),
+    ("max_tokens", &["agent"]),
+    ("min_confidence", &["agent"]),
+    ("on_low_confidence", &["agent"]),
     ("assert", &["check"]),
     ("message", &["check"]),
     ("on_fail", &["check"]),
@@ -405,11 +408,54 @@ impl Checker<'_> {
                         .positive(m, "max_turns", state_name)
                         .unwrap_or(DEFAULT_MAX_TURNS),
                 };
+                let max_tokens = raw
+                    .max_tokens
+                    .as_ref()
+                    .and_then(|m| self.positive(m, "max_tokens", state_name))
+                    .map(u64::from);
+                let low = self.opt_target(&raw.on_low_confidence, "on_low_confidence", state_name);
+                let min_confidence = match (&raw.min_confidence, low) {
+                    (None, None) => None,
+                    (Some(c), low) => {
+                        let value = *c.get_ref();
+                        if !(0.0..=1.0).contains(&value) {
+                            self.r.error_at(
+                                Code::BadValue,
+                                &c.span(),
+                                format!("`min_confidence` of state `{state_name}` is {value}, but it must be between 0 and 1"),
+                            );
+                            None
+                        } else if let Some(low) = low {
+                            Some((value, low))
+                        } else {
+                            if raw.on_low_confidence.is_none() {
+                                self.r.error_at(
+                                    Code::MissingField,
+                                    &c.span(),
+                                    format!("state `{state_name}` sets `min_confidence` but not `on_low_confidence`, the state a low-confidence answer goes to"),
+                                );
+                            }
+                            None
+                        }
+                    }
+                    (None, Some(_)) => {
+                        if let Some(t) = &raw.on_low_confidence {
+                            self.r.error_at(
+                                Code::MissingField,
+                                &t.span(),
+                                format!("state `{state_name}` sets `on_low_confidence` but not `min_confidence`, the threshold below which it applies"),
+                            );
+                        }
+                        None
+                    }
+                };
                 StateKind::Agent(AgentState {
                     goal: goal?,
                     tools,
                     output_schema,
                     max_turns,
+                    max_tokens,
+                    min_confidence,
                     next: next?,
                 })
             }
@@ -866,6 +912,7 @@ fn raw_targets(s: &RawState) -> impl Iterator<Item = &str> {
         &s.on_reject,
         &s.on_expire,
         &s.on_fail,
+        &s.on_low_confidence,
     ];
     let branches = s.branches.iter().flat_map(|b| b.get_ref().iter());
     singles
@@ -898,6 +945,9 @@ fn present_fields(s: &RawState) -> Vec<(&'static str, Range<usize>)> {
         ("tools", span(&s.tools)),
         ("output_schema", span(&s.output_schema)),
         ("max_turns", span(&s.max_turns)),
+        ("max_tokens", span(&s.max_tokens)),
+        ("min_confidence", span(&s.min_confidence)),
+        ("on_low_confidence", span(&s.on_low_confidence)),
         ("assert", span(&s.assert)),
         ("message", span(&s.message)),
         ("on_fail", span(&s.on_fail)),
