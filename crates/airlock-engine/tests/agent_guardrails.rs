@@ -383,3 +383,197 @@ status = "succeeded"
         "two turns, each with its usage, then the budget stops a third"
     );
 }
+
+#[tokio::test]
+async fn a_proposal_with_arguments_that_break_the_schema_is_refused_and_explained() {
+    const UPSERT: &str = r#"
+name = "upsert"
+start = "think"
+[states.think]
+kind = "agent"
+goal = "Save it"
+tools = ["builtin.upsert"]
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+    let (task, engine, model, _dir) = run(
+        UPSERT,
+        Box::new(|r| {
+            if r.turns.is_empty() {
+                // `key` is required by the tool's input schema.
+                ModelReply::ToolCalls {
+                    calls: vec![ProposedCall {
+                        id: "u".into(),
+                        tool: "builtin.upsert".into(),
+                        args: json!({"value": 1}),
+                    }],
+                }
+            } else {
+                ModelReply::Final {
+                    output: json!({"saved": false}),
+                }
+            }
+        }),
+    )
+    .await;
+    assert_eq!(task.projection.status, TaskStatus::Succeeded);
+    assert!(
+        engine
+            .store()
+            .tool_calls(&task.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "never recorded, never made"
+    );
+    let requests = model.requests.lock().unwrap();
+    let refusal = requests[1].turns.iter().find_map(|t| match t {
+        Turn::ToolResult {
+            ok: false, content, ..
+        } => Some(content.to_string()),
+        _ => None,
+    });
+    let refusal = refusal.expect("the model is told why");
+    assert!(
+        refusal.contains("input schema") && refusal.contains("key"),
+        "{refusal}"
+    );
+}
+
+/// An engine stops after a tool's result is recorded and before the next model request:
+/// the next engine asks the model only for the next turn (the recorded one is replayed)
+/// and does not make the call again.
+#[tokio::test]
+async fn a_restart_between_a_tool_result_and_the_next_request_repeats_neither() {
+    const ECHO: &str = r#"
+name = "echo"
+start = "think"
+[states.think]
+kind = "agent"
+goal = "Echo then answer"
+tools = ["builtin.echo"]
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |model: Arc<dyn Model>| {
+        let dir = dir.path().to_path_buf();
+        async move {
+            Engine::open(
+                EngineConfig::new(StoreOptions::new(dir.join("airlock.sqlite"))),
+                Arc::new(SystemClock),
+                Arc::new(
+                    BuiltinTools::open(&dir.join("effects.sqlite"))
+                        .await
+                        .unwrap(),
+                ),
+                Some(model),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // The first model answers turn 0 and then never answers again.
+    let first_model = Arc::new(HangsAfterFirstTurn::default());
+    let first = open(first_model.clone() as Arc<dyn Model>).await;
+    let wf = airlock_engine::workflow::parse(Path::new("echo.toml"), ECHO).unwrap();
+    let id = first
+        .start_task(&wf, serde_json::Map::new(), "ada", None)
+        .await
+        .unwrap();
+    // Run until the echo's result is on disk, then stop the engine before turn 1 lands.
+    let runner = {
+        let first = first.clone();
+        let id = id.clone();
+        tokio::spawn(async move { first.run_task(&id).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        // Turn 1 is being asked only after the echo's outcome was committed.
+        if first_model.asked.load(std::sync::atomic::Ordering::SeqCst) >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "turn 1 was never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    runner.abort();
+    let _ = runner.await;
+    first.close().await.unwrap();
+    let events_before = first.store().events(&id).await.unwrap().len();
+    drop(first);
+
+    let second_model = Arc::new(FakeModel {
+        script: Box::new(|_| ModelReply::Final {
+            output: json!({"echoed": true}),
+        }),
+        requests: Mutex::new(Vec::new()),
+    });
+    let second = open(second_model.clone() as Arc<dyn Model>).await;
+    tokio::time::timeout(Duration::from_secs(20), second.run_until_idle())
+        .await
+        .unwrap()
+        .unwrap();
+    let task = second.find_task(&id).await.unwrap();
+    assert_eq!(
+        task.projection.status,
+        TaskStatus::Succeeded,
+        "{:?}",
+        task.projection.error
+    );
+    assert!(events_before > 0);
+    // Turn 0 is replayed from the store; only turn 1 is asked, once, with the echo's result.
+    let asked = second_model.requests.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        matches!(asked[0].turns[0], Turn::Model { .. }),
+        "turn 0 is replayed"
+    );
+    assert!(
+        asked[0]
+            .turns
+            .iter()
+            .any(|t| matches!(t, Turn::ToolResult { ok: true, .. }))
+    );
+    let echoes = second.store().tool_calls(&id).await.unwrap();
+    assert_eq!(echoes.len(), 1, "the echo was made once");
+    assert_eq!(
+        first_model.asked.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "turn 0, then turn 1 hung"
+    );
+}
+
+/// Proposes one echo, then never answers again (the engine is stopped while it waits).
+#[derive(Default)]
+struct HangsAfterFirstTurn {
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl Model for HangsAfterFirstTurn {
+    fn name(&self) -> String {
+        "hangs (test)".into()
+    }
+
+    fn respond(&self, _: ModelRequest) -> BoxFuture<'_, Result<ModelReply, ModelError>> {
+        let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if n > 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(ModelReply::ToolCalls {
+                calls: vec![ProposedCall {
+                    id: "e".into(),
+                    tool: "builtin.echo".into(),
+                    args: json!({"x": 1}),
+                }],
+            })
+        })
+    }
+}
