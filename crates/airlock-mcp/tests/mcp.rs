@@ -785,6 +785,10 @@ const EVERYTHING_VERSION: &str = "2026.8.31";
 /// Installs server-everything into `$HOME/.cache/airlock/mcp-peers` with npm when the pinned
 /// version is not there yet, and returns its binary. Fails (never skips) when npm cannot.
 async fn server_everything() -> std::path::PathBuf {
+    // Tests in this binary run at once: one installs, the others wait, so none starts a
+    // half-installed server (seen on a cold cache: "exited during the handshake").
+    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _guard = INSTALL.lock().await;
     let home = std::env::var_os("HOME").expect("HOME is set");
     let dir = Path::new(&home).join(".cache/airlock/mcp-peers");
     let package = dir.join("node_modules/@modelcontextprotocol/server-everything/package.json");
