@@ -330,7 +330,46 @@ impl Engine {
 
     async fn schedule(&self, until_idle: bool) -> Result<(), EngineError> {
         let mut running: JoinSet<()> = JoinSet::new();
+        let mut failures = 0u32;
         loop {
+            // A failing store (a long lock held by another process, say) must not end the
+            // scheduler: that would abort every runner mid-call. Back off and try again;
+            // `run_until_idle` gives up only after its runners have finished.
+            match self.schedule_once(&mut running, until_idle).await {
+                Ok(Some(())) => return Ok(()),
+                Ok(None) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "scheduling failed; retrying");
+                    if until_idle && failures >= 20 {
+                        while running.join_next().await.is_some() {}
+                        return Err(e);
+                    }
+                    tokio::time::sleep(self.inner.config.poll_interval * failures.min(20)).await;
+                    continue;
+                }
+            }
+            let wake = self.inner.wake.notified();
+            tokio::select! {
+                Some(joined) = running.join_next(), if !running.is_empty() => {
+                    if let Err(e) = joined {
+                        tracing::error!(error = %e, "a task runner panicked");
+                    }
+                }
+                () = wake => {}
+                () = tokio::time::sleep(self.inner.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// One round: expire approvals, claim and start due tasks. `Some(())` when
+    /// `until_idle` and nothing is left.
+    async fn schedule_once(
+        &self,
+        running: &mut JoinSet<()>,
+        until_idle: bool,
+    ) -> Result<Option<()>, EngineError> {
+        {
             expire_approvals(&self.inner).await?;
             let free = self
                 .inner
@@ -361,23 +400,13 @@ impl Engine {
                     .open_work(&self.inner.id, self.inner.clock.now())
                     .await?;
                 if open == 0 {
-                    return Ok(());
+                    return Ok(Some(()));
                 }
                 if let Some(at) = next_due.filter(|at| *at > self.inner.clock.now()) {
                     self.inner.clock.sleep_until(at).await;
-                    continue;
                 }
             }
-            let wake = self.inner.wake.notified();
-            tokio::select! {
-                Some(joined) = running.join_next(), if !running.is_empty() => {
-                    if let Err(e) = joined {
-                        tracing::error!(error = %e, "a task runner panicked");
-                    }
-                }
-                () = wake => {}
-                () = tokio::time::sleep(self.inner.config.poll_interval) => {}
-            }
+            Ok(None)
         }
     }
 
@@ -396,6 +425,9 @@ impl Engine {
             .and_then(|r| r.get(task_id).cloned());
         if let Some(flag) = local {
             flag.request(by, reason);
+            // Also on disk: if the runner is just finishing (and releases the task to wait
+            // for a person), the scheduler still finds and carries out the request.
+            self.inner.store.request_cancel(task_id, by).await?;
             return Ok(CancelOutcome::Requested);
         }
         match self.claim_for_person(task_id, "cancelled").await {
@@ -582,7 +614,13 @@ async fn claim_for_person(
     for attempt in 0..40 {
         let now = inner.clock.now();
         let until = now + millis(inner.config.lease_ttl);
-        if let Some(task) = inner.store.claim(task_id, &inner.id, now, until).await? {
+        // This engine's own runner holds the lease while it runs the task; `claim` would
+        // let us in (same owner), and releasing afterwards would pull the lease from under
+        // a call in flight. Wait for the runner instead.
+        let running_here = inner.runners.lock().is_ok_and(|r| r.contains_key(task_id));
+        if !running_here
+            && let Some(task) = inner.store.claim(task_id, &inner.id, now, until).await?
+        {
             return Ok(task);
         }
         let task = inner
@@ -754,12 +792,21 @@ impl Inner {
                     error: e.to_string(),
                 });
                 let id = self.id.clone();
-                draft.commit(&self, Some(&id), true).await?;
+                if let Err(commit) = draft.commit(&self, Some(&id), true).await {
+                    tracing::error!(task = %task.id, error = %commit, "could not quarantine a task");
+                }
                 Err(e)
             }
         };
         if let Ok(mut runners) = self.runners.lock() {
             runners.remove(&task_id);
+        }
+        if result.is_err() {
+            // Whatever failed, do not keep the task leased: the heartbeat would renew the
+            // lease forever and no engine could pick the task up again.
+            if let Err(e) = self.store.release(&task_id, &self.id).await {
+                tracing::warn!(task = %task_id, error = %e, "could not release a failed task");
+            }
         }
         result
     }

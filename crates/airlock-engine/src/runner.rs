@@ -289,6 +289,12 @@ impl Runner {
             return true;
         }
         let cancelled = self.cancel.notify.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        // A request that came in before we started listening is seen here.
+        if self.cancel.get().is_some() {
+            return false;
+        }
         tokio::select! {
             () = self.inner.clock.sleep_until(at) => true,
             () = cancelled => false,
@@ -800,13 +806,16 @@ impl Runner {
                     attempt: a,
                     ..
                 }) if s == step_no && a == attempt => started_at = at,
+                // Turns and calls of earlier attempts of this step are part of its
+                // history too: a new attempt (after a model error, or a call a person said
+                // did not happen) carries on the conversation instead of starting over and
+                // proposing again what was already done.
                 Ok(TaskEvent::ModelTurn {
                     step_no: s,
-                    attempt: a,
                     reply,
                     usage,
                     ..
-                }) if s == step_no && a == attempt => {
+                }) if s == step_no => {
                     tokens_used += usage.map_or(0, |u| u.total());
                     let reply = serde_json::from_value(reply)
                         .map_err(|_| self.corrupt("recorded model turn"))?;
@@ -814,11 +823,10 @@ impl Runner {
                 }
                 Ok(TaskEvent::ToolRefused {
                     step_no: s,
-                    attempt: a,
                     call_index,
                     reason,
                     ..
-                }) if s == step_no && a == attempt => {
+                }) if s == step_no => {
                     refused.insert(call_index, reason);
                 }
                 _ => {}
@@ -830,7 +838,7 @@ impl Runner {
             .tool_calls(&self.draft.task_id)
             .await?
             .into_iter()
-            .filter(|c| c.step_no == step_no && c.attempt == attempt)
+            .filter(|c| c.step_no == step_no)
             .map(|c| (c.call_index, c))
             .collect();
         // A final answer is checked against the output schema; a rejected one goes back
@@ -863,12 +871,23 @@ impl Runner {
                     Some(done) => turns.push(Turn::ToolResult {
                         call: call.id.clone(),
                         tool: call.tool.clone(),
-                        ok: done.outcome == Some(ToolCallOutcome::Succeeded),
-                        content: done
-                            .result
-                            .clone()
-                            .or_else(|| done.error.clone().map(Value::String))
-                            .unwrap_or(Value::Null),
+                        // A call a person confirmed as made did take effect: telling the
+                        // model it failed would invite it to make it again.
+                        ok: matches!(
+                            done.outcome,
+                            Some(ToolCallOutcome::Succeeded | ToolCallOutcome::Happened)
+                        ),
+                        content: match done.outcome {
+                            Some(ToolCallOutcome::Happened) => Value::String(
+                                "a person confirmed this call took effect; its result is unknown"
+                                    .into(),
+                            ),
+                            _ => done
+                                .result
+                                .clone()
+                                .or_else(|| done.error.clone().map(Value::String))
+                                .unwrap_or(Value::Null),
+                        },
                     }),
                     None if refused.contains_key(&index) => turns.push(Turn::ToolResult {
                         call: call.id.clone(),
@@ -1031,7 +1050,18 @@ impl Runner {
             }
             None => DEFAULT_CALL_TIMEOUT,
         };
-        let reply = with_timeout(&*self.inner.clock, Some(limit), model.respond(request)).await;
+        let cancel = self.cancel.clone();
+        let cancelled = cancel.notify.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        if cancel.get().is_some() {
+            return Ok(());
+        }
+        let reply = tokio::select! {
+            reply = with_timeout(&*self.inner.clock, Some(limit), model.respond(request)) => reply,
+            // The loop sees the cancellation next; a reply never recorded is simply dropped.
+            () = &mut cancelled => return Ok(()),
+        };
         let usage = model.take_usage(&self.draft.task_id);
         match reply {
             Some(Ok(reply)) => {

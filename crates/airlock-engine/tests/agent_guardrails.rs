@@ -577,3 +577,96 @@ impl Model for HangsAfterFirstTurn {
         })
     }
 }
+
+/// Fails once on the second turn (like a 529 after retries), then answers.
+#[derive(Default)]
+struct FlakySecondTurn {
+    failed: std::sync::atomic::AtomicBool,
+    requests: Mutex<Vec<ModelRequest>>,
+}
+
+impl Model for FlakySecondTurn {
+    fn name(&self) -> String {
+        "flaky (test)".into()
+    }
+
+    fn respond(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelReply, ModelError>> {
+        let first_turn = request.turns.is_empty();
+        self.requests.lock().unwrap().push(request);
+        let fail = !first_turn && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if first_turn {
+                Ok(ModelReply::ToolCalls {
+                    calls: vec![ProposedCall {
+                        id: "r".into(),
+                        tool: "builtin.record".into(),
+                        args: json!({"label": "once"}),
+                    }],
+                })
+            } else if fail {
+                Err(ModelError("overloaded".into()))
+            } else {
+                Ok(ModelReply::Final {
+                    output: json!({"done": true}),
+                })
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_new_attempt_after_a_model_error_carries_on_instead_of_starting_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Arc::new(FlakySecondTurn::default());
+    let engine = Engine::open(
+        EngineConfig::new(StoreOptions::new(dir.path().join("airlock.sqlite"))),
+        Arc::new(SystemClock),
+        Arc::new(
+            BuiltinTools::open(&dir.path().join("effects.sqlite"))
+                .await
+                .unwrap(),
+        ),
+        Some(model.clone()),
+    )
+    .await
+    .unwrap();
+    let wf = airlock_engine::workflow::parse(
+        Path::new("flaky.toml"),
+        r#"
+name = "flaky"
+start = "think"
+[states.think]
+kind = "agent"
+goal = "Record once"
+tools = ["builtin.record"]
+retry = { max_attempts = 2, initial_backoff = "1ms" }
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#,
+    )
+    .unwrap();
+    let id = engine
+        .start_task(&wf, serde_json::Map::new(), "ada", None)
+        .await
+        .unwrap();
+    let task = tokio::time::timeout(Duration::from_secs(20), engine.run_task(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        task.projection.status,
+        TaskStatus::Succeeded,
+        "{:?}",
+        task.projection.error
+    );
+    let calls = engine.store().tool_calls(&id).await.unwrap();
+    assert_eq!(calls.len(), 1, "the effect was made once");
+    let requests = model.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "turn 0, the failed turn 1, turn 1 again");
+    assert!(
+        !requests[2].turns.is_empty(),
+        "the new attempt saw the earlier turn and its result"
+    );
+}

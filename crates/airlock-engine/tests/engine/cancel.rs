@@ -277,3 +277,63 @@ status = "succeeded"
     })
     .await;
 }
+
+/// A person's action on a task this engine is running (here: a release from quarantine,
+/// which does not apply) waits for the runner and fails cleanly; it never takes the lease
+/// from under the call in flight, so no second runner starts the call again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_person_action_leaves_a_running_call_alone() {
+    within(async {
+        let env = Env::new();
+        let tools = Arc::new(TestTools::hanging_on(
+            env.builtin().await,
+            "builtin.upsert",
+            Hang::BeforeEffect,
+            usize::MAX,
+        ));
+        let engine = env
+            .engine_with(
+                env.config(),
+                Arc::new(airlock_engine::SystemClock),
+                tools.clone(),
+            )
+            .await;
+        let wf = parse(
+            r#"
+name = "slow"
+start = "write"
+[states.write]
+kind = "tool"
+tool = "builtin.upsert"
+args = { key = "'k'", value = 1 }
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#,
+        );
+        let id = engine
+            .start_task(&wf, inputs(serde_json::json!({})), "ada", None)
+            .await
+            .unwrap();
+        let serving = engine.serve();
+        wait_for("the call to hang", || async { tools.is_hanging() }).await;
+        let refused = engine.release_quarantined(&id, "carol").await;
+        assert!(refused.is_err(), "the task is not quarantined: {refused:?}");
+        // Give the scheduler a few polls to (wrongly) pick the task up again.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            tools.keys().len(),
+            1,
+            "the call was made once, not again by a second runner"
+        );
+        let t = task(&engine, &id).await;
+        assert_eq!(
+            t.lease_owner.as_deref(),
+            Some(engine.id()),
+            "the runner still holds the lease"
+        );
+        serving.abort();
+    })
+    .await;
+}
