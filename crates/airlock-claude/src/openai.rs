@@ -343,13 +343,7 @@ fn usage(reply: &Value) -> Usage {
 
 impl Model for OpenAiCompatible {
     fn take_usage(&self, task_id: &str) -> Option<ModelUsage> {
-        let u = self.take_task_usage(task_id);
-        (u.requests > 0).then_some(ModelUsage {
-            input_tokens: u.input_tokens,
-            output_tokens: u.output_tokens,
-            cache_creation_input_tokens: u.cache_creation_input_tokens,
-            cache_read_input_tokens: u.cache_read_input_tokens,
-        })
+        self.take_task_usage(task_id).for_turn()
     }
 
     fn name(&self) -> String {

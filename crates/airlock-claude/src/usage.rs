@@ -1,5 +1,5 @@
-//! Token accounting. A [`ModelReply`](airlock_engine::ModelReply) has no room for usage, so
-//! each provider keeps running totals, overall and per task, for the engine to read.
+//! Token accounting. Each provider keeps running totals, overall and per task; the engine
+//! takes a task's usage after every turn (`Model::take_usage`) and records it on the turn.
 
 use std::collections::HashMap;
 use std::ops::AddAssign;
@@ -18,6 +18,18 @@ pub struct Usage {
     pub cache_creation_input_tokens: u64,
     /// Tokens read from the prompt cache (billed well below input).
     pub cache_read_input_tokens: u64,
+}
+
+impl Usage {
+    /// As the engine records it on a model turn; nothing when no request was answered.
+    pub fn for_turn(&self) -> Option<airlock_engine::ModelUsage> {
+        (self.requests > 0).then_some(airlock_engine::ModelUsage {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_creation_input_tokens: self.cache_creation_input_tokens,
+            cache_read_input_tokens: self.cache_read_input_tokens,
+        })
+    }
 }
 
 impl AddAssign for Usage {

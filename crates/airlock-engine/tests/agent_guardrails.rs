@@ -37,6 +37,35 @@ impl Model for FakeModel {
     }
 }
 
+/// An engine on real SQLite files in `dir`, with the built-in tools and `model`.
+async fn engine_in(dir: &Path, model: Arc<dyn Model>) -> Engine {
+    Engine::open(
+        EngineConfig::new(StoreOptions::new(dir.join("airlock.sqlite"))),
+        Arc::new(SystemClock),
+        Arc::new(
+            BuiltinTools::open(&dir.join("effects.sqlite"))
+                .await
+                .unwrap(),
+        ),
+        Some(model),
+    )
+    .await
+    .unwrap()
+}
+
+/// Starts a task of `wf` and runs it until it ends or waits for a person.
+async fn start_and_run(engine: &Engine, wf: &airlock_engine::workflow::Workflow) -> TaskRecord {
+    let id = engine
+        .start_task(wf, serde_json::Map::new(), "ada", None)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), engine.run_task(&id))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Runs `workflow` on a fresh store with a model scripted by `script`.
 async fn run(
     workflow: &str,
     script: Script,
@@ -46,27 +75,9 @@ async fn run(
         script,
         requests: Mutex::new(Vec::new()),
     });
-    let engine = Engine::open(
-        EngineConfig::new(StoreOptions::new(dir.path().join("airlock.sqlite"))),
-        Arc::new(SystemClock),
-        Arc::new(
-            BuiltinTools::open(&dir.path().join("effects.sqlite"))
-                .await
-                .unwrap(),
-        ),
-        Some(model.clone()),
-    )
-    .await
-    .unwrap();
+    let engine = engine_in(dir.path(), model.clone()).await;
     let wf = airlock_engine::workflow::parse(Path::new("test.toml"), workflow).unwrap();
-    let id = engine
-        .start_task(&wf, serde_json::Map::new(), "ada", None)
-        .await
-        .unwrap();
-    let task = tokio::time::timeout(Duration::from_secs(20), engine.run_task(&id))
-        .await
-        .unwrap()
-        .unwrap();
+    let task = start_and_run(&engine, &wf).await;
     (task, engine, model, dir)
 }
 
@@ -322,18 +333,7 @@ impl Model for CountingModel {
 #[tokio::test]
 async fn a_state_stops_at_its_token_budget_and_usage_is_recorded_per_turn() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(
-        EngineConfig::new(StoreOptions::new(dir.path().join("airlock.sqlite"))),
-        Arc::new(SystemClock),
-        Arc::new(
-            BuiltinTools::open(&dir.path().join("effects.sqlite"))
-                .await
-                .unwrap(),
-        ),
-        Some(Arc::new(CountingModel)),
-    )
-    .await
-    .unwrap();
+    let engine = engine_in(dir.path(), Arc::new(CountingModel)).await;
     let wf = airlock_engine::workflow::parse(
         Path::new("budget.toml"),
         r#"
@@ -352,14 +352,8 @@ status = "succeeded"
 "#,
     )
     .unwrap();
-    let id = engine
-        .start_task(&wf, serde_json::Map::new(), "ada", None)
-        .await
-        .unwrap();
-    let task = tokio::time::timeout(Duration::from_secs(20), engine.run_task(&id))
-        .await
-        .unwrap()
-        .unwrap();
+    let task = start_and_run(&engine, &wf).await;
+    let id = task.id.clone();
     assert_eq!(task.projection.status, TaskStatus::Failed);
     let error = task.projection.error.unwrap();
     assert!(
@@ -462,20 +456,7 @@ status = "succeeded"
     let dir = tempfile::tempdir().unwrap();
     let open = |model: Arc<dyn Model>| {
         let dir = dir.path().to_path_buf();
-        async move {
-            Engine::open(
-                EngineConfig::new(StoreOptions::new(dir.join("airlock.sqlite"))),
-                Arc::new(SystemClock),
-                Arc::new(
-                    BuiltinTools::open(&dir.join("effects.sqlite"))
-                        .await
-                        .unwrap(),
-                ),
-                Some(model),
-            )
-            .await
-            .unwrap()
-        }
+        async move { engine_in(&dir, model).await }
     };
     // The first model answers turn 0 and then never answers again.
     let first_model = Arc::new(HangsAfterFirstTurn::default());
@@ -618,18 +599,7 @@ impl Model for FlakySecondTurn {
 async fn a_new_attempt_after_a_model_error_carries_on_instead_of_starting_over() {
     let dir = tempfile::tempdir().unwrap();
     let model = Arc::new(FlakySecondTurn::default());
-    let engine = Engine::open(
-        EngineConfig::new(StoreOptions::new(dir.path().join("airlock.sqlite"))),
-        Arc::new(SystemClock),
-        Arc::new(
-            BuiltinTools::open(&dir.path().join("effects.sqlite"))
-                .await
-                .unwrap(),
-        ),
-        Some(model.clone()),
-    )
-    .await
-    .unwrap();
+    let engine = engine_in(dir.path(), model.clone()).await;
     let wf = airlock_engine::workflow::parse(
         Path::new("flaky.toml"),
         r#"
@@ -647,14 +617,8 @@ status = "succeeded"
 "#,
     )
     .unwrap();
-    let id = engine
-        .start_task(&wf, serde_json::Map::new(), "ada", None)
-        .await
-        .unwrap();
-    let task = tokio::time::timeout(Duration::from_secs(20), engine.run_task(&id))
-        .await
-        .unwrap()
-        .unwrap();
+    let task = start_and_run(&engine, &wf).await;
+    let id = task.id.clone();
     assert_eq!(
         task.projection.status,
         TaskStatus::Succeeded,
