@@ -498,7 +498,7 @@ impl ApprovalRow {
     pub fn new(approval: &ApprovalRecord, task: &TaskRecord) -> Self {
         let (state, decided_by, decided_at, reason) = match &approval.status {
             ApprovalStatus::Pending => (ApprovalState::Pending, None, None, None),
-            ApprovalStatus::Approved { by, at, reason } => (
+            ApprovalStatus::Approved { by, at, reason, .. } => (
                 ApprovalState::Approved,
                 Some(by.clone()),
                 Some(*at),

@@ -683,6 +683,7 @@ async fn settle_approval(
             by: by.to_owned(),
             at,
             reason: reason.clone(),
+            edited_args: None,
         },
         (Decision::Rejected, Some(by)) => ApprovalStatus::Rejected {
             by: by.to_owned(),

@@ -471,6 +471,7 @@ impl Runner {
                             tool_call_id: None,
                             args_hash: None,
                             policy_version: None,
+                            held_call: None,
                         });
                         self.draft.push(TaskEvent::ApprovalRequested {
                             approval_id,

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
-use crate::records::{ApprovalStatus, NewEvent, TaskProjection, ToolCallOutcome};
+use crate::records::{ApprovalStatus, HeldCall, NewEvent, TaskProjection, ToolCallOutcome};
 
 /// Most commits one transaction takes; bounds the latency of the first in line.
 const MAX_GROUP: usize = 256;
@@ -77,6 +77,7 @@ pub enum ApprovalWrite {
         tool_call_id: Option<String>,
         args_hash: Option<String>,
         policy_version: Option<String>,
+        held_call: Option<HeldCall>,
     },
     /// Only a pending approval can be decided; deciding twice is a conflict.
     Decide { id: String, status: ApprovalStatus },
@@ -496,15 +497,24 @@ async fn write_approval(
             tool_call_id,
             args_hash,
             policy_version,
+            held_call,
         } => {
             let approvers = serde_json::to_string(approvers).map_err(|e| StoreError::Corrupt {
                 what: "approval approvers",
                 detail: e.to_string(),
             })?;
+            let held_call = held_call
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt {
+                    what: "held call",
+                    detail: e.to_string(),
+                })?;
             sqlx::query(
                 "INSERT INTO approvals (id, task_id, step_no, state_name, tool_call_id, args_hash,
-                    policy_version, prompt, approvers, status, requested_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    policy_version, prompt, approvers, status, requested_at, expires_at, held_call)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
             )
             .bind(id)
             .bind(task_id)
@@ -517,33 +527,46 @@ async fn write_approval(
             .bind(approvers)
             .bind(at)
             .bind(expires_at)
+            .bind(held_call)
             .execute(&mut *conn)
             .await
             .ctx("recording an approval request")?;
             Ok(None)
         }
         ApprovalWrite::Decide { id, status } => {
-            let (by, decided_at, reason) = match status {
+            let (by, decided_at, reason, edited) = match status {
                 ApprovalStatus::Pending => {
                     return Err(StoreError::Corrupt {
                         what: "approval decision",
                         detail: "a decision cannot be `pending`".into(),
                     });
                 }
-                ApprovalStatus::Approved { by, at, reason }
-                | ApprovalStatus::Rejected { by, at, reason } => {
-                    (Some(by.as_str()), *at, reason.as_deref())
+                ApprovalStatus::Approved {
+                    by,
+                    at,
+                    reason,
+                    edited_args,
+                } => (
+                    Some(by.as_str()),
+                    *at,
+                    reason.as_deref(),
+                    edited_args.as_ref().map(Value::to_string),
+                ),
+                ApprovalStatus::Rejected { by, at, reason } => {
+                    (Some(by.as_str()), *at, reason.as_deref(), None)
                 }
-                ApprovalStatus::Expired { at } => (None, *at, None),
+                ApprovalStatus::Expired { at } => (None, *at, None, None),
             };
             let done = sqlx::query(
-                "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?
+                "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?,
+                    edited_args = ?
                  WHERE id = ? AND task_id = ? AND status = 'pending'",
             )
             .bind(status.as_str())
             .bind(decided_at)
             .bind(by)
             .bind(reason)
+            .bind(edited)
             .bind(id)
             .bind(task_id)
             .execute(&mut *conn)

@@ -6,23 +6,29 @@
 //! one process go through a single writer connection that groups concurrent commits into
 //! one transaction (one fsync for many tasks).
 
+mod approval_votes;
 mod commit;
 mod error;
+mod grants;
 mod lease;
 mod migrate;
 mod open;
+mod policy_versions;
 mod query;
 mod records;
 mod tool_pins;
 
+pub use approval_votes::ApprovalVote;
 pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, ToolCallWrite};
 pub use error::StoreError;
+pub use grants::{GrantRecord, NewGrant};
 pub use lease::EngineRegistration;
 pub use open::{Durability, Store, StoreOptions};
+pub use policy_versions::PolicyVersionRecord;
 pub use query::TaskFilter;
 pub use records::{
-    ApprovalRecord, ApprovalStatus, EventRecord, NewEvent, StepRecord, TaskProjection, TaskRecord,
-    TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord,
+    ApprovalRecord, ApprovalStatus, EventRecord, HeldCall, NewEvent, StepRecord, TaskProjection,
+    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord,
 };
 pub use tool_pins::{PinnedChange, ToolPin};
 

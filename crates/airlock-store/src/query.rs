@@ -135,6 +135,7 @@ fn approval_from_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
             by: by.clone().ok_or_else(corrupt)?,
             at,
             reason,
+            edited_args: opt_json_col(row, "edited_args")?,
         },
         ("rejected", Some(at)) => ApprovalStatus::Rejected {
             by: by.clone().ok_or_else(corrupt)?,
@@ -161,6 +162,13 @@ fn approval_from_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
         approvers,
         requested_at: get(row, "requested_at")?,
         expires_at: get(row, "expires_at")?,
+        held_call: opt_json_col(row, "held_call")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                what: "held call",
+                detail: e.to_string(),
+            })?,
         status,
     })
 }

@@ -229,6 +229,10 @@ pub enum ApprovalStatus {
         by: String,
         at: Millis,
         reason: Option<String>,
+        /// The arguments the approver changed the held call to (an override); the
+        /// held call keeps what was proposed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edited_args: Option<Value>,
     },
     Rejected {
         by: String,
@@ -265,6 +269,32 @@ pub struct ApprovalRecord {
     pub approvers: Vec<String>,
     pub requested_at: Millis,
     pub expires_at: Option<Millis>,
+    /// The tool call this approval holds, when a policy asked for it (an `approval`
+    /// state's checkpoint holds none).
+    pub held_call: Option<HeldCall>,
     #[serde(flatten)]
     pub status: ApprovalStatus,
+}
+
+/// A proposed tool call waiting for people, with what a decision needs: who may decide,
+/// how many must agree, and why it was held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldCall {
+    /// The call's index within its step (agent turns propose several).
+    pub call_index: i64,
+    pub tool: String,
+    pub args: Value,
+    pub risk: String,
+    /// The policy rule that asked for approval, and the values it saw.
+    pub rule: Option<String>,
+    pub seen: Value,
+    /// Who the call acts for.
+    pub requester: String,
+    /// Distinct approvals needed.
+    pub approvals: u32,
+    /// When `escalate_to` roles may decide too.
+    pub escalate_at: Option<Millis>,
+    pub escalate_to: Vec<String>,
+    /// The requester may not approve it.
+    pub four_eyes: bool,
 }

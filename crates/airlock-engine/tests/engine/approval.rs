@@ -115,7 +115,8 @@ async fn approve_proceeds_to_next_and_succeeds() {
             ApprovalStatus::Approved {
                 by: "carol".into(),
                 at: T0 + 60_000,
-                reason: Some("looks right".into())
+                reason: Some("looks right".into()),
+                edited_args: None,
             }
         );
         let t = engine.run_task(&id).await.unwrap();
