@@ -200,9 +200,17 @@ async fn write_group(
         .await
         .ctx("beginning a commit")?;
     let mut outcomes = Vec::with_capacity(commits.len());
+    let mut audit = Vec::new();
     for commit in commits {
-        outcomes.push(write_one(&mut tx, commit).await?);
+        let outcome = write_one(&mut tx, commit).await?;
+        if matches!(outcome, CommitOutcome::Committed { .. }) {
+            crate::audit::entries_of(commit, &mut audit);
+        }
+        outcomes.push(outcome);
     }
+    // Chained onto the head read under this transaction's write lock, so it lands (or
+    // rolls back) with the events, and a retry one by one re-reads the head.
+    crate::audit::append_entries(&mut tx, &audit).await?;
     tx.commit().await.ctx("committing")?;
     Ok(outcomes)
 }

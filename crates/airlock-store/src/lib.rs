@@ -7,6 +7,7 @@
 //! one transaction (one fsync for many tasks).
 
 mod approval_votes;
+mod audit;
 mod commit;
 mod error;
 mod grants;
@@ -19,6 +20,10 @@ mod records;
 mod tool_pins;
 
 pub use approval_votes::ApprovalVote;
+pub use audit::{
+    AuditEntry, AuditEntryWrite, AuditFault, AuditFilter, AuditProblem, AuditReport, GENESIS,
+    UNAUDITED_KINDS, entry_hash,
+};
 pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, ToolCallWrite};
 pub use error::StoreError;
 pub use grants::{GrantRecord, NewGrant};

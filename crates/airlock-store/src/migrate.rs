@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_tool_pins.sql")),
     (3, include_str!("../migrations/0003_task_outputs.sql")),
     (4, include_str!("../migrations/0004_policy.sql")),
+    (5, include_str!("../migrations/0005_audit.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

@@ -1,0 +1,445 @@
+//! The audit log: an append-only table whose rows are chained by hash, so a changed,
+//! deleted or reordered row is detected by [`Store::verify_audit`].
+//!
+//! Every task commit appends one entry per event (except the pure bookkeeping kinds in
+//! [`UNAUDITED_KINDS`]) in the same transaction as the events; other facts (a policy
+//! version loaded, a grant, a vote) are appended with [`Store::append_audit`]. Both go
+//! through this process's one writer connection, and read the chain's head inside a
+//! `BEGIN IMMEDIATE` transaction, so two processes writing one file still build one chain.
+//!
+//! # The hash of an entry
+//!
+//! ```text
+//! hash = lowercase_hex(sha256(F(prev_hash) F(seq) F(at) F(kind) F(actor) F(task_id) F(body)))
+//! F(x) = decimal byte length of x, ":", the UTF-8 bytes of x, "\n"
+//! ```
+//!
+//! `seq` and `at` (milliseconds since the Unix epoch) are written in decimal, `task_id` is
+//! the empty string when there is none, and `body` is the column's text exactly as stored
+//! (compact JSON; never re-serialised). The first entry's `prev_hash` is [`GENESIS`] (64
+//! zeros); every other entry's is the `hash` of the entry with the previous `seq`. Sequence
+//! numbers start at 1 and have no gaps.
+//!
+//! The length prefix is there because `actor` comes from people (`--as`): with plain
+//! newline separators, an actor containing a newline could move text into `task_id` or
+//! `body` and keep the hash. In Python:
+//!
+//! ```text
+//! h = hashlib.sha256()
+//! for f in (prev_hash, str(seq), str(at), kind, actor, task_id or "", body):
+//!     b = f.encode(); h.update(str(len(b)).encode() + b":" + b + b"\n")
+//! h.hexdigest()
+//! ```
+//!
+//! What the chain cannot show by itself: entries removed from the *end* (the last rows
+//! deleted leave a shorter valid chain). Keep the head that `verify_audit` reports
+//! somewhere else to detect that.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Connection, Row, SqliteConnection};
+
+use crate::Millis;
+use crate::commit::TaskCommit;
+use crate::error::{SqlContext, StoreError};
+use crate::open::Store;
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Task event kinds that are bookkeeping, not decisions: not audited. Every other kind is,
+/// so a new kind is audited unless it is added here.
+pub const UNAUDITED_KINDS: &[&str] = &[
+    "step_started",
+    "step_succeeded",
+    "step_failed",
+    "tool_progress",
+    "model_turn",
+    "recovery_started",
+    "recovery_failed",
+];
+
+/// Rows per `INSERT` (8 values each), well under SQLite's limit on bound values.
+const INSERT_CHUNK: usize = 500;
+/// Rows `verify_audit` reads at a time.
+const VERIFY_PAGE: i64 = 1000;
+
+/// An entry that is not part of a task commit.
+#[derive(Clone, Debug)]
+pub struct AuditEntryWrite {
+    pub at: Millis,
+    pub kind: String,
+    pub actor: String,
+    pub task_id: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: Millis,
+    pub kind: String,
+    pub actor: String,
+    pub task_id: Option<String>,
+    pub body: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Which entries to list.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub task_id: Option<String>,
+    /// Only entries after this sequence number (to page forward).
+    pub after_seq: Option<i64>,
+    pub limit: Option<i64>,
+    /// The newest entries first (the default is oldest first).
+    pub newest_first: bool,
+}
+
+/// What [`Store::verify_audit`] found.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditReport {
+    /// Rows read.
+    pub entries: u64,
+    /// The `hash` of the last row (by `seq`), to keep elsewhere and compare later.
+    pub head: Option<String>,
+    pub problems: Vec<AuditProblem>,
+}
+
+impl AuditReport {
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One thing wrong with the chain, naming the entry it is about.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditProblem {
+    pub seq: i64,
+    /// What the entry says about itself (absent for a missing entry).
+    pub kind: Option<String>,
+    pub task_id: Option<String>,
+    pub at: Option<Millis>,
+    pub fault: AuditFault,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum AuditFault {
+    /// The stored hash is not the hash of the row's contents: the row (or its hash) was
+    /// changed after it was written.
+    Changed,
+    /// Entries `seq..=last` are gone: the chain jumps from `seq - 1` to `last + 1`.
+    Missing { last: i64 },
+    /// The row's `prev_hash` is not the hash of the entry before it (`after`; 0 means the
+    /// chain's start): an entry before it was replaced, or this one was put here.
+    Unlinked { after: i64 },
+    /// The row cannot be read as an entry (a column holds the wrong type).
+    Unreadable { detail: String },
+}
+
+/// The hash of one entry (see the module documentation for the formula).
+pub fn entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: Millis,
+    kind: &str,
+    actor: &str,
+    task_id: Option<&str>,
+    body: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for field in [
+        prev_hash,
+        &seq.to_string(),
+        &at.to_string(),
+        kind,
+        actor,
+        task_id.unwrap_or(""),
+        body,
+    ] {
+        h.update(field.len().to_string().as_bytes());
+        h.update(b":");
+        h.update(field.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// An entry on its way in, before it has a place in the chain.
+pub(crate) struct NewEntry {
+    at: Millis,
+    kind: String,
+    actor: String,
+    task_id: Option<String>,
+    /// As it will be stored and hashed.
+    body: String,
+}
+
+/// The audit entries of a commit that landed: one per audited event, with its stored body.
+pub(crate) fn entries_of(commit: &TaskCommit, out: &mut Vec<NewEntry>) {
+    for event in &commit.events {
+        if UNAUDITED_KINDS.contains(&event.kind.as_str()) {
+            continue;
+        }
+        // The person who acted when the event names one (`by`; `requester` for a new
+        // task), else the engine that held the lease.
+        let named = ["by", "requester"]
+            .iter()
+            .find_map(|k| event.body.get(*k).and_then(Value::as_str));
+        let actor = named.or(commit.lease_owner.as_deref()).unwrap_or("engine");
+        out.push(NewEntry {
+            at: commit.at,
+            kind: event.kind.clone(),
+            actor: actor.to_owned(),
+            task_id: Some(commit.task_id.clone()),
+            // The same text `task_events.body` gets.
+            body: event.body.to_string(),
+        });
+    }
+}
+
+/// Appends entries after the chain's head. Must run inside a transaction that holds the
+/// write lock (`BEGIN IMMEDIATE`), so the head cannot move between reading and inserting.
+pub(crate) async fn append_entries(
+    conn: &mut SqliteConnection,
+    entries: &[NewEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .ctx("reading the audit log's head")?;
+    let (mut seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
+    for chunk in entries.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (seq, at, kind, actor, task_id, body, prev_hash, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?, ?, ?, ?)"
+            });
+        }
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            seq += 1;
+            let hash = entry_hash(
+                &prev,
+                seq,
+                e.at,
+                &e.kind,
+                &e.actor,
+                e.task_id.as_deref(),
+                &e.body,
+            );
+            insert = insert
+                .bind(seq)
+                .bind(e.at)
+                .bind(&e.kind)
+                .bind(&e.actor)
+                .bind(&e.task_id)
+                .bind(&e.body)
+                .bind(prev)
+                .bind(hash.clone());
+            prev = hash;
+        }
+        insert
+            .execute(&mut *conn)
+            .await
+            .ctx("appending to the audit log")?;
+    }
+    Ok(())
+}
+
+fn entry_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    let body: String = row.try_get("body").ctx("audit body")?;
+    Ok(AuditEntry {
+        seq: row.try_get("seq").ctx("audit seq")?,
+        at: row.try_get("at").ctx("audit at")?,
+        kind: row.try_get("kind").ctx("audit kind")?,
+        actor: row.try_get("actor").ctx("audit actor")?,
+        task_id: row.try_get("task_id").ctx("audit task_id")?,
+        // A body that is not JSON (tampered) is still shown, as a string.
+        body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        prev_hash: row.try_get("prev_hash").ctx("audit prev_hash")?,
+        hash: row.try_get("hash").ctx("audit hash")?,
+    })
+}
+
+/// A row as verification reads it: the stored text, never re-serialised.
+struct RawEntry {
+    seq: i64,
+    at: Millis,
+    kind: String,
+    actor: String,
+    task_id: Option<String>,
+    body: String,
+    prev_hash: String,
+    hash: String,
+}
+
+fn raw_from_row(row: &SqliteRow) -> Result<RawEntry, sqlx::Error> {
+    Ok(RawEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        kind: row.try_get("kind")?,
+        actor: row.try_get("actor")?,
+        task_id: row.try_get("task_id")?,
+        body: row.try_get("body")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// The last entry checked, as the next one must link to it.
+struct Previous {
+    seq: i64,
+    stored_hash: String,
+    /// The hash its contents give, when that differs from the stored one.
+    true_hash: Option<String>,
+}
+
+impl Store {
+    /// Appends one entry that is not part of a task commit, in its own transaction on this
+    /// process's writer connection (so it is ordered with task commits, not beside them).
+    pub async fn append_audit(&self, entry: AuditEntryWrite) -> Result<(), StoreError> {
+        let new = NewEntry {
+            at: entry.at,
+            kind: entry.kind,
+            actor: entry.actor,
+            task_id: entry.task_id,
+            body: entry.body.to_string(),
+        };
+        let mut w = self.inner.writer.lock().await;
+        let mut tx = w
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("beginning an audit entry")?;
+        append_entries(&mut tx, std::slice::from_ref(&new)).await?;
+        tx.commit().await.ctx("committing an audit entry")
+    }
+
+    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = if filter.newest_first {
+            "SELECT * FROM audit_log WHERE (? IS NULL OR task_id = ?) AND seq > ?
+             ORDER BY seq DESC LIMIT ?"
+        } else {
+            "SELECT * FROM audit_log WHERE (? IS NULL OR task_id = ?) AND seq > ?
+             ORDER BY seq LIMIT ?"
+        };
+        let rows = sqlx::query(sql)
+            .bind(&filter.task_id)
+            .bind(&filter.task_id)
+            .bind(filter.after_seq.unwrap_or(0))
+            .bind(filter.limit.unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.reads)
+            .await
+            .ctx("listing audit entries")?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Walks the whole chain in order of `seq`, a page at a time, and reports every entry
+    /// whose contents do not match its hash, every gap, and every broken link.
+    pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        let mut report = AuditReport {
+            entries: 0,
+            head: None,
+            problems: Vec::new(),
+        };
+        let mut prev = Previous {
+            seq: 0,
+            stored_hash: GENESIS.to_owned(),
+            true_hash: None,
+        };
+        // Keyset pages on the primary key: no read transaction held over the whole walk,
+        // and appends made meanwhile simply extend it.
+        let mut after = i64::MIN;
+        loop {
+            let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after)
+                .bind(VERIFY_PAGE)
+                .fetch_all(&self.inner.reads)
+                .await
+                .ctx("reading the audit log")?;
+            let Some(last) = rows.last() else { break };
+            // A seq that is not an integer (tampered) cannot be paged past; such values
+            // sort after every integer, so this page is then the last one.
+            let next = last.try_get::<i64, _>("seq").ok();
+            for row in &rows {
+                report.entries += 1;
+                match raw_from_row(row) {
+                    Ok(entry) => check(&entry, &mut prev, &mut report),
+                    Err(e) => report.problems.push(AuditProblem {
+                        seq: row.try_get("seq").unwrap_or(prev.seq + 1),
+                        kind: row.try_get("kind").ok(),
+                        task_id: row.try_get("task_id").ok().flatten(),
+                        at: row.try_get("at").ok(),
+                        fault: AuditFault::Unreadable {
+                            detail: e.to_string(),
+                        },
+                    }),
+                }
+            }
+            match next {
+                Some(seq) if rows.len() as i64 == VERIFY_PAGE => after = seq,
+                _ => break,
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn check(e: &RawEntry, prev: &mut Previous, report: &mut AuditReport) {
+    let problem = |fault| AuditProblem {
+        seq: e.seq,
+        kind: Some(e.kind.clone()),
+        task_id: e.task_id.clone(),
+        at: Some(e.at),
+        fault,
+    };
+    if e.seq != prev.seq + 1 {
+        report.problems.push(AuditProblem {
+            seq: prev.seq + 1,
+            kind: None,
+            task_id: None,
+            at: None,
+            fault: AuditFault::Missing { last: e.seq - 1 },
+        });
+    }
+    // When the entry before was itself reported changed only in its hash column, this
+    // one still links to what that hash should be: one problem, not two.
+    let linked = e.prev_hash == prev.stored_hash
+        || (e.seq == prev.seq + 1 && prev.true_hash.as_deref() == Some(e.prev_hash.as_str()));
+    if !linked {
+        report
+            .problems
+            .push(problem(AuditFault::Unlinked { after: prev.seq }));
+    }
+    let true_hash = entry_hash(
+        &e.prev_hash,
+        e.seq,
+        e.at,
+        &e.kind,
+        &e.actor,
+        e.task_id.as_deref(),
+        &e.body,
+    );
+    let changed = true_hash != e.hash;
+    if changed {
+        report.problems.push(problem(AuditFault::Changed));
+    }
+    report.head = Some(e.hash.clone());
+    *prev = Previous {
+        seq: e.seq,
+        stored_hash: e.hash.clone(),
+        true_hash: changed.then_some(true_hash),
+    };
+}
