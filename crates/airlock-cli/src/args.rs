@@ -121,6 +121,11 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<ToolsAction>,
     },
+    /// The audit log: list its entries, or verify that none was changed or deleted
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,4 +141,22 @@ pub enum ToolsAction {
     Review,
     /// Accept a tool's changed definition: it becomes the pin and the tool is usable again
     Accept { tool: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check the hash chain from the first entry to the last; names every entry that was
+    /// changed, deleted or replaced (exit code 7 when one was)
+    Verify,
+    /// List entries: the newest ones (oldest of them first), or those after `--after`
+    List {
+        /// Only this task's entries (an id or the start of one)
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Entries after this sequence number, oldest first (to page forward)
+        #[arg(long, value_name = "SEQ")]
+        after: Option<i64>,
+    },
 }

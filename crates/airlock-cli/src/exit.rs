@@ -17,6 +17,8 @@ pub enum Exit {
     NeedsPerson = 5,
     /// No such task, approval, call or workflow.
     NotFound = 6,
+    /// `airlock audit verify` found an audit entry changed, deleted or replaced.
+    AuditBroken = 7,
 }
 
 impl Exit {

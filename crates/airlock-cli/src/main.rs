@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig};
-use airlock_engine::store::{TaskFilter, TaskStatus, ToolCallOutcome};
+use airlock_engine::store::{AuditFilter, TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
@@ -24,7 +24,7 @@ use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{Cli, Command, ServersAction, ToolsAction};
+use crate::args::{AuditAction, Cli, Command, ServersAction, ToolsAction};
 use crate::exit::Exit;
 use crate::workflow_source::{Invalid, find_workflow, parse_inputs};
 
@@ -151,7 +151,11 @@ async fn run(cli: Cli) -> Result<Exit> {
     }
     let with_servers = !matches!(
         cli.command,
-        Command::Tasks { .. } | Command::Show { .. } | Command::Approvals | Command::InDoubt
+        Command::Tasks { .. }
+            | Command::Show { .. }
+            | Command::Approvals
+            | Command::InDoubt
+            | Command::Audit { .. }
     );
     let (engine, mcp) = open_engine(&cli, with_servers).await?;
     let result = dispatch(&cli, &engine, mcp.as_deref()).await;
@@ -381,6 +385,49 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                 }
                 for line in lines {
                     say!("{line}");
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
+            let report = store.verify_audit().await?;
+            if cli.json {
+                print_json(&render::audit_report_json(&report))?;
+            } else {
+                say!("{}", render::audit_report(&report));
+            }
+            Ok(if report.is_intact() {
+                Exit::Ok
+            } else {
+                Exit::AuditBroken
+            })
+        }
+        Command::Audit {
+            action: AuditAction::List { task, limit, after },
+        } => {
+            let task_id = match task {
+                Some(t) => Some(engine.find_task(t).await?.id),
+                None => None,
+            };
+            // Without `--after`, the newest entries; shown oldest first either way.
+            let mut entries = store
+                .audit_entries(&AuditFilter {
+                    task_id,
+                    after_seq: *after,
+                    limit: Some(*limit),
+                    newest_first: after.is_none(),
+                })
+                .await?;
+            entries.sort_by_key(|e| e.seq);
+            if cli.json {
+                print_json(&entries)?;
+            } else if entries.is_empty() {
+                say!("no audit entries");
+            } else {
+                for e in &entries {
+                    say!("{}", render::audit_line(e));
                 }
             }
             Ok(Exit::Ok)

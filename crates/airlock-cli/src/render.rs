@@ -2,7 +2,8 @@
 
 use airlock_engine::store::ToolPin;
 use airlock_engine::store::{
-    ApprovalRecord, ApprovalStatus, EventRecord, StepRecord, TaskRecord, TaskStatus, ToolCallRecord,
+    ApprovalRecord, ApprovalStatus, AuditEntry, AuditFault, AuditProblem, AuditReport, EventRecord,
+    StepRecord, TaskRecord, TaskStatus, ToolCallRecord,
 };
 use airlock_engine::{Risk, ToolInfo};
 use airlock_mcp::{ServerState, ServerStatus};
@@ -374,6 +375,112 @@ pub fn tool_lines(tools: &[ToolInfo], pins: &[ToolPin], only_changed: bool) -> V
     lines
 }
 
+pub fn audit_line(e: &AuditEntry) -> String {
+    let mut body = e.body.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("kind");
+    }
+    format!(
+        "{:>6}  {}  {:<20} {:<12} {:<8}  {}",
+        e.seq,
+        time(e.at),
+        e.kind,
+        // An engine's id is as long as a task's; people's names are shown whole.
+        if e.actor.len() == 32 && e.actor.bytes().all(|b| b.is_ascii_hexdigit()) {
+            short(&e.actor)
+        } else {
+            &e.actor
+        },
+        e.task_id.as_deref().map_or("-", short),
+        truncate(&body.to_string(), 120)
+    )
+}
+
+/// One problem of the chain, naming the entry: "entry 17 (approval_decided, task 3f2a1b2c,
+/// 2026-11-27 14:03:11.000 UTC) was changed: its hash does not match its contents".
+pub fn audit_problem(p: &AuditProblem) -> String {
+    let mut about = Vec::new();
+    if let Some(kind) = &p.kind {
+        about.push(kind.clone());
+    }
+    if let Some(task) = &p.task_id {
+        about.push(format!("task {}", short(task)));
+    }
+    if let Some(at) = p.at {
+        about.push(format!("{} UTC", time(at)));
+    }
+    let entry = if about.is_empty() {
+        format!("entry {}", p.seq)
+    } else {
+        format!("entry {} ({})", p.seq, about.join(", "))
+    };
+    match &p.fault {
+        AuditFault::Changed => {
+            format!("{entry} was changed: its hash does not match its contents")
+        }
+        AuditFault::Missing { last } if p.seq == 1 => {
+            let first = if *last == 1 {
+                "entry 1 is missing".to_owned()
+            } else {
+                format!("entries 1 to {last} are missing")
+            };
+            format!("{first}: the chain starts at {}", last + 1)
+        }
+        AuditFault::Missing { last } => {
+            let gone = if *last == p.seq {
+                format!("entry {} is missing", p.seq)
+            } else {
+                format!("entries {} to {last} are missing", p.seq)
+            };
+            format!("{gone}: the chain jumps from {} to {}", p.seq - 1, last + 1)
+        }
+        AuditFault::Unlinked { after: 0 } => format!(
+            "{entry} does not start the chain: its prev_hash is not the first entry's (64 zeros)"
+        ),
+        AuditFault::Unlinked { after } if *after == p.seq - 1 => format!(
+            "{entry} does not follow entry {after}: its prev_hash is not {after}'s hash \
+             (one of the two was changed and given a new hash)"
+        ),
+        AuditFault::Unlinked { after } => {
+            format!("{entry} does not follow entry {after}: its prev_hash is not {after}'s hash")
+        }
+        AuditFault::Unreadable { detail } => format!("{entry} cannot be read: {detail}"),
+    }
+}
+
+pub fn audit_report(r: &AuditReport) -> String {
+    let head = r.head.as_deref().unwrap_or("(none)");
+    if r.is_intact() {
+        return format!("audit log intact: {} entries, head {head}", r.entries);
+    }
+    let mut out = format!(
+        "audit log NOT intact: {} problem(s) in {} entries (head {head})",
+        r.problems.len(),
+        r.entries
+    );
+    for p in &r.problems {
+        out.push_str(&format!("\n  {}", audit_problem(p)));
+    }
+    out
+}
+
+pub fn audit_report_json(r: &AuditReport) -> Value {
+    let problems: Vec<Value> = r
+        .problems
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("message".into(), Value::String(audit_problem(p)));
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "intact": r.is_intact(), "entries": r.entries, "head": r.head, "problems": problems,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -381,5 +488,49 @@ mod tests {
         assert_eq!(super::time(0), "1970-01-01 00:00:00.000");
         assert_eq!(super::time(1_795_777_200_123), "2026-11-27 11:00:00.123");
         assert_eq!(super::time(951_782_400_000), "2000-02-29 00:00:00.000");
+    }
+
+    #[test]
+    fn audit_problems_name_their_entry() {
+        use airlock_engine::store::{AuditFault, AuditProblem};
+        let missing = |seq, last| AuditProblem {
+            seq,
+            kind: None,
+            task_id: None,
+            at: None,
+            fault: AuditFault::Missing { last },
+        };
+        let at = |seq, fault| AuditProblem {
+            seq,
+            kind: Some("approval_decided".into()),
+            task_id: Some("3f2a1b2c9d".into()),
+            at: Some(1_795_777_200_123),
+            fault,
+        };
+        let said = |p| super::audit_problem(&p);
+        assert_eq!(
+            said(at(17, AuditFault::Changed)),
+            "entry 17 (approval_decided, task 3f2a1b2c, 2026-11-27 11:00:00.123 UTC) was \
+             changed: its hash does not match its contents"
+        );
+        assert_eq!(
+            said(missing(18, 18)),
+            "entry 18 is missing: the chain jumps from 17 to 19"
+        );
+        assert_eq!(
+            said(missing(18, 20)),
+            "entries 18 to 20 are missing: the chain jumps from 17 to 21"
+        );
+        assert_eq!(
+            said(missing(1, 1)),
+            "entry 1 is missing: the chain starts at 2"
+        );
+        assert!(
+            said(at(19, AuditFault::Unlinked { after: 17 }))
+                .ends_with("does not follow entry 17: its prev_hash is not 17's hash")
+        );
+        assert!(
+            said(at(2, AuditFault::Unlinked { after: 0 })).contains("does not start the chain")
+        );
     }
 }
