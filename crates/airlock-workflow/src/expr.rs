@@ -80,9 +80,9 @@ impl PartialEq for Expr {
 
 /// A CEL syntax error: the parser's message and where in the expression (0-based char index).
 #[derive(Clone, Debug)]
-pub(crate) struct SyntaxError {
-    pub(crate) message: String,
-    pub(crate) char_index: Option<usize>,
+pub struct SyntaxError {
+    pub message: String,
+    pub char_index: Option<usize>,
 }
 
 /// A variable reference found in an expression: `inputs.amount` is root `inputs`,
@@ -94,13 +94,86 @@ pub(crate) struct Reference {
     pub(crate) char_index: Option<usize>,
 }
 
+/// A variable path an expression reads: `args.customer.tier` (or `args['customer'].tier`)
+/// is `["args", "customer", "tier"]`. The path stops where an index is not a string
+/// literal (`args.items[0]` is `["args", "items"]`). `char_index` is where the root
+/// starts in the expression (0-based chars), if known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariablePath {
+    pub segments: Vec<String>,
+    pub char_index: Option<usize>,
+}
+
+impl VariablePath {
+    /// The root variable, e.g. `args`.
+    pub fn root(&self) -> &str {
+        self.segments.first().map_or("", String::as_str)
+    }
+
+    /// The path as written with dots, e.g. `args.customer.tier`.
+    pub fn dotted(&self) -> String {
+        self.segments.join(".")
+    }
+}
+
+/// Named root variables converted to CEL values once, so that many expressions can be
+/// evaluated against the same values without converting the JSON again for each one.
+pub struct Bindings {
+    context: Context<'static, 'static>,
+}
+
+impl Default for Bindings {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Bindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bindings")
+    }
+}
+
+impl Bindings {
+    /// No variables yet.
+    pub fn new() -> Self {
+        Self {
+            context: Context::with_env(Arc::clone(&ENV)),
+        }
+    }
+
+    /// Binds (or rebinds) the root variable `name` to a copy of `value`.
+    pub fn set(&mut self, name: &str, value: &Value) {
+        self.context
+            .add_variable_from_value(name.to_owned(), json_to_cel(value));
+    }
+
+    /// Binds the root variable `name` to an object holding only `fields`: when the
+    /// expressions to evaluate read only some fields of a large value, only those are
+    /// converted.
+    pub fn set_fields<'v>(
+        &mut self,
+        name: &str,
+        fields: impl IntoIterator<Item = (&'v str, &'v Value)>,
+    ) {
+        let map: HashMap<Key, CelValue> = fields
+            .into_iter()
+            .map(|(k, v)| (Key::from(k), json_to_cel(v)))
+            .collect();
+        self.context
+            .add_variable_from_value(name.to_owned(), CelValue::Map(Map::from(map)));
+    }
+}
+
 impl Expr {
     /// Compiles `source`; the error carries the CEL parser's message.
     pub fn compile(source: &str) -> Result<Expr, EvalError> {
         Self::compile_located(source).map_err(|e| EvalError::new(source, e.message))
     }
 
-    pub(crate) fn compile_located(source: &str) -> Result<Expr, SyntaxError> {
+    /// Compiles `source`, saying where in it a syntax error is, so a caller can point at
+    /// the column in its own file.
+    pub fn compile_located(source: &str) -> Result<Expr, SyntaxError> {
         if source.trim().is_empty() {
             return Err(SyntaxError {
                 message: "the expression is empty".into(),
@@ -151,6 +224,37 @@ impl Expr {
         cel_to_json(&value).map_err(|m| EvalError::new(&self.source, m))
     }
 
+    /// Evaluates against prepared [`Bindings`]; a root that was not bound is an error.
+    pub fn eval_in(&self, bindings: &Bindings) -> Result<Value, EvalError> {
+        let value = self
+            .program
+            .execute(&bindings.context)
+            .map_err(|e| EvalError::new(&self.source, describe_execution_error(&e)))?;
+        cel_to_json(&value).map_err(|m| EvalError::new(&self.source, m))
+    }
+
+    /// Evaluates against prepared [`Bindings`] and insists on a boolean. A boolean result
+    /// is never converted to JSON, so this is the cheap path for conditions.
+    pub fn eval_bool_in(&self, bindings: &Bindings) -> Result<bool, EvalError> {
+        let value = self
+            .program
+            .execute(&bindings.context)
+            .map_err(|e| EvalError::new(&self.source, describe_execution_error(&e)))?;
+        match value {
+            CelValue::Bool(b) => Ok(b),
+            other => {
+                let json = cel_to_json(&other).map_err(|m| EvalError::new(&self.source, m))?;
+                Err(EvalError::new(
+                    &self.source,
+                    format!(
+                        "expected true or false, but got {} {json}",
+                        json_kind_article(&json)
+                    ),
+                ))
+            }
+        }
+    }
+
     /// Evaluates and insists on a boolean.
     pub fn eval_bool(&self, scope: &Scope) -> Result<bool, EvalError> {
         match self.eval(scope)? {
@@ -169,6 +273,22 @@ impl Expr {
     /// `root.field` or `root['field']`. Variables bound by macros (`x` in
     /// `list.exists(x, ...)`) are not free and are skipped.
     pub(crate) fn references(&self) -> Vec<Reference> {
+        self.variable_paths()
+            .into_iter()
+            .map(|path| {
+                let mut segments = path.segments.into_iter();
+                Reference {
+                    root: segments.next().unwrap_or_default(),
+                    field: segments.next(),
+                    char_index: path.char_index,
+                }
+            })
+            .collect()
+    }
+
+    /// Every free variable path the expression reads, in the order written (a path
+    /// read twice is listed twice). Variables bound by macros are skipped.
+    pub fn variable_paths(&self) -> Vec<VariablePath> {
         let mut found = Vec::new();
         let info = self.program.source_info();
         let mut walker = Walker {
@@ -186,7 +306,7 @@ impl Expr {
 
 struct Walker<'a> {
     bound: Vec<String>,
-    found: &'a mut Vec<Reference>,
+    found: &'a mut Vec<VariablePath>,
     offset: &'a dyn Fn(u64) -> Option<usize>,
 }
 
@@ -198,38 +318,63 @@ impl Walker<'_> {
         }
     }
 
-    fn record(&mut self, root_node: &IdedExpr, root: &str, field: Option<String>) {
-        self.found.push(Reference {
-            root: root.to_owned(),
-            field,
+    fn record(&mut self, root_node: &IdedExpr, segments: Vec<String>) {
+        self.found.push(VariablePath {
+            segments,
             char_index: (self.offset)(root_node.id),
         });
     }
 
+    /// `root.a['b'].c` read from the outside in: the root's node and `[root, a, b, c]`,
+    /// when the chain is only fields and string-literal indexes down to a free variable.
+    fn chain<'e>(&self, node: &'e IdedExpr) -> Option<(&'e IdedExpr, Vec<String>)> {
+        let mut fields = Vec::new();
+        let mut at = node;
+        loop {
+            match &at.expr {
+                Node::Select(select) => {
+                    fields.push(select.field.clone());
+                    at = &select.operand;
+                }
+                Node::Call(call) if call.func_name == "_[_]" => match call.args.as_slice() {
+                    [target, key] => match &key.expr {
+                        Node::Literal(LiteralValue::String(field)) => {
+                            fields.push(field.inner().to_owned());
+                            at = target;
+                        }
+                        _ => return None,
+                    },
+                    _ => return None,
+                },
+                _ => {
+                    let root = self.free_ident(at)?;
+                    fields.push(root.to_owned());
+                    fields.reverse();
+                    return Some((at, fields));
+                }
+            }
+        }
+    }
+
     fn walk(&mut self, node: &IdedExpr) {
+        // A field chain on a free variable is one reference; anything else is walked
+        // part by part below.
+        if matches!(&node.expr, Node::Select(_) | Node::Call(_))
+            && let Some((root_node, segments)) = self.chain(node)
+            && segments.len() > 1
+        {
+            self.record(root_node, segments);
+            return;
+        }
         match &node.expr {
             Node::Unspecified | Node::Literal(_) => {}
             Node::Ident(_) => {
                 if let Some(root) = self.free_ident(node) {
-                    self.record(node, root, None);
+                    self.record(node, vec![root.to_owned()]);
                 }
             }
-            Node::Select(select) => {
-                if let Some(root) = self.free_ident(&select.operand) {
-                    self.record(&select.operand, root, Some(select.field.clone()));
-                } else {
-                    self.walk(&select.operand);
-                }
-            }
+            Node::Select(select) => self.walk(&select.operand),
             Node::Call(call) => {
-                if call.func_name == "_[_]"
-                    && let [target, key] = call.args.as_slice()
-                    && let Some(root) = self.free_ident(target)
-                    && let Node::Literal(LiteralValue::String(field)) = &key.expr
-                {
-                    self.record(target, root, Some(field.inner().to_owned()));
-                    return;
-                }
                 if let Some(target) = &call.target {
                     self.walk(target);
                 }
@@ -366,5 +511,86 @@ pub(crate) fn json_kind_article(value: &Value) -> &'static str {
         Value::String(_) => "the string",
         Value::Array(_) => "the array",
         Value::Object(_) => "the object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn variable_paths_follow_field_chains() {
+        let expr = Expr::compile(
+            "args.customer.tier == 'gold' && args['amount'] > 5 && call.risk == 'high' \
+             && args.items[0].sku == 'x' && args.items.exists(i, i.qty > 1) && has(args.note)",
+        )
+        .expect("compiles");
+        let paths: Vec<String> = expr.variable_paths().iter().map(|p| p.dotted()).collect();
+        assert_eq!(
+            paths,
+            [
+                "args.customer.tier",
+                "args.amount",
+                "call.risk",
+                "args.items",
+                "args.items",
+                "args.note"
+            ]
+        );
+        let first = &expr.variable_paths()[0];
+        assert_eq!((first.root(), first.char_index), ("args", Some(0)));
+    }
+
+    #[test]
+    fn bindings_are_prepared_once_for_many_expressions() {
+        let mut bindings = Bindings::new();
+        bindings.set("args", &json!({"amount": 75}));
+        bindings.set("call", &json!({"risk": "high"}));
+        let over = Expr::compile("args.amount > 50").expect("compiles");
+        let high = Expr::compile("call.risk == 'high'").expect("compiles");
+        let sum = Expr::compile("args.amount + 1").expect("compiles");
+        assert_eq!(over.eval_bool_in(&bindings), Ok(true));
+        assert_eq!(high.eval_bool_in(&bindings), Ok(true));
+        assert_eq!(sum.eval_in(&bindings), Ok(json!(76)));
+
+        let missing = Expr::compile("args.limit > 1").expect("compiles");
+        let error = missing.eval_bool_in(&bindings).expect_err("no such field");
+        assert_eq!(
+            error.message(),
+            "there is no field `limit` (it is missing or was not set)"
+        );
+        let state = json!({"a": {"b": 1}, "big": [1, 2, 3]});
+        let mut partial = Bindings::new();
+        partial.set_fields(
+            "state",
+            state
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k == "a")
+                .map(|(k, v)| (k.as_str(), v)),
+        );
+        let read = Expr::compile("state.a.b == 1 && !has(state.big)").expect("compiles");
+        assert_eq!(read.eval_bool_in(&partial), Ok(true));
+
+        let unbound = Expr::compile("state.x == 1").expect("compiles");
+        assert_eq!(
+            unbound
+                .eval_bool_in(&bindings)
+                .map_err(|e| e.message().to_owned()),
+            Err("`state` is not defined".to_owned())
+        );
+        assert_eq!(
+            sum.eval_bool_in(&bindings)
+                .map_err(|e| e.message().to_owned()),
+            Err("expected true or false, but got the number 76".to_owned())
+        );
+    }
+
+    #[test]
+    fn compile_located_says_where_the_error_is() {
+        let error = Expr::compile_located("args.amount >").expect_err("incomplete");
+        assert!(error.char_index.is_some(), "{error:?}");
     }
 }

@@ -21,7 +21,7 @@ mod validate;
 pub use args::{ArgNode, Args};
 pub use diagnostic::{Diagnostic, DiagnosticCode, Diagnostics};
 pub use duration::{format_duration, parse_duration};
-pub use expr::{EvalError, Expr, Scope};
+pub use expr::{Bindings, EvalError, Expr, Scope, SyntaxError, VariablePath};
 pub use glob::glob_matches;
 pub use inputs::{InputError, InputErrors, parse_cli_value};
 pub use load::{LoadError, load, load_dir, parse};
