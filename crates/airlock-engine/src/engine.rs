@@ -2,13 +2,15 @@
 //! clock, the tool host and the model, runs tasks on tokio, and carries out what people
 //! decide (approvals, in-doubt answers, cancellations, releases from quarantine).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use airlock_policy::{Effect, PolicyDecision};
 use airlock_store::{
-    ApprovalStatus, ApprovalWrite, EngineRegistration, Millis, NewTask, StepWrite, Store,
-    StoreOptions, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+    ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, EngineRegistration,
+    GrantRecord, HeldCall, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions, TaskRecord,
+    TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{StateKind, Workflow};
 use serde::Serialize;
@@ -21,6 +23,7 @@ use crate::clock::{Clock, millis};
 use crate::draft::Draft;
 use crate::error::EngineError;
 use crate::event::{Decision, Phase, TaskEvent, phase_of};
+use crate::gate::{CallSite, Governance, GrantRules, grant_policy, may_decide};
 use crate::identity::{host_name, known_dead, process_started};
 use crate::ledger::new_id;
 use crate::model::Model;
@@ -38,6 +41,8 @@ pub struct EngineConfig {
     pub max_recoveries: i64,
     /// How often an idle engine looks for due work (retries, expiries, other processes' tasks).
     pub poll_interval: Duration,
+    /// The policy every proposed call is checked against, and who has which roles.
+    pub governance: Governance,
 }
 
 impl EngineConfig {
@@ -48,6 +53,7 @@ impl EngineConfig {
             max_concurrent: 256,
             max_recoveries: 5,
             poll_interval: Duration::from_millis(250),
+            governance: Governance::unrestricted(),
         }
     }
 }
@@ -58,6 +64,51 @@ pub struct TaskChange {
     pub task_id: String,
     pub status: TaskStatus,
     pub seq: i64,
+}
+
+/// A person's answer to a pending approval.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Approve {
+        reason: Option<String>,
+    },
+    /// Approve the held call with these arguments instead: a new action, checked against
+    /// the tool's schema and the policy again, and recorded as an override.
+    ApproveEdited {
+        args: Value,
+        reason: Option<String>,
+    },
+    Reject {
+        reason: Option<String>,
+    },
+}
+
+/// What an answer did.
+#[derive(Clone, Debug)]
+pub enum Answered {
+    /// The approval is decided; the task as it is now.
+    Decided(TaskRecord),
+    /// The approval needs more distinct approvers; this approval is counted.
+    Voted {
+        task: TaskRecord,
+        votes: u32,
+        needed: u32,
+    },
+}
+
+/// The scope of a grant (see [`Engine::create_grant`]).
+#[derive(Clone, Debug, Default)]
+pub struct GrantSpec {
+    /// A glob over `<server>.<tool>`.
+    pub tool: String,
+    pub workflow: Option<String>,
+    pub task_id: Option<String>,
+    /// A CEL condition over the call, e.g. `args.amount < 100`.
+    pub condition: Option<String>,
+    pub max_uses: Option<i64>,
+    pub valid_for: Option<Duration>,
+    pub from_approval: Option<String>,
+    pub note: Option<String>,
 }
 
 /// What a cancellation did.
@@ -82,9 +133,34 @@ pub(crate) struct Inner {
     changes: broadcast::Sender<TaskChange>,
     wake: Notify,
     pub(crate) checks: Checks,
+    pub(crate) governance: Governance,
+    pub(crate) grant_rules: GrantRules,
+    /// Policy versions this engine has recorded in the store.
+    pub(crate) policy_versions_seen: Mutex<HashSet<String>>,
 }
 
 impl Inner {
+    /// Records an action that is not part of a task's history (a grant, a vote, a policy
+    /// version) in the audit log.
+    pub(crate) async fn audit(
+        &self,
+        kind: &str,
+        actor: &str,
+        task_id: Option<&str>,
+        body: Value,
+    ) -> Result<(), EngineError> {
+        self.store
+            .append_audit(AuditEntryWrite {
+                at: self.clock.now(),
+                kind: kind.to_owned(),
+                actor: actor.to_owned(),
+                task_id: task_id.map(str::to_owned),
+                body,
+            })
+            .await?;
+        Ok(())
+    }
+
     pub fn announce(&self, change: TaskChange) {
         let _ = self.changes.send(change);
     }
@@ -118,6 +194,7 @@ impl Engine {
         };
         store.register_engine(&registration).await?;
         let (changes, _) = broadcast::channel(4096);
+        let governance = config.governance.clone();
         let inner = Arc::new(Inner {
             store,
             clock,
@@ -131,6 +208,9 @@ impl Engine {
             changes,
             wake: Notify::new(),
             checks: Checks::default(),
+            governance,
+            grant_rules: GrantRules::default(),
+            policy_versions_seen: Mutex::new(HashSet::new()),
         });
         reap_gone_engines(&inner).await?;
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
@@ -448,7 +528,8 @@ impl Engine {
         }
     }
 
-    /// Approves or rejects a pending approval as `by`.
+    /// Approves or rejects a pending approval as `by`; the task as it is afterwards (an
+    /// approval that needs more approvers stays pending with this vote counted).
     pub async fn decide_approval(
         &self,
         approval_id: &str,
@@ -456,6 +537,27 @@ impl Engine {
         by: &str,
         reason: Option<String>,
     ) -> Result<TaskRecord, EngineError> {
+        let answer = if approve {
+            Answer::Approve { reason }
+        } else {
+            Answer::Reject { reason }
+        };
+        match self.answer_approval(approval_id, answer, by).await? {
+            Answered::Decided(task) => Ok(task),
+            Answered::Voted { task, .. } => Ok(task),
+        }
+    }
+
+    /// A person's answer to a pending approval. Only an identity with an approver role
+    /// (or, after the escalation delay, an escalation role) may answer; under four eyes
+    /// the requester may not approve their own call. An edited call is a new action: its
+    /// arguments are checked against the tool's schema and the policy again.
+    pub async fn answer_approval(
+        &self,
+        approval_id: &str,
+        answer: Answer,
+        by: &str,
+    ) -> Result<Answered, EngineError> {
         let approval = self
             .inner
             .store
@@ -465,20 +567,297 @@ impl Engine {
         if approval.status != ApprovalStatus::Pending {
             return Err(EngineError::AlreadyDecided(approval_id.to_owned()));
         }
-        let decision = if approve {
-            Decision::Approved
-        } else {
-            Decision::Rejected
+        let now = self.inner.clock.now();
+        let held = approval.held_call.as_ref();
+        let identities = &self.inner.governance.identities;
+        let not_allowed = |reason: String| EngineError::NotAllowed {
+            approval: approval_id.to_owned(),
+            reason,
         };
-        settle_approval(
+        let approving = !matches!(answer, Answer::Reject { .. });
+        // Four eyes stops the requester approving, not declining, their own call.
+        let four_eyes_applies = approving;
+        let check_held = held.map(|h| HeldCall {
+            four_eyes: h.four_eyes && four_eyes_applies,
+            ..h.clone()
+        });
+        may_decide(
+            &self.inner.governance,
+            by,
+            &approval.approvers,
+            check_held.as_ref(),
+            now,
+        )
+        .map_err(not_allowed)?;
+        let (decision, reason, edited_args) = match answer {
+            Answer::Reject { reason } => (Decision::Rejected, reason, None),
+            Answer::Approve { reason } => {
+                if let Some(held) = held
+                    && held.approvals > 1
+                {
+                    let roles = identities.roles_of(by);
+                    if !self
+                        .inner
+                        .store
+                        .cast_vote(approval_id, by, &roles, now)
+                        .await?
+                    {
+                        return Err(EngineError::AlreadyVoted {
+                            approval: approval_id.to_owned(),
+                            who: by.to_owned(),
+                        });
+                    }
+                    self.inner
+                        .audit(
+                            "approval_vote",
+                            by,
+                            Some(&approval.task_id),
+                            serde_json::json!({
+                                "approval_id": approval_id, "by": by, "roles": roles,
+                                "tool": held.tool, "needed": held.approvals,
+                            }),
+                        )
+                        .await?;
+                    let votes = self.inner.store.approval_votes(approval_id).await?;
+                    let votes = u32::try_from(votes.len()).unwrap_or(u32::MAX);
+                    if votes < held.approvals {
+                        let task = self.find_task(&approval.task_id).await?;
+                        return Ok(Answered::Voted {
+                            task,
+                            votes,
+                            needed: held.approvals,
+                        });
+                    }
+                }
+                (Decision::Approved, reason, None)
+            }
+            Answer::ApproveEdited { args, reason } => {
+                let Some(held) = held else {
+                    return Err(EngineError::EditRefused {
+                        approval: approval_id.to_owned(),
+                        reason: "it is a checkpoint of the workflow, not a tool call".into(),
+                    });
+                };
+                self.check_edit(&approval, held, &args, by).await?;
+                (Decision::Approved, reason, Some(args))
+            }
+        };
+        let task = settle_approval(
             &self.inner,
             &approval.task_id,
             approval_id,
             decision,
             Some(by),
             reason,
+            edited_args,
         )
-        .await
+        .await?;
+        Ok(Answered::Decided(task))
+    }
+
+    /// An edited call must match the tool's schema, be one the policy would let this
+    /// approver approve alone, and not be denied.
+    async fn check_edit(
+        &self,
+        approval: &ApprovalRecord,
+        held: &HeldCall,
+        args: &Value,
+        by: &str,
+    ) -> Result<(), EngineError> {
+        let refuse = |reason: String| EngineError::EditRefused {
+            approval: approval.id.clone(),
+            reason,
+        };
+        if held.approvals > 1 {
+            return Err(refuse(format!(
+                "it needs {} approvers, so it cannot be changed by one; reject it with the change you want instead",
+                held.approvals
+            )));
+        }
+        let tool =
+            self.inner.tools.describe(&held.tool).ok_or_else(|| {
+                refuse(format!("the tool `{}` is no longer available", held.tool))
+            })?;
+        self.inner
+            .checks
+            .validate(&tool.input_schema, args)
+            .map_err(|problem| {
+                refuse(format!(
+                    "the arguments do not match the input schema of `{}`: {problem}",
+                    held.tool
+                ))
+            })?;
+        let task = self.find_task(&approval.task_id).await?;
+        let task_meta = serde_json::json!({
+            "id": task.id,
+            "requester": task.requester,
+            "workflow": task.workflow_name,
+        });
+        let site = CallSite {
+            task_id: &task.id,
+            requester: &task.requester,
+            workflow: &task.workflow_name,
+            state_name: &approval.state_name,
+            step_no: approval.step_no,
+            inputs: &task.inputs,
+            state: &task.projection.state,
+            task: &task_meta,
+        };
+        let decision = self.inner.evaluate_policy(&site, &tool, args).await?;
+        match &decision.effect {
+            Effect::Deny { reason } => Err(refuse(format!(
+                "the policy denies it{}: {reason}",
+                decision
+                    .rule
+                    .as_deref()
+                    .map(|r| format!(" (rule “{r}”)"))
+                    .unwrap_or_default()
+            ))),
+            Effect::RequireApproval(demand) => {
+                if demand.approvals > 1 {
+                    return Err(refuse(format!(
+                        "as edited it needs {} approvers",
+                        demand.approvals
+                    )));
+                }
+                may_decide(
+                    &self.inner.governance,
+                    by,
+                    &demand.approvers,
+                    None,
+                    self.inner.clock.now(),
+                )
+                .map_err(refuse)
+            }
+            Effect::Allow => Ok(()),
+        }
+    }
+
+    /// What the policy in force says about a call, without making it: the rule that
+    /// decides and the values it saw (`airlock policy explain`).
+    pub async fn explain_call(
+        &self,
+        requester: &str,
+        workflow: &str,
+        tool: &str,
+        args: &Value,
+        inputs: &Value,
+    ) -> Result<PolicyDecision, EngineError> {
+        let info = self
+            .inner
+            .tools
+            .describe(tool)
+            .ok_or_else(|| EngineError::NoTool(tool.to_owned()))?;
+        let empty = serde_json::json!({});
+        let task_meta = serde_json::json!({
+            "id": "",
+            "requester": requester,
+            "workflow": workflow,
+        });
+        let site = CallSite {
+            task_id: "",
+            requester,
+            workflow,
+            state_name: "",
+            step_no: 0,
+            inputs,
+            state: &empty,
+            task: &task_meta,
+        };
+        self.inner.evaluate_policy(&site, &info, args).await
+    }
+
+    /// Gives a scoped, revocable permission in place of approving calls one at a time.
+    /// Made from an approval, only someone who may decide that approval may give it.
+    pub async fn create_grant(
+        &self,
+        spec: GrantSpec,
+        by: &str,
+    ) -> Result<GrantRecord, EngineError> {
+        if spec.tool.trim().is_empty() {
+            return Err(EngineError::BadGrant("it names no tool".into()));
+        }
+        if spec.max_uses.is_some_and(|n| n < 1) {
+            return Err(EngineError::BadGrant(
+                "its number of uses must be at least 1".into(),
+            ));
+        }
+        grant_policy(&spec.tool, spec.condition.as_deref()).map_err(EngineError::BadGrant)?;
+        if let Some(id) = &spec.from_approval {
+            let approval = self
+                .inner
+                .store
+                .approval(id)
+                .await?
+                .ok_or_else(|| EngineError::NoApproval(id.clone()))?;
+            may_decide(
+                &self.inner.governance,
+                by,
+                &approval.approvers,
+                None,
+                self.inner.clock.now(),
+            )
+            .map_err(|reason| EngineError::NotAllowed {
+                approval: id.clone(),
+                reason,
+            })?;
+        }
+        let now = self.inner.clock.now();
+        let grant = NewGrant {
+            id: new_id(),
+            tool: spec.tool,
+            workflow: spec.workflow,
+            task_id: spec.task_id,
+            condition: spec.condition,
+            max_uses: spec.max_uses,
+            expires_at: spec.valid_for.map(|d| now.saturating_add(millis(d))),
+            created_by: by.to_owned(),
+            created_at: now,
+            from_approval: spec.from_approval,
+            note: spec.note,
+        };
+        let grant = self.inner.store.create_grant(&grant).await?;
+        self.inner
+            .audit(
+                "grant_created",
+                by,
+                grant.task_id.as_deref(),
+                serde_json::to_value(&grant).unwrap_or_default(),
+            )
+            .await?;
+        Ok(grant)
+    }
+
+    /// Revokes a grant: it stops matching at once.
+    pub async fn revoke_grant(&self, id: &str, by: &str) -> Result<(), EngineError> {
+        if self
+            .inner
+            .store
+            .revoke_grant(id, by, self.inner.clock.now())
+            .await?
+        {
+            self.inner
+                .audit(
+                    "grant_revoked",
+                    by,
+                    None,
+                    serde_json::json!({ "grant_id": id, "by": by }),
+                )
+                .await?;
+            Ok(())
+        } else {
+            Err(EngineError::NoGrant(id.to_owned()))
+        }
+    }
+
+    /// Every grant, newest first.
+    pub async fn grants(&self) -> Result<Vec<GrantRecord>, EngineError> {
+        Ok(self.inner.store.grants().await?)
+    }
+
+    /// The policy in force and the identities decisions are made for.
+    pub fn governance(&self) -> &Governance {
+        &self.inner.governance
     }
 
     /// A person's answer to "did this call happen?". When it did, the step counts as done;
@@ -584,6 +963,14 @@ impl Engine {
             .await?;
         if accepted {
             self.inner.checks.forget_pin(tool);
+            self.inner
+                .audit(
+                    "tool_change_accepted",
+                    by,
+                    None,
+                    serde_json::json!({ "tool": tool, "hash": change.hash, "by": by }),
+                )
+                .await?;
         }
         Ok(accepted)
     }
@@ -653,6 +1040,7 @@ async fn settle_approval(
     decision: Decision,
     by: Option<&str>,
     reason: Option<String>,
+    edited_args: Option<Value>,
 ) -> Result<TaskRecord, EngineError> {
     let task = claim_for_person(inner, task_id, "decided").await?;
     let waiting = phase_of(&task.projection)
@@ -662,6 +1050,50 @@ async fn settle_approval(
     if !waiting {
         inner.store.release(task_id, &inner.id).await?;
         return Err(EngineError::AlreadyDecided(approval_id.to_owned()));
+    }
+    let at = inner.clock.now();
+    let status = match (decision, by) {
+        (Decision::Approved, Some(by)) => ApprovalStatus::Approved {
+            by: by.to_owned(),
+            at,
+            reason: reason.clone(),
+            edited_args: edited_args.clone(),
+        },
+        (Decision::Rejected, Some(by)) => ApprovalStatus::Rejected {
+            by: by.to_owned(),
+            at,
+            reason: reason.clone(),
+        },
+        _ => ApprovalStatus::Expired { at },
+    };
+    let approval = inner
+        .store
+        .approval(approval_id)
+        .await?
+        .ok_or_else(|| EngineError::NoApproval(approval_id.to_owned()))?;
+    if let Some(held) = approval.held_call {
+        // A held tool call: the step carries on; its next move makes or refuses the call.
+        let mut draft = Draft::of(&task);
+        draft.approvals.push(ApprovalWrite::Decide {
+            id: approval_id.to_owned(),
+            status,
+        });
+        draft.push(TaskEvent::CallApprovalDecided {
+            approval_id: approval_id.to_owned(),
+            call_index: held.call_index,
+            decision,
+            by: by.map(str::to_owned),
+            reason,
+            edited_args,
+        });
+        let id = inner.id.clone();
+        draft.commit(inner, Some(&id), true).await?;
+        inner.wake.notify_waiters();
+        return inner
+            .store
+            .task(task_id)
+            .await?
+            .ok_or_else(|| EngineError::NoTask(task_id.to_owned()));
     }
     let workflow = inner.workflow_for(task.workflow_id).await?;
     let state_name = task.projection.current_state.clone().unwrap_or_default();
@@ -676,21 +1108,6 @@ async fn settle_approval(
         Decision::Approved => state.next.clone(),
         Decision::Rejected => state.on_reject.clone(),
         Decision::Expired => state.on_expire.clone(),
-    };
-    let at = inner.clock.now();
-    let status = match (decision, by) {
-        (Decision::Approved, Some(by)) => ApprovalStatus::Approved {
-            by: by.to_owned(),
-            at,
-            reason: reason.clone(),
-            edited_args: None,
-        },
-        (Decision::Rejected, Some(by)) => ApprovalStatus::Rejected {
-            by: by.to_owned(),
-            at,
-            reason: reason.clone(),
-        },
-        _ => ApprovalStatus::Expired { at },
     };
     let mut draft = Draft::of(&task);
     draft.approvals.push(ApprovalWrite::Decide {
@@ -730,6 +1147,7 @@ async fn expire_approvals(inner: &Arc<Inner>) -> Result<(), EngineError> {
             &approval.task_id,
             &approval.id,
             Decision::Expired,
+            None,
             None,
             None,
         )

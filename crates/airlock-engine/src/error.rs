@@ -30,6 +30,18 @@ pub enum EngineError {
     },
     #[error("approval {0} was already decided")]
     AlreadyDecided(String),
+    #[error("approval {approval}: {reason}")]
+    NotAllowed { approval: String, reason: String },
+    #[error("{who} has already approved {approval}; it needs another approver")]
+    AlreadyVoted { approval: String, who: String },
+    #[error("approval {approval}: the edited call cannot be approved: {reason}")]
+    EditRefused { approval: String, reason: String },
+    #[error("no grant `{0}` that is still in force")]
+    NoGrant(String),
+    #[error("the grant cannot be made: {0}")]
+    BadGrant(String),
+    #[error("no tool `{0}`")]
+    NoTool(String),
     #[error("task {task} is being run by another engine ({holder})")]
     Busy { task: String, holder: String },
     #[error("the stored definition of workflow #{id} cannot be used: {detail}")]

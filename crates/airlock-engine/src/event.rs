@@ -128,6 +128,48 @@ pub enum TaskEvent {
         reason: Option<String>,
         next: String,
     },
+    /// What the policy said about a proposed call, the rule that decided it and the values
+    /// it saw. Changes nothing in the task's position; the audit trail of every call.
+    PolicyDecided {
+        step_no: i64,
+        call_index: i64,
+        tool: String,
+        args_hash: String,
+        /// `allow`, `require_approval` or `deny`.
+        effect: String,
+        rule: Option<String>,
+        seen: Value,
+        policy_version: String,
+        /// What let an approval-requiring call through: `grant <id>` or `approval <id>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+        /// Why a call was refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A proposed call held for people to approve (a policy asked for it).
+    CallHeld {
+        approval_id: String,
+        step_no: i64,
+        call_index: i64,
+        tool: String,
+        args_hash: String,
+        rule: Option<String>,
+        approvers: Vec<String>,
+        expires_at: Option<Millis>,
+    },
+    /// People decided a held call (or it expired); the step carries on and its next move
+    /// makes the call or refuses it.
+    CallApprovalDecided {
+        approval_id: String,
+        call_index: i64,
+        decision: Decision,
+        by: Option<String>,
+        reason: Option<String>,
+        /// The arguments an approver changed the call to (an override).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edited_args: Option<Value>,
+    },
     /// A call that may or may not have taken effect; a person must say which.
     CallInDoubt {
         call_id: String,
@@ -186,6 +228,9 @@ impl TaskEvent {
             TaskEvent::StepGaveUp { .. } => "step_gave_up",
             TaskEvent::ApprovalRequested { .. } => "approval_requested",
             TaskEvent::ApprovalDecided { .. } => "approval_decided",
+            TaskEvent::PolicyDecided { .. } => "policy_decided",
+            TaskEvent::CallHeld { .. } => "call_held",
+            TaskEvent::CallApprovalDecided { .. } => "call_approval_decided",
             TaskEvent::CallInDoubt { .. } => "call_in_doubt",
             TaskEvent::InDoubtResolved { .. } => "in_doubt_resolved",
             TaskEvent::RecoveryStarted { .. } => "recovery_started",
@@ -294,7 +339,19 @@ pub fn apply(p: &mut TaskProjection, event: &TaskEvent) {
         }
         TaskEvent::ToolRefused { .. }
         | TaskEvent::ModelTurn { .. }
-        | TaskEvent::ToolProgress { .. } => {}
+        | TaskEvent::ToolProgress { .. }
+        | TaskEvent::PolicyDecided { .. } => {}
+        TaskEvent::CallHeld { approval_id, .. } => {
+            p.status = TaskStatus::WaitingApproval;
+            p.phase = phase_json(&Phase::WaitingApproval {
+                approval_id: approval_id.clone(),
+            });
+        }
+        TaskEvent::CallApprovalDecided { .. } => {
+            p.status = TaskStatus::Running;
+            p.phase = phase_json(&Phase::Working);
+            p.error = None;
+        }
         TaskEvent::StepSucceeded {
             state,
             output,

@@ -12,6 +12,7 @@ mod draft;
 mod engine;
 mod error;
 pub mod event;
+mod gate;
 mod identity;
 pub mod ledger;
 pub mod model;
@@ -21,13 +22,15 @@ pub mod tool_host;
 
 pub use builtin_tools::BuiltinTools;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{CancelOutcome, Engine, EngineConfig, TaskChange};
+pub use engine::{Answer, Answered, CancelOutcome, Engine, EngineConfig, GrantSpec, TaskChange};
 pub use error::EngineError;
 pub use event::{Decision, Phase, TaskEvent};
+pub use gate::{Governance, PolicySource};
 pub use identity::os_user;
 pub use model::{Model, ModelError, ModelReply, ModelRequest, ModelUsage, ProposedCall, Turn};
 pub use scripted_model::ScriptedModel;
 pub use tool_host::{Risk, ToolAnnotations, ToolError, ToolHost, ToolHosts, ToolInfo, ToolRequest};
 
+pub use airlock_policy as policy;
 pub use airlock_store as store;
 pub use airlock_workflow as workflow;

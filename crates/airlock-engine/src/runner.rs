@@ -24,9 +24,10 @@ use crate::draft::Draft;
 use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::event::{Phase, TaskEvent, phase_of};
+use crate::gate::{CallSite, Verdict};
 use crate::ledger::{args_hash, idempotency_key, new_id};
 use crate::model::{ModelReply, ModelRequest, Turn};
-use crate::tool_host::{ProgressSink, ToolError, ToolProgress, ToolRequest};
+use crate::tool_host::{ProgressSink, ToolError, ToolInfo, ToolProgress, ToolRequest};
 
 /// Flushed at least this often even when only pure transitions pile up (a looping workflow).
 const MAX_DRAFT_EVENTS: usize = 256;
@@ -486,7 +487,7 @@ impl Runner {
             }
             StateKind::Tool(_) => {
                 self.start_step(&state, step_no, 1);
-                self.intend_tool_state_call(&state).await;
+                self.intend_tool_state_call(&state).await?;
             }
             StateKind::Agent(_) => self.start_step(&state, step_no, 1),
         }
@@ -499,14 +500,55 @@ impl Runner {
         let attempt = self.draft.proj.attempt + 1;
         self.start_step(&state, self.draft.proj.step_no, attempt);
         if let StateKind::Tool(_) = state.kind {
-            self.intend_tool_state_call(&state).await;
+            self.intend_tool_state_call(&state).await?;
         }
         Ok(())
     }
 
-    async fn intend_tool_state_call(&mut self, state: &State) {
+    /// The policy half of the checked path for one proposed call (see `gate.rs`); what it
+    /// decided, and the approval it asks for, go into the draft.
+    async fn gate(
+        &mut self,
+        state: &State,
+        tool: &ToolInfo,
+        args: &Value,
+        call_index: i64,
+    ) -> Result<Verdict, EngineError> {
+        let inner = self.inner.clone();
+        let requester = self.requester();
+        let result = {
+            let site = CallSite {
+                task_id: &self.draft.task_id,
+                requester: &requester,
+                workflow: &self.wf.name,
+                state_name: &state.name,
+                step_no: self.draft.proj.step_no,
+                inputs: &self.inputs,
+                state: &self.draft.proj.state,
+                task: &self.task_meta,
+            };
+            inner.gate(&site, tool, args, call_index).await?
+        };
+        self.draft.approvals.extend(result.approval);
+        for event in result.events {
+            self.draft.push(event);
+        }
+        Ok(result.verdict)
+    }
+
+    fn requester(&self) -> String {
+        self.task_meta["requester"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Proposes a tool state's call: static checks, then the gate; the intent is drafted
+    /// when the call may be made, the step gives up (to `on_error`) when it may not, and
+    /// the task waits when people must decide first.
+    async fn intend_tool_state_call(&mut self, state: &State) -> Result<(), EngineError> {
         let StateKind::Tool(tool_state) = &state.kind else {
-            return;
+            return Ok(());
         };
         let (inputs, st, task) = self.scope_values();
         let scope = Scope {
@@ -517,29 +559,40 @@ impl Runner {
         let args = match tool_state.args.eval(&scope) {
             Ok(args) => args,
             Err(e) => {
-                return self.give_up(state, format!("arguments for `{}`: {e}", tool_state.tool));
+                self.give_up(state, format!("arguments for `{}`: {e}", tool_state.tool));
+                return Ok(());
             }
         };
         let Some(info) = self.inner.tools.describe(&tool_state.tool) else {
-            return self.give_up(
+            self.give_up(
                 state,
                 ToolError::Unknown(tool_state.tool.clone()).to_string(),
             );
+            return Ok(());
         };
         if let Err(problem) = self.inner.checks.validate(&info.input_schema, &args) {
-            return self.give_up(
+            self.give_up(
                 state,
                 format!(
                     "arguments for `{}` do not match its input schema: {problem}",
                     info.name
                 ),
             );
+            return Ok(());
         }
         if let Err(held) = check_pin(&self.inner, &info).await {
-            return self.give_up(state, held);
+            self.give_up(state, held);
+            return Ok(());
         }
-        let idempotent = tool_state.idempotent.unwrap_or(info.safe_to_repeat());
-        self.intend(tool_state.tool.clone(), args, 0, idempotent);
+        match self.gate(state, &info, &args, 0).await? {
+            Verdict::Proceed { args } => {
+                let idempotent = tool_state.idempotent.unwrap_or(info.safe_to_repeat());
+                self.intend(tool_state.tool.clone(), args, 0, idempotent);
+            }
+            Verdict::Refuse { reason } => self.give_up(state, reason),
+            Verdict::Hold => {}
+        }
+        Ok(())
     }
 
     fn intend(&mut self, tool: String, args: Value, call_index: i64, idempotent: bool) {
@@ -791,8 +844,12 @@ impl Runner {
     async fn work(&mut self) -> Result<(), EngineError> {
         self.flush().await?;
         let state = self.current()?;
+        if let StateKind::Tool(_) = &state.kind {
+            // Back from people deciding its held call.
+            return self.intend_tool_state_call(&state).await;
+        }
         let StateKind::Agent(agent) = &state.kind else {
-            return Err(self.corrupt("step (working outside an agent state)"));
+            return Err(self.corrupt("step (working outside an agent or tool state)"));
         };
         let (step_no, attempt) = (self.draft.proj.step_no, self.draft.proj.attempt);
         let mut replies: Vec<ModelReply> = Vec::new();
@@ -917,12 +974,24 @@ impl Runner {
                         };
                         match (info, refusal) {
                             (Some(info), None) => {
-                                self.intend(
-                                    call.tool.clone(),
-                                    call.args.clone(),
-                                    index,
-                                    info.safe_to_repeat(),
-                                );
+                                match self.gate(&state, &info, &call.args, index).await? {
+                                    Verdict::Proceed { args } => self.intend(
+                                        call.tool.clone(),
+                                        args,
+                                        index,
+                                        info.safe_to_repeat(),
+                                    ),
+                                    Verdict::Refuse { reason } => {
+                                        self.draft.push(TaskEvent::ToolRefused {
+                                            step_no,
+                                            attempt,
+                                            call_index: index,
+                                            tool: call.tool.clone(),
+                                            reason,
+                                        })
+                                    }
+                                    Verdict::Hold => {}
+                                }
                             }
                             (_, refusal) => {
                                 self.draft.push(TaskEvent::ToolRefused {
@@ -1024,10 +1093,14 @@ impl Runner {
                 return Ok(());
             }
         };
-        // Tools the step may not use, and held tools, are not even shown to the model.
+        // Tools the step may not use, tools the policy never lets this requester call,
+        // and held tools, are not even shown to the model.
+        let policy = self.inner.governance.policy.current();
+        let roles = self.inner.governance.identities.roles_of(&self.requester());
         let mut tools = Vec::new();
         for tool in self.inner.tools.tools() {
             if agent.tools.iter().any(|g| glob_matches(g, &tool.name))
+                && policy.could_allow(&roles, &self.wf.name, &tool.name, tool.risk())
                 && check_pin(&self.inner, &tool).await.is_ok()
             {
                 tools.push(tool);

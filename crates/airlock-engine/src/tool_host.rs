@@ -36,13 +36,7 @@ pub struct ToolAnnotations {
 }
 
 /// How much harm a call can do; the default for policy decisions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Risk {
-    Low,
-    Medium,
-    High,
-}
+pub use airlock_policy::Risk;
 
 impl ToolInfo {
     /// Whether the call may be made again after an interruption without asking a person.

@@ -77,7 +77,7 @@ pub enum ApprovalWrite {
         tool_call_id: Option<String>,
         args_hash: Option<String>,
         policy_version: Option<String>,
-        held_call: Option<HeldCall>,
+        held_call: Option<Box<HeldCall>>,
     },
     /// Only a pending approval can be decided; deciding twice is a conflict.
     Decide { id: String, status: ApprovalStatus },

@@ -34,8 +34,12 @@ pub fn load(path: &Path) -> Result<Workflow, LoadError> {
     parse(path, &source).map_err(LoadError::Invalid)
 }
 
-/// Loads every `*.toml` file directly in `dir`, in file-name order. Invalid files are
-/// left out and reported; so is any file whose workflow `name` an earlier file already uses.
+/// The other TOML files a workspace folder holds beside its workflows.
+pub const NOT_WORKFLOWS: [&str; 2] = ["policy.toml", "identities.toml"];
+
+/// Loads every `*.toml` file directly in `dir` (but [`NOT_WORKFLOWS`]), in file-name
+/// order. Invalid files are left out and reported; so is any file whose workflow `name`
+/// an earlier file already uses.
 pub fn load_dir(dir: &Path) -> (Vec<Workflow>, Diagnostics) {
     let mut problems = Vec::new();
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -48,6 +52,11 @@ pub fn load_dir(dir: &Path) -> (Vec<Workflow>, Diagnostics) {
                 }
             })
             .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| NOT_WORKFLOWS.contains(&n))
+            })
             .collect(),
         Err(error) => return (Vec::new(), Diagnostics(vec![unreadable(dir, &error)])),
     };

@@ -87,10 +87,12 @@ async fn linear_tool_workflow_records_events_steps_and_ledger() {
             [
                 "created",
                 "step_started",
+                "policy_decided",
                 "tool_called",
                 "tool_returned",
                 "step_succeeded",
                 "step_started",
+                "policy_decided",
                 "tool_called",
                 "tool_returned",
                 "step_succeeded",
