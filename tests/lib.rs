@@ -10,6 +10,9 @@ use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 /// A throwaway place for one test: `airlock.sqlite`, `effects.sqlite`, workflow files.
+/// The policy of `workspace/examples`.
+pub const EXAMPLES_POLICY: &str = include_str!("../workspace/examples/policy.toml");
+
 pub struct Sandbox {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -17,9 +20,13 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// `bin` is the `airlock` binary under test (`env!("CARGO_BIN_EXE_airlock")`).
+    /// The sandbox starts with the example workspace's policy beside its database (the
+    /// policy in force when no other is named); a test may overwrite it.
     pub fn new(bin: impl Into<PathBuf>) -> std::io::Result<Sandbox> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("policy.toml"), EXAMPLES_POLICY)?;
         Ok(Sandbox {
-            dir: tempfile::tempdir()?,
+            dir,
             bin: bin.into(),
         })
     }
@@ -53,7 +60,9 @@ impl Sandbox {
             .env("AIRLOCK_DB", self.db())
             .env("AIRLOCK_EFFECTS_DB", self.effects_db())
             .env("AIRLOCK_LOG", "error")
-            .env_remove("AIRLOCK_WORKSPACE");
+            .env_remove("AIRLOCK_WORKSPACE")
+            .env_remove("AIRLOCK_POLICY")
+            .env_remove("AIRLOCK_IDENTITIES");
         cmd
     }
 

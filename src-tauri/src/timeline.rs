@@ -110,6 +110,55 @@ fn describe_event(event: &TaskEvent) -> String {
             };
             format!("{what}{who}{why}; next: {next}")
         }
+        TaskEvent::PolicyDecided {
+            tool,
+            effect,
+            rule,
+            via,
+            reason,
+            ..
+        } => {
+            let rule = rule
+                .as_deref()
+                .map_or_else(|| "no rule matched".to_owned(), |r| format!("rule “{r}”"));
+            match (effect.as_str(), via, reason) {
+                (_, _, Some(reason)) => format!("Policy refused {tool}: {reason}"),
+                (_, Some(via), None) => format!("Policy let {tool} through ({via}; {rule})"),
+                ("allow", None, None) => format!("Policy allowed {tool} ({rule})"),
+                (_, None, None) => format!("Policy requires approval for {tool} ({rule})"),
+            }
+        }
+        TaskEvent::CallHeld {
+            tool, approvers, ..
+        } => format!(
+            "The call to {tool} waits for approval by {}",
+            approvers.join(" or ")
+        ),
+        TaskEvent::CallApprovalDecided {
+            decision,
+            by,
+            reason,
+            edited_args,
+            ..
+        } => {
+            let who = by
+                .as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
+            let why = reason
+                .as_deref()
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            match (decision, edited_args) {
+                (Decision::Approved, Some(_)) => {
+                    format!("The call was approved with changed arguments{who}{why}")
+                }
+                (Decision::Approved, None) => format!("The call was approved{who}{why}"),
+                (Decision::Rejected, _) => format!("The call was rejected{who}{why}"),
+                (Decision::Expired, _) => "The call's approval expired without a decision".into(),
+            }
+        }
         TaskEvent::CallInDoubt { tool, reason, .. } => {
             format!("The call to {tool} may or may not have happened: {reason}")
         }

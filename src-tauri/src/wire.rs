@@ -94,13 +94,19 @@ impl From<&LocationError> for CommandError {
 impl From<EngineError> for CommandError {
     fn from(error: EngineError) -> Self {
         let code = match &error {
-            EngineError::Inputs { .. } => ErrorCode::InvalidInput,
+            EngineError::Inputs { .. }
+            | EngineError::EditRefused { .. }
+            | EngineError::BadGrant(_) => ErrorCode::InvalidInput,
             EngineError::NoTask(_)
             | EngineError::NoApproval(_)
             | EngineError::NoToolCall(_)
+            | EngineError::NoGrant(_)
+            | EngineError::NoTool(_)
             | EngineError::AmbiguousTask { .. } => ErrorCode::NotFound,
             EngineError::WrongStatus { .. }
             | EngineError::AlreadyDecided(_)
+            | EngineError::NotAllowed { .. }
+            | EngineError::AlreadyVoted { .. }
             | EngineError::Busy { .. } => ErrorCode::Conflict,
             EngineError::Store(_)
             | EngineError::BadStoredWorkflow { .. }

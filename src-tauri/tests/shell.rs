@@ -16,6 +16,7 @@ use tauri::webview::InvokeRequest;
 use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder, test::MockRuntime};
 
 const PAYOUT: &str = include_str!("../../workspace/examples/approve-payout.toml");
+const POLICY: &str = include_str!("../../workspace/examples/policy.toml");
 
 fn boot(
     locations: Result<Locations, LocationError>,
@@ -31,7 +32,8 @@ fn boot(
     (app, window)
 }
 
-/// A temp database and a workspace holding the approve-payout example and one broken file.
+/// A temp database and a workspace holding the approve-payout example, its policy and
+/// one broken file.
 struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -42,6 +44,7 @@ impl Sandbox {
         let workspace = dir.path().join("workspace");
         std::fs::create_dir_all(&workspace).expect("workspace dir");
         std::fs::write(workspace.join("approve-payout.toml"), PAYOUT).expect("workflow");
+        std::fs::write(workspace.join("policy.toml"), POLICY).expect("policy");
         std::fs::write(
             workspace.join("broken.toml"),
             "name = \"broken\"\nstart = \"nowhere\"\n",

@@ -29,6 +29,14 @@ pub struct Cli {
     /// OpenAI-compatible server at AIRLOCK_OPENAI_URL), or `none`
     #[arg(long, global = true, env = "AIRLOCK_MODEL", default_value = "auto")]
     pub model: String,
+    /// The policy file [default: policy.toml in the workspace, else in the user data dir;
+    /// with none, every tool call is denied]
+    #[arg(long, global = true, env = "AIRLOCK_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The identities file (people and their roles) [default: identities.toml in the
+    /// workspace, else in the user data dir]
+    #[arg(long, global = true, env = "AIRLOCK_IDENTITIES")]
+    pub identities: Option<PathBuf>,
     /// The identity acting [default: the OS user]
     #[arg(long = "as", global = true, env = "AIRLOCK_USER")]
     pub identity: Option<String>,
@@ -79,6 +87,11 @@ pub enum Command {
         approval: String,
         #[arg(long)]
         reason: Option<String>,
+        /// Approve the held tool call with these arguments instead (a JSON object); it is
+        /// checked against the tool's schema and the policy again, and recorded as an
+        /// override
+        #[arg(long, value_name = "JSON")]
+        edit: Option<String>,
     },
     /// Reject a pending approval (the task takes its rejection path)
     Reject {
@@ -121,6 +134,19 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<ToolsAction>,
     },
+    /// The policy: check a policy file, show the one in force, or explain what it decides
+    /// for a call without making it
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// Grants: scoped, revocable permissions in place of approving calls one at a time
+    Grants {
+        #[command(subcommand)]
+        action: Option<GrantsAction>,
+    },
+    /// The identities and their roles
+    Identities,
     /// The audit log: list its entries, or verify that none was changed or deleted
     Audit {
         #[command(subcommand)]
@@ -141,6 +167,63 @@ pub enum ToolsAction {
     Review,
     /// Accept a tool's changed definition: it becomes the pin and the tool is usable again
     Accept { tool: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyAction {
+    /// Validate a policy file (default: the one in force); problems at file:line:column
+    Check { path: Option<PathBuf> },
+    /// The policy in force: its file, version and rules
+    Show,
+    /// What the policy decides for a proposed call, and why, without running it
+    Explain {
+        /// The tool, as `<server>.<tool>`
+        tool: String,
+        /// The workflow the call would be made in
+        #[arg(long)]
+        workflow: String,
+        /// The call's arguments, a JSON object
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        args: String,
+        /// The task's inputs, a JSON object
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        inputs: String,
+        /// Who the call would act for [default: the acting identity]
+        #[arg(long = "for", value_name = "IDENTITY")]
+        requester: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GrantsAction {
+    /// Give a grant: calls it covers run without approval until it is used up, expires or
+    /// is revoked (it never overrides a deny)
+    Add {
+        /// A glob over `<server>.<tool>`
+        tool: String,
+        /// Only tasks of this workflow
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only this task
+        #[arg(long)]
+        task: Option<String>,
+        /// A CEL condition over the call, e.g. 'args.amount_cents < 10000'
+        #[arg(long = "when", value_name = "CEL")]
+        condition: Option<String>,
+        /// At most this many calls
+        #[arg(long)]
+        uses: Option<i64>,
+        /// For this long, e.g. 1h or 30m
+        #[arg(long = "for", value_name = "DURATION")]
+        valid_for: Option<String>,
+        /// The approval this grant comes from
+        #[arg(long = "from-approval", value_name = "APPROVAL")]
+        from_approval: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Revoke a grant: it stops matching at once
+    Revoke { grant: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -19,6 +19,9 @@ pub enum Exit {
     NotFound = 6,
     /// `airlock audit verify` found an audit entry changed, deleted or replaced.
     AuditBroken = 7,
+    /// Refused by a rule: not an approver, four eyes, an edit the policy or the tool's
+    /// schema does not allow, or a policy explained as `deny`.
+    Refused = 8,
 }
 
 impl Exit {

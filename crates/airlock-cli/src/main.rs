@@ -5,6 +5,7 @@ mod args;
 #[macro_use]
 mod output;
 mod exit;
+mod governance;
 mod render;
 mod workflow_source;
 
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig};
 use airlock_engine::store::{AuditFilter, TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
-use airlock_engine::{Engine, EngineError, os_user};
+use airlock_engine::{Answer, Answered, Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
 use airlock_mcp::{McpTools, merge_into};
 use airlock_workspace::{ModelChoice, Setup, SetupError};
@@ -24,7 +25,7 @@ use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{AuditAction, Cli, Command, ServersAction, ToolsAction};
+use crate::args::{AuditAction, Cli, Command, PolicyAction, ServersAction, ToolsAction};
 use crate::exit::Exit;
 use crate::workflow_source::{Invalid, find_workflow, parse_inputs};
 
@@ -57,8 +58,16 @@ fn classify(e: &anyhow::Error) -> Exit {
             EngineError::NoTask(_)
             | EngineError::NoApproval(_)
             | EngineError::NoToolCall(_)
-            | EngineError::AmbiguousTask { .. },
+            | EngineError::AmbiguousTask { .. }
+            | EngineError::NoGrant(_)
+            | EngineError::NoTool(_),
         ) => Exit::NotFound,
+        Some(
+            EngineError::NotAllowed { .. }
+            | EngineError::AlreadyVoted { .. }
+            | EngineError::EditRefused { .. },
+        ) => Exit::Refused,
+        Some(EngineError::BadGrant(_)) => Exit::Invalid,
         _ => Exit::Error,
     }
 }
@@ -70,6 +79,8 @@ fn setup(cli: &Cli, start_servers: bool) -> Result<Setup> {
         effects_db: cli.effects_db.clone(),
         workspace: cli.workspace.clone(),
         servers: cli.servers.clone(),
+        policy: cli.policy.clone(),
+        identities: cli.identities.clone(),
         start_servers,
         model: model_choice(&cli.model)?,
     })
@@ -120,9 +131,11 @@ async fn open_engine(cli: &Cli, with_servers: bool) -> Result<(Engine, Option<Ar
         .open()
         .await
         .map_err(|e| match e {
-            SetupError::Servers(_) | SetupError::Models(_) | SetupError::Model(_) => {
-                anyhow::Error::new(Invalid(e.to_string()))
-            }
+            SetupError::Servers(_)
+            | SetupError::Models(_)
+            | SetupError::Model(_)
+            | SetupError::Policy(_)
+            | SetupError::Identities(_) => anyhow::Error::new(Invalid(e.to_string())),
             other => anyhow::Error::new(other),
         })?;
     Ok((opened.engine, opened.mcp))
@@ -149,6 +162,13 @@ async fn run(cli: Cli) -> Result<Exit> {
     {
         return import(&cli, from);
     }
+    match &cli.command {
+        Command::Policy {
+            action: action @ (PolicyAction::Check { .. } | PolicyAction::Show),
+        } => return governance::policy_files(&setup(&cli, false)?, action, cli.json),
+        Command::Identities => return governance::identities(&setup(&cli, false)?, cli.json),
+        _ => {}
+    }
     let with_servers = !matches!(
         cli.command,
         Command::Tasks { .. }
@@ -156,6 +176,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             | Command::Approvals
             | Command::InDoubt
             | Command::Audit { .. }
+            | Command::Grants { .. }
     );
     let (engine, mcp) = open_engine(&cli, with_servers).await?;
     let result = dispatch(&cli, &engine, mcp.as_deref()).await;
@@ -290,11 +311,40 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             }
             Ok(Exit::Ok)
         }
-        Command::Approve { approval, reason } => {
-            let t = engine
-                .decide_approval(approval, true, &me, reason.clone())
-                .await?;
-            carry_on(cli, engine, &t.id).await
+        Command::Approve {
+            approval,
+            reason,
+            edit,
+        } => {
+            let answer = match edit {
+                Some(args) => Answer::ApproveEdited {
+                    args: governance::edited_args(args)?,
+                    reason: reason.clone(),
+                },
+                None => Answer::Approve {
+                    reason: reason.clone(),
+                },
+            };
+            match engine.answer_approval(approval, answer, &me).await? {
+                Answered::Decided(t) => carry_on(cli, engine, &t.id).await,
+                Answered::Voted {
+                    task,
+                    votes,
+                    needed,
+                } => {
+                    if cli.json {
+                        print_json(&json!({
+                            "approval": approval, "votes": votes, "needed": needed, "task": task,
+                        }))?;
+                    } else {
+                        say!(
+                            "your approval is counted ({votes} of {needed}); it needs {} more distinct approver(s)",
+                            needed - votes
+                        );
+                    }
+                    Ok(Exit::NeedsPerson)
+                }
+            }
         }
         Command::Reject { approval, reason } => {
             let t = engine
@@ -389,6 +439,11 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             }
             Ok(Exit::Ok)
         }
+        Command::Policy { action } => governance::explain(engine, &me, action, cli.json).await,
+        Command::Grants { action } => {
+            governance::grants(engine, &me, action.as_ref(), cli.json).await
+        }
+        Command::Identities => Ok(Exit::Error),
         Command::Audit {
             action: AuditAction::Verify,
         } => {

@@ -88,7 +88,7 @@ pub fn approval_line(a: &ApprovalRecord) -> String {
         .expires_at
         .map(|at| format!(", expires {}", time(at)))
         .unwrap_or_default();
-    format!(
+    let mut line = format!(
         "{}  task {}  `{}`  {}  approvers: {}{}\n    {}",
         a.id,
         short(&a.task_id),
@@ -101,7 +101,26 @@ pub fn approval_line(a: &ApprovalRecord) -> String {
         },
         expiry,
         a.prompt
-    )
+    );
+    if let Some(held) = &a.held_call {
+        line.push_str(&format!(
+            "\n    call: {} {}  (risk {}, asked by {}{})",
+            held.tool,
+            held.args,
+            held.risk,
+            held.requester,
+            if held.approvals > 1 {
+                format!(", needs {} approvers", held.approvals)
+            } else {
+                String::new()
+            }
+        ));
+        if let Some(seen) = held.seen.as_object().filter(|s| !s.is_empty()) {
+            let seen: Vec<String> = seen.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            line.push_str(&format!("\n    because: {}", seen.join(", ")));
+        }
+    }
+    line
 }
 
 pub fn call_line(c: &ToolCallRecord) -> String {
@@ -479,6 +498,111 @@ pub fn audit_report_json(r: &AuditReport) -> Value {
     serde_json::json!({
         "intact": r.is_intact(), "entries": r.entries, "head": r.head, "problems": problems,
     })
+}
+
+/// `airlock policy show`.
+pub fn policy_summary(path: &std::path::Path, policy: &airlock_engine::policy::Policy) -> String {
+    use airlock_engine::policy::Effect;
+    let mut out = format!(
+        "{}  version {}{}  ({} rules; a call no rule matches is denied)",
+        path.display(),
+        policy.version(),
+        policy
+            .label()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default(),
+        policy.rules().len()
+    );
+    for rule in policy.rules() {
+        let effect = match &rule.effect {
+            Effect::Allow => "allow".to_owned(),
+            Effect::RequireApproval(demand) => format!("require approval: {}", demand.describe()),
+            Effect::Deny { reason } => format!("deny: {reason}"),
+        };
+        let mut scope = Vec::new();
+        for (what, globs) in [
+            ("workflows", &rule.workflows),
+            ("roles", &rule.roles),
+            ("servers", &rule.servers),
+            ("tools", &rule.tools),
+        ] {
+            if !globs.is_empty() {
+                scope.push(format!("{what} {}", globs.join(", ")));
+            }
+        }
+        if !rule.risk.is_empty() {
+            let risk: Vec<&str> = rule.risk.iter().map(|r| r.as_str()).collect();
+            scope.push(format!("risk {}", risk.join(", ")));
+        }
+        if let Some(when) = &rule.when {
+            scope.push(format!("when {when}"));
+        }
+        out.push_str(&format!(
+            "\n  line {:>3}  {}\n            {}\n            -> {}",
+            rule.line,
+            rule.name,
+            if scope.is_empty() {
+                "every call".to_owned()
+            } else {
+                scope.join("; ")
+            },
+            effect
+        ));
+    }
+    out
+}
+
+/// One grant: its scope, how much of it is used, and whether it still matches.
+pub fn grant_line(g: &airlock_engine::store::GrantRecord, now: i64) -> String {
+    let state = if let Some(by) = &g.revoked_by {
+        format!("revoked by {by}")
+    } else if g.max_uses.is_some_and(|max| g.uses >= max) {
+        "used up".to_owned()
+    } else if g.expires_at.is_some_and(|at| now >= at) {
+        "expired".to_owned()
+    } else {
+        "in force".to_owned()
+    };
+    let mut scope = vec![format!("`{}`", g.tool)];
+    if let Some(w) = &g.workflow {
+        scope.push(format!("workflow {w}"));
+    }
+    if let Some(t) = &g.task_id {
+        scope.push(format!("task {}", short(t)));
+    }
+    if let Some(c) = &g.condition {
+        scope.push(format!("while {c}"));
+    }
+    format!(
+        "{}  {}  {}  used {}{}{}  by {}",
+        g.id,
+        state,
+        scope.join(", "),
+        g.uses,
+        g.max_uses.map(|m| format!(" of {m}")).unwrap_or_default(),
+        g.expires_at
+            .map(|at| format!(", until {}", time(at)))
+            .unwrap_or_default(),
+        g.created_by
+    )
+}
+
+/// `airlock identities`.
+pub fn identities(path: &std::path::Path, people: &airlock_engine::policy::Identities) -> String {
+    let mut out = format!("{}", path.display());
+    for (name, roles) in people.list() {
+        out.push_str(&format!("\n  {name}: {}", roles.join(", ")));
+    }
+    let defaults = people.default_roles();
+    out.push_str(&format!(
+        "\n  anyone else: {}",
+        if defaults.is_empty() {
+            "no roles".to_owned()
+        } else {
+            defaults.join(", ")
+        }
+    ));
+    out
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use airlock_claude::{ApiKey, Claude, ClaudeConfig, OpenAiCompatible, OpenAiConfig};
+use airlock_engine::policy::{Identities, Policy, PolicyFile};
 use airlock_engine::scripted_model::ScriptError;
 use airlock_engine::store::StoreOptions;
 use airlock_engine::workflow::{Diagnostics, Workflow, load_dir};
 use airlock_engine::{
-    BuiltinTools, Clock, Engine, EngineConfig, EngineError, Model, ModelError, ScriptedModel,
-    SystemClock, ToolHosts,
+    BuiltinTools, Clock, Engine, EngineConfig, EngineError, Governance, Model, ModelError,
+    PolicySource, ScriptedModel, SystemClock, ToolHosts,
 };
 use airlock_mcp::{ConfigError, McpTools, load_servers};
 
@@ -36,6 +37,13 @@ pub struct Setup {
     /// The MCP servers file [default: the workspace's `servers.json`, else the one beside
     /// the database, when they exist].
     pub servers: Option<PathBuf>,
+    /// The policy file [default: the workspace's `policy.toml`, else the one beside the
+    /// database]. With none, every tool call is denied.
+    pub policy: Option<PathBuf>,
+    /// The identities file [default: the workspace's `identities.toml`, else the one
+    /// beside the database]. With none, approver roles cannot be checked, so anyone may
+    /// decide an approval (four eyes still holds).
+    pub identities: Option<PathBuf>,
     /// Start the MCP servers (commands that only read the store skip it).
     pub start_servers: bool,
     /// The model agent states talk to.
@@ -66,6 +74,10 @@ pub enum SetupError {
     Models(#[from] ScriptError),
     #[error("setting up the model: {0}")]
     Model(#[from] ModelError),
+    #[error("the policy cannot be used:\n{0}")]
+    Policy(Diagnostics),
+    #[error("the identities cannot be used:\n{0}")]
+    Identities(Diagnostics),
     #[error("opening the database {db}: {source}")]
     Engine {
         db: PathBuf,
@@ -106,6 +118,62 @@ impl Setup {
             Some(self.data_dir().join("servers.json")),
         ];
         candidates.into_iter().flatten().find(|p| p.is_file())
+    }
+
+    /// A file named by a flag, else the workspace's, else the one beside the database.
+    fn config_file(&self, named: Option<&PathBuf>, file_name: &str) -> Option<PathBuf> {
+        if let Some(path) = named {
+            return Some(path.clone());
+        }
+        let candidates = [
+            self.workspace.as_ref().map(|w| w.join(file_name)),
+            Some(self.data_dir().join(file_name)),
+        ];
+        candidates.into_iter().flatten().find(|p| p.is_file())
+    }
+
+    /// The policy file in force, if there is one.
+    pub fn policy_file(&self) -> Option<PathBuf> {
+        self.config_file(self.policy.as_ref(), "policy.toml")
+    }
+
+    /// The identities file in force, if there is one.
+    pub fn identities_file(&self) -> Option<PathBuf> {
+        self.config_file(self.identities.as_ref(), "identities.toml")
+    }
+
+    /// The policy (followed as its file changes) and the identities. Without a policy
+    /// file every call is denied, saying where one was looked for.
+    pub fn governance(&self) -> Result<Governance, SetupError> {
+        let policy: Arc<dyn PolicySource> = match self.policy_file() {
+            Some(path) => Arc::new(PolicyFile::open(&path).map_err(SetupError::Policy)?),
+            None => {
+                let looked = [
+                    self.workspace.as_ref().map(|w| w.join("policy.toml")),
+                    Some(self.data_dir().join("policy.toml")),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+                Arc::new(Arc::new(Policy::deny_all(&format!(
+                    "no policy file, so every tool call is denied (default deny); write one at {looked}"
+                ))))
+            }
+        };
+        let (identities, check_approvers) = match self.identities_file() {
+            Some(path) => (
+                Identities::load(&path).map_err(SetupError::Identities)?,
+                true,
+            ),
+            None => (Identities::empty(), false),
+        };
+        Ok(Governance {
+            policy,
+            identities: Arc::new(identities),
+            check_approvers,
+        })
     }
 
     /// The workspace's workflows, and the problems of those that do not validate.
@@ -167,17 +235,16 @@ impl Setup {
         }
         let model = self.model()?;
         let model_name = model.as_ref().map(|m| m.name());
-        let engine = Engine::open(
-            EngineConfig::new(StoreOptions::new(&db)),
-            Arc::new(SystemClock),
-            Arc::new(tools),
-            model,
-        )
-        .await
-        .map_err(|source| SetupError::Engine {
-            db: db.clone(),
-            source,
-        })?;
+        let config = EngineConfig {
+            governance: self.governance()?,
+            ..EngineConfig::new(StoreOptions::new(&db))
+        };
+        let engine = Engine::open(config, Arc::new(SystemClock), Arc::new(tools), model)
+            .await
+            .map_err(|source| SetupError::Engine {
+                db: db.clone(),
+                source,
+            })?;
         Ok(Opened {
             engine,
             mcp,

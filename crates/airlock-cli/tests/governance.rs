@@ -1,0 +1,249 @@
+//! `airlock policy`, `approve --edit`, `grants` and `identities` through the real binary:
+//! a bad policy file is named at file:line:column, `policy explain` says which rule
+//! decides and what it saw, a held call waits for an approver role, an edit is checked
+//! and recorded, and a grant covers exactly its count.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use airlock_tests::Sandbox;
+use serde_json::Value;
+
+fn payout() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../workspace/examples/approve-payout.toml")
+}
+
+const PEOPLE: &str = r#"
+[identities.carol]
+roles = ["controller"]
+[identities.eve]
+roles = ["operator"]
+[identities.alice]
+roles = ["operator"]
+"#;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run_payout(sb: &Sandbox, amount: u32) -> (Option<i32>, Value) {
+    sb.json([
+        "run".as_ref(),
+        payout().as_os_str(),
+        "-i".as_ref(),
+        format!("amount={amount}").as_ref(),
+        "-i".as_ref(),
+        "payee=Ada".as_ref(),
+        "--as".as_ref(),
+        "alice".as_ref(),
+    ])
+    .expect("run")
+}
+
+fn pending(sb: &Sandbox) -> Vec<Value> {
+    let (code, approvals) = sb.json(["approvals"]).expect("approvals");
+    assert_eq!(code, Some(0));
+    approvals.as_array().expect("a list").clone()
+}
+
+#[test]
+fn a_bad_policy_file_is_named_at_its_line_and_column() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let bad = sb
+        .write(
+            "bad-policy.toml",
+            "[[rules]]\nname = \"x\"\ntools = [\"*\"]\neffect = \"allow\"\n\n[[rules]]\nname = \"y\"\neffect = \"maybe\"\n",
+        )
+        .expect("write");
+    let out = sb
+        .airlock(["policy".as_ref(), "check".as_ref(), bad.as_os_str()])
+        .output()
+        .expect("policy check");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let printed = text(&out);
+    assert!(
+        printed.contains(&format!("{}:8:10: error[", bad.display())),
+        "{printed}"
+    );
+    assert!(printed.contains("maybe"), "{printed}");
+
+    let out = sb.airlock(["policy", "check"]).output().expect("check");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("ok, 2 rule(s)"), "{}", text(&out));
+}
+
+#[test]
+fn explain_names_the_deciding_rule_and_the_values_it_saw() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let (code, big) = sb
+        .json([
+            "policy",
+            "explain",
+            "builtin.record",
+            "--workflow",
+            "approve-payout",
+            "--args",
+            r#"{"amount": 20000}"#,
+        ])
+        .expect("explain");
+    assert_eq!(code, Some(0), "{big}");
+    assert_eq!(big["effect"]["effect"], "require_approval", "{big}");
+    assert_eq!(big["rule"], "large payouts need a controller");
+    assert_eq!(big["seen"]["args.amount"], 20000);
+
+    let (_, small) = sb
+        .json([
+            "policy",
+            "explain",
+            "builtin.record",
+            "--workflow",
+            "approve-payout",
+            "--args",
+            r#"{"amount": 20}"#,
+        ])
+        .expect("explain");
+    assert_eq!(small["effect"]["effect"], "allow", "{small}");
+    assert_eq!(small["rule"], "the built-in test tools");
+
+    sb.write(
+        "policy.toml",
+        "[[rules]]\nname = \"echo only\"\ntools = [\"builtin.echo\"]\neffect = \"allow\"\n",
+    )
+    .expect("write");
+    let out = sb
+        .airlock(["policy", "explain", "builtin.record", "--workflow", "w"])
+        .output()
+        .expect("explain");
+    assert_eq!(out.status.code(), Some(8), "a deny exits 8: {}", text(&out));
+    assert!(
+        text(&out).contains("none matched, so the call is denied by default"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_held_call_waits_for_a_controller_and_an_edit_is_checked_and_recorded() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    sb.write("identities.toml", PEOPLE).expect("write");
+    let (code, task) = run_payout(&sb, 20000);
+    assert_eq!(code, Some(5), "the workflow's checkpoint first: {task}");
+    let checkpoint = pending(&sb)[0]["id"].as_str().expect("id").to_owned();
+    let (code, task) = sb
+        .json(["approve", &checkpoint, "--as", "carol"])
+        .expect("approve");
+    assert_eq!(
+        code,
+        Some(5),
+        "then the policy holds the call itself: {task}"
+    );
+
+    let held = pending(&sb);
+    assert_eq!(held.len(), 1);
+    let held_id = held[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(held[0]["held_call"]["tool"], "builtin.record");
+    assert_eq!(
+        held[0]["held_call"]["rule"],
+        "large payouts need a controller"
+    );
+    let listing = sb.airlock(["approvals"]).output().expect("approvals");
+    assert!(
+        text(&listing).contains("args.amount = 20000"),
+        "{}",
+        text(&listing)
+    );
+
+    let out = sb
+        .airlock(["approve", &held_id, "--as", "eve"])
+        .output()
+        .expect("approve");
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    assert!(text(&out).contains("controller"), "{}", text(&out));
+
+    let out = sb
+        .airlock(["approve", &held_id, "--as", "carol", "--edit", "[1]"])
+        .output()
+        .expect("approve");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
+    let (code, done) = sb
+        .json([
+            "approve",
+            &held_id,
+            "--as",
+            "carol",
+            "--edit",
+            r#"{"label": "payout", "amount": 9000, "payee": "Ada"}"#,
+            "--reason",
+            "the invoice says 9000",
+        ])
+        .expect("approve edited");
+    assert_eq!(code, Some(0), "{done}");
+    assert_eq!(done["status"], "succeeded");
+    let task_id = done["id"].as_str().expect("id").to_owned();
+    let (_, shown) = sb.json(["show", &task_id]).expect("show");
+    let calls = shown["tool_calls"].as_array().expect("calls");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["args"]["amount"], 9000, "the edited call ran");
+
+    let (code, entries) = sb
+        .json(["audit", "list", "--task", &task_id[..8]])
+        .expect("audit");
+    assert_eq!(code, Some(0));
+    let decided = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["kind"] == "call_approval_decided")
+        .cloned()
+        .expect("the override is in the audit log");
+    assert_eq!(decided["actor"], "carol");
+    let out = sb.airlock(["audit", "verify"]).output().expect("verify");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_grant_covers_its_count_then_calls_wait_again() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    // Above the policy's threshold but under the workflow's checkpoint: only the policy
+    // holds these payouts.
+    sb.write(
+        "policy.toml",
+        "[[rules]]\nname = \"payouts need a controller\"\ntools = [\"builtin.record\"]\neffect = \"require_approval\"\napprovers = [\"controller\"]\n",
+    )
+    .expect("write");
+    let (code, grant) = sb
+        .json([
+            "grants",
+            "add",
+            "builtin.record",
+            "--workflow",
+            "approve-payout",
+            "--uses",
+            "1",
+            "--for",
+            "1h",
+            "--when",
+            "args.amount < 100",
+        ])
+        .expect("grant");
+    assert_eq!(code, Some(0), "{grant}");
+    let (code, first) = run_payout(&sb, 50);
+    assert_eq!(code, Some(0), "covered by the grant: {first}");
+    let (code, second) = run_payout(&sb, 50);
+    assert_eq!(code, Some(5), "the grant is used up: {second}");
+    let (_, grants) = sb.json(["grants"]).expect("grants");
+    assert_eq!(grants[0]["uses"], 1);
+    let out = sb.airlock(["grants"]).output().expect("grants");
+    assert!(text(&out).contains("used up"), "{}", text(&out));
+
+    let out = sb
+        .airlock(["grants", "add", "builtin.*", "--when", "args.amount <"])
+        .output()
+        .expect("grant");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
