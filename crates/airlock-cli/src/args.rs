@@ -147,6 +147,12 @@ pub enum Command {
     },
     /// The identities and their roles
     Identities,
+    /// Secrets in the OS keychain (service `airlock`): servers files refer to them as
+    /// `${keychain:NAME}`; `anthropic-api-key` is Claude's API key
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// The audit log: list its entries, or verify that none was changed or deleted
     Audit {
         #[command(subcommand)]
@@ -167,6 +173,16 @@ pub enum ToolsAction {
     Review,
     /// Accept a tool's changed definition: it becomes the pin and the tool is usable again
     Accept { tool: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsAction {
+    /// Store a secret; its value is read from standard input (never from the command line)
+    Set { name: String },
+    /// Whether a secret is stored (its value is never shown)
+    Check { name: String },
+    /// Remove a secret
+    Delete { name: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -19,13 +19,15 @@ use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema
 use airlock_engine::{Answer, Answered, Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
 use airlock_mcp::{McpTools, merge_into};
-use airlock_workspace::{ModelChoice, Setup, SetupError};
+use airlock_workspace::{ModelChoice, Setup, SetupError, secrets};
 use anyhow::{Result, anyhow};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{AuditAction, Cli, Command, PolicyAction, ServersAction, ToolsAction};
+use crate::args::{
+    AuditAction, Cli, Command, PolicyAction, SecretsAction, ServersAction, ToolsAction,
+};
 use crate::exit::Exit;
 use crate::workflow_source::{Invalid, find_workflow, parse_inputs};
 
@@ -86,6 +88,20 @@ fn setup(cli: &Cli, start_servers: bool) -> Result<Setup> {
     })
 }
 
+/// The Claude API key: `ANTHROPIC_API_KEY`, else the keychain's `anthropic-api-key`.
+fn claude_key() -> Result<Option<ApiKey>> {
+    if let Some(key) = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()) {
+        return Ok(Some(ApiKey::new(key)));
+    }
+    match secrets::get(secrets::CLAUDE_KEY_ENTRY) {
+        Ok(key) => Ok(key.map(ApiKey::new)),
+        Err(error) => {
+            tracing::warn!(%error, "the keychain cannot be read; no Claude API key from it");
+            Ok(None)
+        }
+    }
+}
+
 /// `--model`, with the environment variables each provider reads.
 fn model_choice(name: &str) -> Result<ModelChoice> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -97,11 +113,16 @@ fn model_choice(name: &str) -> Result<ModelChoice> {
         if let Some(url) = var("ANTHROPIC_BASE_URL") {
             config.base_url = url;
         }
-        let key = ApiKey::from_env().map_err(|e| Invalid(e.to_string()))?;
+        let key = claude_key()?.ok_or_else(|| {
+            Invalid(format!(
+                "no Claude API key: set {API_KEY_ENV}, or store it with `airlock secrets set {}`",
+                secrets::CLAUDE_KEY_ENTRY
+            ))
+        })?;
         Ok(ModelChoice::Claude(config, key))
     };
     Ok(match name {
-        "auto" if var(API_KEY_ENV).is_some() => claude()?,
+        "auto" if claude_key()?.is_some() => claude()?,
         "auto" | "scripted" => ModelChoice::Scripted,
         "claude" => claude()?,
         "openai" => {
@@ -167,6 +188,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             action: action @ (PolicyAction::Check { .. } | PolicyAction::Show),
         } => return governance::policy_files(&setup(&cli, false)?, action, cli.json),
         Command::Identities => return governance::identities(&setup(&cli, false)?, cli.json),
+        Command::Secrets { action } => return secret(action, cli.json),
         _ => {}
     }
     let with_servers = !matches!(
@@ -443,7 +465,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
         Command::Grants { action } => {
             governance::grants(engine, &me, action.as_ref(), cli.json).await
         }
-        Command::Identities => Ok(Exit::Error),
+        Command::Identities | Command::Secrets { .. } => Ok(Exit::Error),
         Command::Audit {
             action: AuditAction::Verify,
         } => {
@@ -509,6 +531,55 @@ async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
         }
     }
     Ok(Exit::for_status(t.projection.status))
+}
+
+/// `airlock secrets set|check|delete`: the value goes from standard input to the keychain
+/// and is never printed.
+fn secret(action: &SecretsAction, json: bool) -> Result<Exit> {
+    let report = |name: &str, state: &str, message: String| -> Result<Exit> {
+        if json {
+            print_json(&json!({ "name": name, "state": state }))?;
+        } else {
+            say!("{message}");
+        }
+        Ok(Exit::Ok)
+    };
+    match action {
+        SecretsAction::Set { name } => {
+            let mut value = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)?;
+            let value = value.trim_end_matches(['\r', '\n']);
+            secrets::set(name, value).map_err(|e| Invalid(e.to_string()))?;
+            report(
+                name,
+                "stored",
+                format!("`{name}` is stored in the keychain"),
+            )
+        }
+        SecretsAction::Check { name } => match secrets::get(name)? {
+            Some(_) => report(
+                name,
+                "stored",
+                format!("`{name}` is stored in the keychain"),
+            ),
+            None => {
+                report(name, "missing", format!("`{name}` is not in the keychain"))?;
+                Ok(Exit::NotFound)
+            }
+        },
+        SecretsAction::Delete { name } => {
+            if secrets::delete(name)? {
+                report(
+                    name,
+                    "deleted",
+                    format!("`{name}` is removed from the keychain"),
+                )
+            } else {
+                report(name, "missing", format!("`{name}` was not in the keychain"))?;
+                Ok(Exit::NotFound)
+            }
+        }
+    }
 }
 
 /// `airlock servers import <file>`: adds a Claude config's servers to Airlock's file.

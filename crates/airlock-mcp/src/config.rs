@@ -164,7 +164,8 @@ pub enum ConfigError {
     },
     /// An `${env:NAME}` reference to a variable that is not set, found at connect time.
     #[error(
-        "server `{server}`: {key} refers to the environment variable `{variable}`, which is not set"
+        "server `{server}`: {key} refers to {}, which is not set",
+        describe_reference(variable)
     )]
     MissingEnv {
         server: String,
@@ -424,35 +425,59 @@ pub(crate) fn format_duration(d: Duration) -> String {
     }
 }
 
-// --- ${env:NAME} -----------------------------------------------------------------------
+// --- ${env:NAME} and ${keychain:NAME} ------------------------------------------------------
 
-const REF_OPEN: &str = "${env:";
+/// Where a secret in a servers file comes from. The lookup a host is given receives the
+/// environment variable's name for `${env:NAME}`, and `keychain:NAME` for
+/// `${keychain:NAME}` (an environment variable's name never holds a `:`).
+const REF_KINDS: [(&str, &str); 2] = [("${env:", ""), ("${keychain:", "keychain:")];
 
-/// Splits a value into literal text and variable names.
+/// Splits a value into literal text and references (as the lookup receives them).
 enum Piece<'a> {
     Text(&'a str),
-    Var(&'a str),
+    Var(String),
+}
+
+fn next_reference(rest: &str) -> Option<(usize, &'static str, &'static str)> {
+    REF_KINDS
+        .iter()
+        .filter_map(|(open, prefix)| rest.find(open).map(|at| (at, *open, *prefix)))
+        .min_by_key(|(at, _, _)| *at)
 }
 
 fn pieces(value: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut out = Vec::new();
     let mut rest = value;
-    while let Some(start) = rest.find(REF_OPEN) {
+    while let Some((start, open, prefix)) = next_reference(rest) {
         out.push(Piece::Text(&rest[..start]));
-        let after = &rest[start + REF_OPEN.len()..];
+        let after = &rest[start + open.len()..];
         let end = after
             .find('}')
-            .ok_or_else(|| "`${env:` without a closing `}`".to_owned())?;
+            .ok_or_else(|| format!("`{open}` without a closing `}}`"))?;
         let name = &after[..end];
-        let valid = name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid = if prefix.is_empty() {
+            name.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        } else {
+            // Keychain entries are named by people: letters, digits, `-`, `_`, `.`.
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        };
         if !valid {
-            return Err(format!("`${{env:{name}}}` does not name a variable"));
+            return Err(format!(
+                "`{open}{name}}}` does not name {}",
+                if prefix.is_empty() {
+                    "a variable"
+                } else {
+                    "a keychain entry (letters, digits, `-`, `_`, `.`)"
+                }
+            ));
         }
-        out.push(Piece::Var(name));
+        out.push(Piece::Var(format!("{prefix}{name}")));
         rest = &after[end + 1..];
     }
     out.push(Piece::Text(rest));
@@ -480,7 +505,7 @@ fn resolve_value(
         match piece {
             Piece::Text(text) => out.push_str(text),
             Piece::Var(name) => {
-                out.push_str(&lookup(name).ok_or_else(|| ConfigError::MissingEnv {
+                out.push_str(&lookup(&name).ok_or_else(|| ConfigError::MissingEnv {
                     server: server.to_owned(),
                     key: key.to_owned(),
                     variable: name.to_owned(),
@@ -491,8 +516,19 @@ fn resolve_value(
     Ok(out)
 }
 
+/// `the environment variable `X`` or `the keychain entry `Y`` (the entry's service is
+/// `airlock`; `airlock secrets set Y` stores it).
+fn describe_reference(reference: &str) -> String {
+    match reference.strip_prefix("keychain:") {
+        Some(entry) => {
+            format!("the keychain entry `{entry}` (store it with `airlock secrets set {entry}`)")
+        }
+        None => format!("the environment variable `{reference}`"),
+    }
+}
+
 impl ServerConfig {
-    /// Resolves `${env:NAME}` references with `lookup` (the process environment in
+    /// Resolves `${env:NAME}` and `${keychain:NAME}` references with `lookup` (the process environment in
     /// production). A missing variable is an error naming the server and key.
     pub fn resolve(
         &self,

@@ -238,11 +238,13 @@ async fn env_references_are_resolved_at_connect_time() {
         let text = r#"{"mcpServers": {
             "api": {"url": "http://127.0.0.1:9/mcp",
                     "headers": {"Authorization": "Bearer ${env:API_TOKEN}", "X-Both": "${env:A}-${env:B}"}},
-            "proc": {"command": "x", "env": {"TOKEN": "${env:NOT_SET_ANYWHERE}"}}
+            "proc": {"command": "x", "env": {"TOKEN": "${env:NOT_SET_ANYWHERE}"}},
+            "vault": {"command": "x", "env": {"TOKEN": "${keychain:crm-token}", "KEY": "${keychain:gone}"}}
         }}"#;
         let config = parse_servers(Path::new("s.json"), text).expect("parses");
         let lookup = |name: &str| match name {
             "API_TOKEN" => Some("t0k3n".to_owned()),
+            "keychain:crm-token" => Some("from-the-keychain".to_owned()),
             "A" => Some("1".to_owned()),
             "B" => Some("2".to_owned()),
             _ => None,
@@ -271,6 +273,21 @@ async fn env_references_are_resolved_at_connect_time() {
             error.to_string(),
             "server `proc`: env.TOKEN refers to the environment variable `NOT_SET_ANYWHERE`, which is not set"
         );
+        // Keychain references reach the lookup as `keychain:NAME`; a missing one says
+        // how to store it.
+        let error = config.servers["vault"]
+            .resolve("vault", &lookup)
+            .expect_err("one entry is missing");
+        assert_eq!(
+            error.to_string(),
+            "server `vault`: env.KEY refers to the keychain entry `gone` (store it with `airlock secrets set gone`), which is not set"
+        );
+        let bad = parse_servers(
+            Path::new("s.json"),
+            r#"{"mcpServers": {"p": {"command": "x", "env": {"T": "${keychain:no spaces}"}}}}"#,
+        )
+        .expect_err("an entry name with a space");
+        assert!(bad.to_string().contains("keychain entry"), "{bad}");
     })
     .await;
 }

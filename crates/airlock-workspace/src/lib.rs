@@ -3,6 +3,8 @@
 //! data folder. The CLI and the desktop app both open their engine here, so a workspace
 //! means the same thing in both.
 
+pub mod secrets;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -227,7 +229,7 @@ impl Setup {
             let data = data_dir.display().to_string();
             let lookup = Arc::new(move |name: &str| match name {
                 "AIRLOCK_DATA_DIR" => Some(std::env::var(name).unwrap_or_else(|_| data.clone())),
-                _ => std::env::var(name).ok(),
+                _ => secrets::lookup_reference(name),
             });
             let host = Arc::new(McpTools::connect_with_env(config, lookup).await);
             tools = tools.with(host.clone());
