@@ -10,7 +10,11 @@ const COMMANDS: &[&str] = &[
     "list_tasks",
     "task_detail",
     "list_approvals",
-    "decide_approval",
+    "answer_approval",
+    "list_grants",
+    "create_grant",
+    "revoke_grant",
+    "policy_info",
     "list_servers",
 ];
 

@@ -6,15 +6,17 @@
 //! added to `generate_handler!` in [`crate::run_app`], to the command list in `build.rs`,
 //! and to the window's capability in `capabilities/main.json`.
 
-use airlock_engine::os_user;
-use airlock_engine::store::TaskFilter;
+use airlock_engine::policy::Policy;
+use airlock_engine::store::{ApprovalRecord, TaskFilter, TaskRecord};
+use airlock_engine::{Answered, Engine, os_user};
 use serde_json::{Map, Value};
 use tauri::State;
 
-use crate::state::Desktop;
+use crate::state::{Airlock, Desktop};
 use crate::wire::{
-    AppInfo, ApprovalRow, CommandError, ErrorCode, ServerList, ServerRow, StartedTask, TaskDetail,
-    TaskRow, TaskStatus, WorkflowList,
+    AnswerReply, AnswerRequest, AppInfo, ApprovalRow, CommandError, ErrorCode, GrantRequest,
+    GrantRow, Inbox, Person, PolicyView, RuleView, ServerList, ServerRow, StartedTask, TaskDetail,
+    TaskRow, TaskStatus, WorkflowList, WorkflowProblem,
 };
 
 /// The most tasks one `list_tasks` returns (newest first).
@@ -102,44 +104,184 @@ pub async fn task_detail(
     let store = engine.store();
     let events = store.events(&task.id).await?;
     let calls = store.tool_calls(&task.id).await?;
-    let approvals = store.task_approvals(&task.id).await?;
-    Ok(TaskDetail::new(&task, &events, &calls, &approvals))
+    let policy = engine.governance().policy.current();
+    let mut approvals = Vec::new();
+    for approval in store.task_approvals(&task.id).await? {
+        approvals.push(approval_row(engine, &approval, &task, &policy).await?);
+    }
+    Ok(TaskDetail::new(&task, &events, &calls, approvals))
 }
 
-/// Approvals waiting for a decision, with their tasks' workflow and requester.
+/// One approval as the UI shows it, with the votes of a call that needs several.
+async fn approval_row(
+    engine: &Engine,
+    approval: &ApprovalRecord,
+    task: &TaskRecord,
+    policy: &Policy,
+) -> Result<ApprovalRow, CommandError> {
+    let votes = match &approval.held_call {
+        Some(held) if held.approvals > 1 => engine.store().approval_votes(&approval.id).await?,
+        _ => Vec::new(),
+    };
+    Ok(ApprovalRow::new(approval, task, &votes, policy))
+}
+
+/// The identity this app acts as: the OS user, as in `airlock --as` by default.
+fn acting_as(airlock: &Airlock) -> Person {
+    Person::new(&os_user(), &airlock.opened.engine.governance().identities)
+}
+
+/// Approvals waiting for a decision, with their tasks' workflow and requester, and who
+/// this app decides as.
 #[tauri::command]
 #[tracing::instrument(skip_all)]
-pub async fn list_approvals(desktop: State<'_, Desktop>) -> Result<Vec<ApprovalRow>, CommandError> {
+pub async fn list_approvals(desktop: State<'_, Desktop>) -> Result<Inbox, CommandError> {
     let airlock = desktop.airlock().await?;
-    let store = airlock.opened.engine.store();
-    let mut rows = Vec::new();
+    let engine = &airlock.opened.engine;
+    let store = engine.store();
+    let policy = engine.governance().policy.current();
+    let mut approvals = Vec::new();
     for approval in store.pending_approvals().await? {
         // A task is never deleted, so a pending approval always has one.
         if let Some(task) = store.task(&approval.task_id).await? {
-            rows.push(ApprovalRow::new(&approval, &task));
+            approvals.push(approval_row(engine, &approval, &task, &policy).await?);
         }
     }
-    tracing::debug!(pending = rows.len(), "answered list_approvals");
-    Ok(rows)
+    tracing::debug!(pending = approvals.len(), "answered list_approvals");
+    Ok(Inbox {
+        acting_as: acting_as(&airlock),
+        approvals,
+    })
 }
 
-/// Approves or rejects a pending approval as the OS user; answers the task as it is after.
+/// Answers a pending approval as the OS user: approve, approve with changed arguments, or
+/// reject. Answers the task as it is after, and the count when more approvers are needed.
 #[tauri::command]
-#[tracing::instrument(skip(desktop, reason))]
-pub async fn decide_approval(
+#[tracing::instrument(skip(desktop, answer))]
+pub async fn answer_approval(
     desktop: State<'_, Desktop>,
     id: String,
-    approve: bool,
-    reason: Option<String>,
-) -> Result<TaskRow, CommandError> {
+    answer: AnswerRequest,
+) -> Result<AnswerReply, CommandError> {
     let airlock = desktop.airlock().await?;
-    let reason = reason.filter(|r| !r.trim().is_empty());
-    let task = airlock
+    let answered = airlock
         .opened
         .engine
-        .decide_approval(&id, approve, &os_user(), reason)
+        .answer_approval(&id, answer.into(), &os_user())
         .await?;
-    Ok(TaskRow::from(&task))
+    Ok(match answered {
+        Answered::Decided(task) => AnswerReply::Decided {
+            task: TaskRow::from(&task),
+        },
+        Answered::Voted {
+            task,
+            votes,
+            needed,
+        } => AnswerReply::Voted {
+            task: TaskRow::from(&task),
+            votes,
+            needed,
+        },
+    })
+}
+
+/// Every grant, newest first, with whether it is still in force.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+pub async fn list_grants(desktop: State<'_, Desktop>) -> Result<Vec<GrantRow>, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let engine = &airlock.opened.engine;
+    let now = engine.clock().now();
+    let grants = engine.grants().await?;
+    Ok(grants.iter().map(|g| GrantRow::new(g, now)).collect())
+}
+
+/// Gives a grant as the OS user (from an approval: only someone who may decide it may).
+#[tauri::command]
+#[tracing::instrument(skip(desktop, grant))]
+pub async fn create_grant(
+    desktop: State<'_, Desktop>,
+    grant: GrantRequest,
+) -> Result<GrantRow, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let engine = &airlock.opened.engine;
+    let made = engine.create_grant(grant.into(), &os_user()).await?;
+    Ok(GrantRow::new(&made, engine.clock().now()))
+}
+
+/// Revokes a grant as the OS user; it stops matching at once.
+#[tauri::command]
+#[tracing::instrument(skip(desktop))]
+pub async fn revoke_grant(
+    desktop: State<'_, Desktop>,
+    id: String,
+) -> Result<GrantRow, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let engine = &airlock.opened.engine;
+    engine.revoke_grant(&id, &os_user()).await?;
+    let grant = engine.store().grant(&id).await?.ok_or_else(|| {
+        CommandError::new(ErrorCode::NotFound, format!("There is no grant `{id}`."))
+    })?;
+    Ok(GrantRow::new(&grant, engine.clock().now()))
+}
+
+/// The policy in force, its rules and the people it decides for; when the policy file
+/// was changed and refused, why (the version in force stays).
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+pub async fn policy_info(desktop: State<'_, Desktop>) -> Result<PolicyView, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let governance = airlock.opened.engine.governance();
+    // `current` takes a valid edit into force first, so a refusal found below is one
+    // the engine made too.
+    let policy = governance.policy.current();
+    let file = governance.policy.path().map(std::path::Path::to_path_buf);
+    let problems = match &file {
+        // A valid file not yet in force (changed in the last moment) is taken at the
+        // engine's next look; only a refused one has problems to show.
+        Some(path) => Policy::load(path)
+            .err()
+            .map(|diagnostics| WorkflowProblem::all(&diagnostics))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let looked_for = if file.is_some() {
+        Vec::new()
+    } else {
+        [
+            airlock
+                .setup
+                .workspace
+                .as_ref()
+                .map(|w| w.join("policy.toml")),
+            Some(airlock.setup.data_dir().join("policy.toml")),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect()
+    };
+    let identities = &governance.identities;
+    Ok(PolicyView {
+        file: file.map(|p| p.display().to_string()),
+        looked_for,
+        version: policy.version().to_owned(),
+        label: policy.label().map(str::to_owned),
+        rules: policy.rules().iter().map(RuleView::from).collect(),
+        problems,
+        identities_file: airlock
+            .setup
+            .identities_file()
+            .map(|p| p.display().to_string()),
+        people: identities
+            .list()
+            .iter()
+            .map(|(name, _)| Person::new(name, identities))
+            .collect(),
+        default_roles: identities.default_roles().to_vec(),
+        approver_roles_checked: governance.check_approvers,
+        acting_as: acting_as(&airlock),
+    })
 }
 
 /// The MCP servers of the servers file in force and where each one stands.

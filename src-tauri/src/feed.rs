@@ -1,6 +1,7 @@
 //! Opening the engine at start-up and following its change feed: every committed
 //! transition goes to the UI as one `task-changed` event, and a task that starts waiting
-//! for an approval raises a desktop notification.
+//! for an approval (a workflow checkpoint or a tool call a policy rule held) raises a
+//! desktop notification.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tauri::{AppHandle, Emitter, Runtime};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::locations::Locations;
-use crate::notify::ApprovalNote;
+use crate::notify::{ApprovalNote, HeldNote};
 use crate::state::{Airlock, DesktopExt, EngineSlot};
 use crate::wire::{TASK_CHANGED, TaskChanged};
 
@@ -130,7 +131,12 @@ async fn note_approvals(
         if approval.status == ApprovalStatus::Pending && noted.insert(approval.id.clone()) {
             let _ = notes.send(ApprovalNote {
                 workflow: task.workflow_name.clone(),
+                task_id: task.id.clone(),
                 prompt: approval.prompt,
+                held: approval.held_call.map(|held| HeldNote {
+                    tool: held.tool,
+                    rule: held.rule,
+                }),
             });
         }
     }

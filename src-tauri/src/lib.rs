@@ -56,7 +56,11 @@ pub fn run_app_with<R: tauri::Runtime>(
             commands::list_tasks,
             commands::task_detail,
             commands::list_approvals,
-            commands::decide_approval,
+            commands::answer_approval,
+            commands::list_grants,
+            commands::create_grant,
+            commands::revoke_grant,
+            commands::policy_info,
             commands::list_servers,
         ])
 }

@@ -14,7 +14,35 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalNote {
     pub workflow: String,
+    pub task_id: String,
     pub prompt: String,
+    /// The tool call a policy rule held, when it is one (not a workflow checkpoint).
+    pub held: Option<HeldNote>,
+}
+
+/// What a held call's notification names: the tool and the rule that held it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldNote {
+    pub tool: String,
+    pub rule: Option<String>,
+}
+
+impl ApprovalNote {
+    /// The body of a notification for this approval alone.
+    fn body(&self) -> String {
+        let Some(held) = &self.held else {
+            return self.prompt.clone();
+        };
+        let task: String = self.task_id.chars().take(8).collect();
+        let why = held.rule.as_deref().map_or_else(
+            || "its policy requires approval".to_owned(),
+            |rule| format!("rule “{rule}”"),
+        );
+        format!(
+            "{} waits for approval in task {task} ({}): {why}.",
+            held.tool, self.workflow
+        )
+    }
 }
 
 /// The text of one desktop notification.
@@ -24,13 +52,14 @@ pub struct Notice {
     pub body: String,
 }
 
-/// One approval is named with its prompt; several become a count with their workflows.
+/// One approval is named with its prompt (a held call with its tool, task and rule);
+/// several become a count with their workflows.
 pub fn compose(batch: &[ApprovalNote]) -> Option<Notice> {
     match batch {
         [] => None,
         [one] => Some(Notice {
             summary: format!("Approval needed: {}", one.workflow),
-            body: one.prompt.clone(),
+            body: one.body(),
         }),
         many => {
             let mut workflows: Vec<&str> = many.iter().map(|n| n.workflow.as_str()).collect();
@@ -102,7 +131,9 @@ mod tests {
     fn note(workflow: &str, prompt: &str) -> ApprovalNote {
         ApprovalNote {
             workflow: workflow.into(),
+            task_id: "3f1c2a9e-0000-4000-8000-000000000001".into(),
             prompt: prompt.into(),
+            held: None,
         }
     }
 
@@ -114,6 +145,26 @@ mod tests {
             Some(Notice {
                 summary: "Approval needed: support-refund".into(),
                 body: "Refund 6000 cents?".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_held_call_names_its_tool_task_and_rule() {
+        let held = ApprovalNote {
+            held: Some(HeldNote {
+                tool: "support.issue_refund".into(),
+                rule: Some("refunds above 200.00 need a finance lead".into()),
+            }),
+            ..note("support-refund", "`support.issue_refund` wants to run")
+        };
+        assert_eq!(
+            compose(&[held]),
+            Some(Notice {
+                summary: "Approval needed: support-refund".into(),
+                body: "support.issue_refund waits for approval in task 3f1c2a9e (support-refund): \
+                       rule “refunds above 200.00 need a finance lead”."
+                    .into(),
             })
         );
     }

@@ -8,12 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_engine::EngineError;
+use airlock_engine::policy::{Effect, Identities, Policy, Rule};
 use airlock_engine::store::{
-    ApprovalRecord, ApprovalStatus, EventRecord, TaskRecord, TaskStatus as StoreTaskStatus,
-    ToolCallOutcome, ToolCallRecord,
+    ApprovalRecord, ApprovalStatus, ApprovalVote, EventRecord, GrantRecord, HeldCall, TaskRecord,
+    TaskStatus as StoreTaskStatus, ToolCallOutcome, ToolCallRecord,
 };
 use airlock_engine::workflow::{Diagnostics, InputSpec, InputType, Workflow};
+use airlock_engine::{Answer, EngineError, GrantSpec};
 use airlock_mcp::{ServerState as McpServerState, ServerStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,6 +70,9 @@ pub enum ErrorCode {
     NotFound,
     /// The thing changed meanwhile: the approval was decided or the task moved on.
     Conflict,
+    /// The person this app acts as may not do it: not one of the approver roles, four
+    /// eyes, or they already approved. The message says who may.
+    NotAllowed,
     /// The store or engine failed; the message says how.
     Internal,
 }
@@ -93,6 +97,26 @@ impl From<&LocationError> for CommandError {
 
 impl From<EngineError> for CommandError {
     fn from(error: EngineError) -> Self {
+        // Answers to an approval are shown on that approval: its id adds nothing there.
+        match &error {
+            EngineError::NotAllowed { reason, .. } => {
+                // It starts with a person's name, which keeps its case.
+                return Self::new(ErrorCode::NotAllowed, full_stop(reason));
+            }
+            EngineError::AlreadyVoted { who, .. } => {
+                return Self::new(
+                    ErrorCode::NotAllowed,
+                    format!("{who} has already approved this call; it needs another approver."),
+                );
+            }
+            EngineError::EditRefused { reason, .. } => {
+                return Self::new(
+                    ErrorCode::InvalidInput,
+                    sentence(&format!("the edited call cannot be approved: {reason}")),
+                );
+            }
+            _ => {}
+        }
         let code = match &error {
             EngineError::Inputs { .. }
             | EngineError::EditRefused { .. }
@@ -105,9 +129,10 @@ impl From<EngineError> for CommandError {
             | EngineError::AmbiguousTask { .. } => ErrorCode::NotFound,
             EngineError::WrongStatus { .. }
             | EngineError::AlreadyDecided(_)
-            | EngineError::NotAllowed { .. }
-            | EngineError::AlreadyVoted { .. }
             | EngineError::Busy { .. } => ErrorCode::Conflict,
+            EngineError::NotAllowed { .. } | EngineError::AlreadyVoted { .. } => {
+                ErrorCode::NotAllowed
+            }
             EngineError::Store(_)
             | EngineError::BadStoredWorkflow { .. }
             | EngineError::Refused { .. } => ErrorCode::Internal,
@@ -125,11 +150,16 @@ impl From<airlock_engine::store::StoreError> for CommandError {
 /// Engine messages are lower-case clauses made for the CLI; the UI shows sentences.
 fn sentence(text: &str) -> String {
     let mut chars = text.trim().chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
+    match chars.next() {
+        Some(first) => full_stop(&first.to_uppercase().chain(chars).collect::<String>()),
+        None => String::new(),
+    }
+}
+
+/// `text`, ending in a full stop unless it ends a sentence already.
+fn full_stop(text: &str) -> String {
+    let mut out = text.trim().to_owned();
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }
     out
@@ -274,21 +304,13 @@ impl WorkflowList {
         Self {
             workspace_path: workspace.map(display),
             workflows: workflows.iter().map(WorkflowInfo::from).collect(),
-            problems: problems
-                .iter()
-                .map(|d| WorkflowProblem {
-                    file: display(&d.file),
-                    line: d.line,
-                    column: d.column,
-                    code: d.code.as_str().to_owned(),
-                    message: d.message.clone(),
-                })
-                .collect(),
+            problems: WorkflowProblem::all(problems),
         }
     }
 }
 
-/// One validation error in a workflow file, at a 1-based line and column.
+/// One validation error in a workspace file (a workflow, or the policy), at a 1-based
+/// line and column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct WorkflowProblem {
     pub file: String,
@@ -297,6 +319,21 @@ pub struct WorkflowProblem {
     /// The stable diagnostic code, e.g. `unknown-state`.
     pub code: String,
     pub message: String,
+}
+
+impl WorkflowProblem {
+    pub fn all(diagnostics: &Diagnostics) -> Vec<Self> {
+        diagnostics
+            .iter()
+            .map(|d| Self {
+                file: display(&d.file),
+                line: d.line,
+                column: d.column,
+                code: d.code.as_str().to_owned(),
+                message: d.message.clone(),
+            })
+            .collect()
+    }
 }
 
 /// What `start_task` answers: the new task, which the engine runs in the background.
@@ -358,7 +395,7 @@ impl TaskDetail {
         task: &TaskRecord,
         events: &[EventRecord],
         calls: &[ToolCallRecord],
-        approvals: &[ApprovalRecord],
+        approvals: Vec<ApprovalRow>,
     ) -> Self {
         Self {
             task: task.into(),
@@ -366,10 +403,7 @@ impl TaskDetail {
             outputs: task.projection.state.clone(),
             events: events.iter().map(TimelineEntry::from).collect(),
             tool_calls: calls.iter().map(ToolCallRow::from).collect(),
-            approvals: approvals
-                .iter()
-                .map(|a| ApprovalRow::new(a, task))
-                .collect(),
+            approvals,
         }
     }
 }
@@ -474,18 +508,20 @@ pub enum ApprovalState {
     Expired,
 }
 
-/// An approval with the task it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+/// An approval with the task it belongs to: a checkpoint of the workflow, or a tool call
+/// a policy rule held for people.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct ApprovalRow {
     pub id: String,
     pub task_id: String,
     pub workflow: String,
-    /// The approval state of the workflow.
+    /// The state of the workflow it belongs to (the approval state, or the state whose
+    /// call is held).
     pub state_name: String,
     /// Who requested the task.
     pub requester: String,
     pub prompt: String,
-    /// The roles or people the workflow names as approvers.
+    /// The roles or people who may decide it (before any escalation).
     pub approvers: Vec<String>,
     #[ts(type = "number")]
     pub requested_at: i64,
@@ -498,25 +534,98 @@ pub struct ApprovalRow {
     #[ts(type = "number | null")]
     pub decided_at: Option<i64>,
     pub reason: Option<String>,
+    /// The tool call it holds; `null` for a workflow's `approval` checkpoint.
+    pub held: Option<HeldCallView>,
+    /// The arguments the call was approved with instead of the proposed ones (an
+    /// override); `null` unless an approver changed them.
+    #[ts(type = "Record<string, unknown> | null")]
+    pub edited_args: Option<Value>,
+}
+
+/// A tool call held for approval, with what the approver needs: the call, why it was
+/// held, and how far the decision has got.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct HeldCallView {
+    /// `<server>.<tool>`.
+    pub tool: String,
+    /// The arguments as proposed.
+    #[ts(type = "Record<string, unknown>")]
+    pub args: Value,
+    /// `low`, `medium` or `high`.
+    pub risk: String,
+    /// The policy rule that asked for approval (`null`: no rule named, approval required).
+    pub rule: Option<String>,
+    /// The rule's `when` condition, when the policy version that held the call is still in
+    /// force and the rule has one.
+    pub condition: Option<String>,
+    /// The values the rule looked at, by path (`args.amount_cents`, `call.tool`, ...).
+    pub seen: Vec<SeenValue>,
+    /// Why the rule's condition could not be evaluated, when it could not (it then
+    /// applies: approval rules fail closed).
+    pub condition_error: Option<String>,
+    /// The policy version that held it.
+    pub policy_version: Option<String>,
+    /// Who the call acts for.
+    pub requester: String,
+    /// Distinct approvals needed.
+    pub approvals_needed: u32,
+    /// The approvals given so far, oldest first (a call needing one has none until decided).
+    pub votes: Vec<VoteView>,
+    /// When the `escalate_to` roles may decide too; `null` when it never escalates.
+    #[ts(type = "number | null")]
+    pub escalate_at: Option<i64>,
+    pub escalate_to: Vec<String>,
+    /// The requester may not approve it.
+    pub four_eyes: bool,
+}
+
+/// One value a policy rule looked at.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct SeenValue {
+    pub path: String,
+    #[ts(type = "unknown")]
+    pub value: Value,
+}
+
+/// One person's approval of a call that needs several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct VoteView {
+    pub voter: String,
+    #[ts(type = "number")]
+    pub at: i64,
 }
 
 impl ApprovalRow {
-    pub fn new(approval: &ApprovalRecord, task: &TaskRecord) -> Self {
-        let (state, decided_by, decided_at, reason) = match &approval.status {
-            ApprovalStatus::Pending => (ApprovalState::Pending, None, None, None),
-            ApprovalStatus::Approved { by, at, reason, .. } => (
+    /// `votes`: the approval's votes so far; `policy`: the policy in force, for the
+    /// condition of the rule that held a call.
+    pub fn new(
+        approval: &ApprovalRecord,
+        task: &TaskRecord,
+        votes: &[ApprovalVote],
+        policy: &Policy,
+    ) -> Self {
+        let (state, decided_by, decided_at, reason, edited_args) = match &approval.status {
+            ApprovalStatus::Pending => (ApprovalState::Pending, None, None, None, None),
+            ApprovalStatus::Approved {
+                by,
+                at,
+                reason,
+                edited_args,
+            } => (
                 ApprovalState::Approved,
                 Some(by.clone()),
                 Some(*at),
                 reason.clone(),
+                edited_args.clone(),
             ),
             ApprovalStatus::Rejected { by, at, reason } => (
                 ApprovalState::Rejected,
                 Some(by.clone()),
                 Some(*at),
                 reason.clone(),
+                None,
             ),
-            ApprovalStatus::Expired { at } => (ApprovalState::Expired, None, Some(*at), None),
+            ApprovalStatus::Expired { at } => (ApprovalState::Expired, None, Some(*at), None, None),
         };
         Self {
             id: approval.id.clone(),
@@ -532,6 +641,343 @@ impl ApprovalRow {
             decided_by,
             decided_at,
             reason,
+            held: approval.held_call.as_ref().map(|held| {
+                let in_force = approval.policy_version.as_deref() == Some(policy.version());
+                HeldCallView::new(
+                    held,
+                    approval.policy_version.clone(),
+                    votes,
+                    in_force.then_some(policy),
+                )
+            }),
+            edited_args,
+        }
+    }
+}
+
+impl HeldCallView {
+    fn new(
+        held: &HeldCall,
+        policy_version: Option<String>,
+        votes: &[ApprovalVote],
+        policy: Option<&Policy>,
+    ) -> Self {
+        let mut seen = Vec::new();
+        let mut condition_error = None;
+        if let Some(values) = held.seen.as_object() {
+            for (path, value) in values {
+                match (path.as_str(), value) {
+                    ("error", Value::String(message)) => condition_error = Some(message.clone()),
+                    _ => seen.push(SeenValue {
+                        path: path.clone(),
+                        value: value.clone(),
+                    }),
+                }
+            }
+        }
+        let condition = held.rule.as_deref().and_then(|name| {
+            policy?
+                .rules()
+                .iter()
+                .find(|rule| rule.name == name)?
+                .when
+                .clone()
+        });
+        Self {
+            tool: held.tool.clone(),
+            args: held.args.clone(),
+            risk: held.risk.clone(),
+            rule: held.rule.clone(),
+            condition,
+            seen,
+            condition_error,
+            policy_version,
+            requester: held.requester.clone(),
+            approvals_needed: held.approvals,
+            votes: votes
+                .iter()
+                .map(|vote| VoteView {
+                    voter: vote.voter.clone(),
+                    at: vote.at,
+                })
+                .collect(),
+            escalate_at: held.escalate_at,
+            escalate_to: held.escalate_to.clone(),
+            four_eyes: held.four_eyes,
+        }
+    }
+}
+
+/// The Approvals inbox: who this app decides as, and what waits for a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Inbox {
+    pub acting_as: Person,
+    /// Oldest first.
+    pub approvals: Vec<ApprovalRow>,
+}
+
+/// An identity and its roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Person {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    /// False when the identities file does not list them (they have the default roles).
+    pub listed: bool,
+}
+
+impl Person {
+    pub fn new(name: &str, identities: &Identities) -> Self {
+        let listed = identities.get(name);
+        Self {
+            name: name.to_owned(),
+            display_name: listed.and_then(|i| i.display_name.clone()),
+            roles: identities.roles_of(name),
+            listed: listed.is_some(),
+        }
+    }
+}
+
+/// How a person answers an approval.
+#[derive(Debug, Clone, PartialEq, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AnswerRequest {
+    Approve {
+        reason: Option<String>,
+    },
+    /// Approve the held call with these arguments instead (checked against the tool's
+    /// schema and the policy again, recorded as an override).
+    ApproveEdited {
+        #[ts(type = "Record<string, unknown>")]
+        args: Value,
+        reason: Option<String>,
+    },
+    Reject {
+        reason: Option<String>,
+    },
+}
+
+impl From<AnswerRequest> for Answer {
+    fn from(request: AnswerRequest) -> Self {
+        let clean = |reason: Option<String>| reason.filter(|r| !r.trim().is_empty());
+        match request {
+            AnswerRequest::Approve { reason } => Answer::Approve {
+                reason: clean(reason),
+            },
+            AnswerRequest::ApproveEdited { args, reason } => Answer::ApproveEdited {
+                args,
+                reason: clean(reason),
+            },
+            AnswerRequest::Reject { reason } => Answer::Reject {
+                reason: clean(reason),
+            },
+        }
+    }
+}
+
+/// What an answer did: the approval is decided, or this approval was counted and more
+/// are needed.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AnswerReply {
+    Decided {
+        task: TaskRow,
+    },
+    Voted {
+        task: TaskRow,
+        votes: u32,
+        needed: u32,
+    },
+}
+
+/// A grant as the UI asks for it (see `Engine::create_grant`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct GrantRequest {
+    /// A glob over `<server>.<tool>`.
+    pub tool: String,
+    /// Only tasks of this workflow.
+    pub workflow: Option<String>,
+    /// Only this task.
+    pub task_id: Option<String>,
+    /// A CEL condition over the call that must hold, e.g. `args.amount_cents <= 25000`.
+    pub condition: Option<String>,
+    /// At most this many calls.
+    #[ts(type = "number | null")]
+    pub max_uses: Option<i64>,
+    /// For this many minutes from now.
+    pub valid_for_minutes: Option<u32>,
+    /// The approval it is made from.
+    pub from_approval: Option<String>,
+    pub note: Option<String>,
+}
+
+impl From<GrantRequest> for GrantSpec {
+    fn from(request: GrantRequest) -> Self {
+        let text =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Self {
+            tool: request.tool.trim().to_owned(),
+            workflow: text(request.workflow),
+            task_id: text(request.task_id),
+            condition: text(request.condition),
+            max_uses: request.max_uses,
+            valid_for: request
+                .valid_for_minutes
+                .map(|m| std::time::Duration::from_secs(u64::from(m) * 60)),
+            from_approval: text(request.from_approval),
+            note: text(request.note),
+        }
+    }
+}
+
+/// Whether a grant still lets calls through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantState {
+    InForce,
+    Revoked,
+    UsedUp,
+    Expired,
+}
+
+/// A grant with its scope, use count and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct GrantRow {
+    pub id: String,
+    /// A glob over `<server>.<tool>`.
+    pub tool: String,
+    pub workflow: Option<String>,
+    pub task_id: Option<String>,
+    pub condition: Option<String>,
+    #[ts(type = "number | null")]
+    pub max_uses: Option<i64>,
+    #[ts(type = "number")]
+    pub uses: i64,
+    #[ts(type = "number | null")]
+    pub expires_at: Option<i64>,
+    pub created_by: String,
+    #[ts(type = "number")]
+    pub created_at: i64,
+    pub from_approval: Option<String>,
+    pub note: Option<String>,
+    #[ts(type = "number | null")]
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+    pub state: GrantState,
+}
+
+impl GrantRow {
+    /// `now`: the engine's clock, which decides expiry.
+    pub fn new(grant: &GrantRecord, now: i64) -> Self {
+        let state = if grant.revoked_at.is_some() {
+            GrantState::Revoked
+        } else if grant.max_uses.is_some_and(|max| grant.uses >= max) {
+            GrantState::UsedUp
+        } else if grant.expires_at.is_some_and(|at| now >= at) {
+            GrantState::Expired
+        } else {
+            GrantState::InForce
+        };
+        Self {
+            id: grant.id.clone(),
+            tool: grant.tool.clone(),
+            workflow: grant.workflow.clone(),
+            task_id: grant.task_id.clone(),
+            condition: grant.condition.clone(),
+            max_uses: grant.max_uses,
+            uses: grant.uses,
+            expires_at: grant.expires_at,
+            created_by: grant.created_by.clone(),
+            created_at: grant.created_at,
+            from_approval: grant.from_approval.clone(),
+            note: grant.note.clone(),
+            revoked_at: grant.revoked_at,
+            revoked_by: grant.revoked_by.clone(),
+            state,
+        }
+    }
+}
+
+/// The policy in force, the people decisions are made for, and whether the policy file
+/// on disk was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct PolicyView {
+    /// The policy file in force; `null` when there is none (then every call is denied).
+    pub file: Option<String>,
+    /// Where a policy file is looked for, when there is none.
+    pub looked_for: Vec<String>,
+    /// The SHA-256 of the file's text, 12 hex digits (`none` without a file).
+    pub version: String,
+    /// The file's `version` label.
+    pub label: Option<String>,
+    /// In file order.
+    pub rules: Vec<RuleView>,
+    /// Why the file as it is now was refused; the version above stays in force. Empty
+    /// when the file is what is in force.
+    pub problems: Vec<WorkflowProblem>,
+    /// The identities file; `null` when there is none (then anyone may decide).
+    pub identities_file: Option<String>,
+    /// The listed identities, in file order.
+    pub people: Vec<Person>,
+    /// The roles of anyone not listed.
+    pub default_roles: Vec<String>,
+    /// Whether deciding an approval needs one of its approver roles (false without an
+    /// identities file).
+    pub approver_roles_checked: bool,
+    /// Who this app decides as.
+    pub acting_as: Person,
+}
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleEffect {
+    Allow,
+    RequireApproval,
+    Deny,
+}
+
+/// One rule of the policy: which calls it selects and what it does with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RuleView {
+    pub name: String,
+    pub description: Option<String>,
+    /// The line of the policy file it starts on.
+    pub line: u32,
+    /// Globs; empty means any.
+    pub workflows: Vec<String>,
+    pub roles: Vec<String>,
+    pub servers: Vec<String>,
+    pub tools: Vec<String>,
+    /// Risk levels; empty means any.
+    pub risk: Vec<String>,
+    /// The CEL condition, if any.
+    pub when: Option<String>,
+    pub effect: RuleEffect,
+    /// The effect in words: who must approve, how many, expiry and escalation, four
+    /// eyes; or why it denies.
+    pub effect_words: String,
+}
+
+impl From<&Rule> for RuleView {
+    fn from(rule: &Rule) -> Self {
+        let (effect, effect_words) = match &rule.effect {
+            Effect::Allow => (RuleEffect::Allow, "allowed".to_owned()),
+            Effect::RequireApproval(demand) => (RuleEffect::RequireApproval, demand.describe()),
+            Effect::Deny { reason } => (RuleEffect::Deny, reason.clone()),
+        };
+        Self {
+            name: rule.name.clone(),
+            description: rule.description.clone(),
+            line: rule.line,
+            workflows: rule.workflows.clone(),
+            roles: rule.roles.clone(),
+            servers: rule.servers.clone(),
+            tools: rule.tools.clone(),
+            risk: rule.risk.iter().map(|r| r.as_str().to_owned()).collect(),
+            when: rule.when.clone(),
+            effect,
+            effect_words,
         }
     }
 }
@@ -623,6 +1069,19 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<ToolCallRow>(&cfg)?,
         one::<ApprovalState>(&cfg)?,
         one::<ApprovalRow>(&cfg)?,
+        one::<HeldCallView>(&cfg)?,
+        one::<SeenValue>(&cfg)?,
+        one::<VoteView>(&cfg)?,
+        one::<Inbox>(&cfg)?,
+        one::<Person>(&cfg)?,
+        one::<AnswerRequest>(&cfg)?,
+        one::<AnswerReply>(&cfg)?,
+        one::<GrantRequest>(&cfg)?,
+        one::<GrantState>(&cfg)?,
+        one::<GrantRow>(&cfg)?,
+        one::<PolicyView>(&cfg)?,
+        one::<RuleEffect>(&cfg)?,
+        one::<RuleView>(&cfg)?,
         one::<ServerList>(&cfg)?,
         one::<ServerHealth>(&cfg)?,
         one::<ServerRow>(&cfg)?,

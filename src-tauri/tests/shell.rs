@@ -40,17 +40,29 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Self {
+        Self::with_policy(POLICY, None)
+    }
+
+    /// A sandbox whose workspace has this policy, and this identities file if given.
+    fn with_policy(policy: &str, identities: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let workspace = dir.path().join("workspace");
         std::fs::create_dir_all(&workspace).expect("workspace dir");
         std::fs::write(workspace.join("approve-payout.toml"), PAYOUT).expect("workflow");
-        std::fs::write(workspace.join("policy.toml"), POLICY).expect("policy");
+        std::fs::write(workspace.join("policy.toml"), policy).expect("policy");
+        if let Some(identities) = identities {
+            std::fs::write(workspace.join("identities.toml"), identities).expect("identities");
+        }
         std::fs::write(
             workspace.join("broken.toml"),
             "name = \"broken\"\nstart = \"nowhere\"\n",
         )
         .expect("broken workflow");
         Self { dir }
+    }
+
+    fn policy_file(&self) -> PathBuf {
+        self.dir.path().join("workspace/policy.toml")
     }
 
     fn locations(&self) -> Locations {
@@ -109,6 +121,56 @@ fn start_payout(window: &WebviewWindow<MockRuntime>, amount: f64) -> String {
     )
     .expect("start_task succeeds");
     started["task_id"].as_str().expect("a task id").to_owned()
+}
+
+fn pending(inbox: &Value) -> usize {
+    inbox["approvals"].as_array().map_or(0, Vec::len)
+}
+
+fn answer(window: &WebviewWindow<MockRuntime>, id: &Value, answer: Value) -> Result<Value, Value> {
+    invoke_with(
+        window,
+        "answer_approval",
+        json!({"id": id, "answer": answer}),
+    )
+}
+
+/// Starts a payout above the checkpoint's threshold, approves the checkpoint, and answers
+/// the approval that comes next: the call the policy holds.
+fn held_payout(window: &WebviewWindow<MockRuntime>, amount: f64) -> (String, Value) {
+    let task_id = start_payout(window, amount);
+    let checkpoint = wait_for(window, "list_approvals", json!({}), |inbox| {
+        inbox["approvals"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["task_id"] == task_id.as_str()))
+    });
+    let checkpoint = checkpoint["approvals"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["task_id"] == task_id.as_str()))
+        .expect("the checkpoint")
+        .clone();
+    assert_eq!(checkpoint["held"], Value::Null);
+    answer(
+        window,
+        &checkpoint["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect("the checkpoint is approved");
+    let held = wait_for(window, "list_approvals", json!({}), |inbox| {
+        inbox["approvals"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["task_id"] == task_id.as_str() && a["held"].is_object())
+        })
+    });
+    let held = held["approvals"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["task_id"] == task_id.as_str() && a["held"].is_object())
+        })
+        .expect("the held call")
+        .clone();
+    (task_id, held)
 }
 
 fn summaries(detail: &Value) -> Vec<String> {
@@ -233,10 +295,9 @@ fn a_task_waits_for_approval_and_finishes_once_approved_with_changes_on_the_feed
     }
 
     let task_id = start_payout(&window, 250.0);
-    let approvals = wait_for(&window, "list_approvals", json!({}), |a| {
-        a.as_array().is_some_and(|a| a.len() == 1)
-    });
-    let approval = &approvals[0];
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 1);
+    let approval = &inbox["approvals"][0];
+    assert_eq!(approval["held"], Value::Null, "a checkpoint holds no call");
     assert_eq!(approval["task_id"], task_id.as_str());
     assert_eq!(approval["workflow"], "approve-payout");
     assert_eq!(approval["prompt"], "Pay 250 to Ada?");
@@ -253,13 +314,14 @@ fn a_task_waits_for_approval_and_finishes_once_approved_with_changes_on_the_feed
     assert_eq!(waiting.as_array().map(Vec::len), Some(1));
     assert_eq!(waiting[0]["current_state"], "approve");
 
-    let after = invoke_with(
+    let after = answer(
         &window,
-        "decide_approval",
-        json!({"id": approval["id"], "approve": true, "reason": "within budget"}),
+        &approval["id"],
+        json!({"kind": "approve", "reason": "within budget"}),
     )
-    .expect("decide_approval succeeds");
-    assert_eq!(after["id"], task_id.as_str());
+    .expect("answer_approval succeeds");
+    assert_eq!(after["outcome"], "decided");
+    assert_eq!(after["task"]["id"], task_id.as_str());
 
     let detail = wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
         d["task"]["status"] == "succeeded"
@@ -307,7 +369,7 @@ fn a_task_waits_for_approval_and_finishes_once_approved_with_changes_on_the_feed
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        invoke(&window, "list_approvals").expect("list_approvals"),
+        invoke(&window, "list_approvals").expect("list_approvals")["approvals"],
         json!([])
     );
 }
@@ -318,14 +380,12 @@ fn a_rejected_approval_cancels_the_task_and_cannot_be_decided_twice() {
     let (_app, window) = boot(Ok(sandbox.locations()));
 
     let task_id = start_payout(&window, 900.0);
-    let approvals = wait_for(&window, "list_approvals", json!({}), |a| {
-        a.as_array().is_some_and(|a| a.len() == 1)
-    });
-    let id = approvals[0]["id"].clone();
-    invoke_with(
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 1);
+    let id = inbox["approvals"][0]["id"].clone();
+    answer(
         &window,
-        "decide_approval",
-        json!({"id": id, "approve": false, "reason": "payee unknown"}),
+        &id,
+        json!({"kind": "reject", "reason": "payee unknown"}),
     )
     .expect("the rejection is recorded");
     let detail = wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
@@ -335,12 +395,8 @@ fn a_rejected_approval_cancels_the_task_and_cannot_be_decided_twice() {
     assert_eq!(detail["approvals"][0]["reason"], "payee unknown");
     assert_eq!(detail["tool_calls"], json!([]), "nothing was paid");
 
-    let again = invoke_with(
-        &window,
-        "decide_approval",
-        json!({"id": id, "approve": true}),
-    )
-    .expect_err("a decided approval cannot be decided again");
+    let again = answer(&window, &id, json!({"kind": "approve", "reason": null}))
+        .expect_err("a decided approval cannot be decided again");
     assert_eq!(again["code"], "conflict");
     assert!(
         again["message"]
@@ -388,6 +444,364 @@ fn bad_requests_are_refused_in_words() {
 
     let servers = invoke(&window, "list_servers").expect("list_servers succeeds");
     assert_eq!(servers, json!({"servers_file": null, "servers": []}));
+}
+
+/// The examples' policy, and a rule that denies very large payouts (for edits).
+const POLICY_WITH_CEILING: &str = concat!(
+    include_str!("../../workspace/examples/policy.toml"),
+    r#"
+[[rules]]
+name = "no payout above a million"
+tools = ["builtin.record"]
+when = "args.amount > 1000000"
+effect = "deny"
+reason = "payouts this large go through the bank"
+"#
+);
+
+#[test]
+fn a_held_call_shows_what_and_why_and_is_approved_with_changed_arguments() {
+    let sandbox = Sandbox::with_policy(POLICY_WITH_CEILING, None);
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+
+    let (task_id, approval) = held_payout(&window, 20000.0);
+    let held = &approval["held"];
+    assert_eq!(held["tool"], "builtin.record");
+    assert_eq!(
+        held["args"],
+        json!({"label": "payout", "amount": 20000.0, "payee": "Ada"})
+    );
+    assert_eq!(held["risk"], "medium", "{held}");
+    assert_eq!(held["rule"], "large payouts need a controller");
+    assert_eq!(held["condition"], "args.amount > 10000");
+    assert!(
+        held["seen"]
+            .as_array()
+            .is_some_and(|seen| seen.contains(&json!({"path": "args.amount", "value": 20000.0}))),
+        "the values the rule saw: {held}"
+    );
+    assert_eq!(held["condition_error"], Value::Null);
+    assert_eq!(held["requester"], me.as_str());
+    assert_eq!(held["approvals_needed"], 1);
+    assert_eq!(held["votes"], json!([]));
+    assert_eq!(held["four_eyes"], false);
+    assert_eq!(approval["approvers"], json!(["controller"]));
+    assert!(approval["expires_at"].is_i64());
+    let inbox = invoke(&window, "list_approvals").expect("list_approvals");
+    assert_eq!(inbox["acting_as"]["name"], me.as_str());
+
+    // An edit the schema refuses, and one the policy denies, leave it waiting.
+    let id = &approval["id"];
+    let refused = answer(
+        &window,
+        id,
+        json!({"kind": "approve_edited", "args": {"label": 5, "amount": 900.0, "payee": "Ada"}, "reason": null}),
+    )
+    .expect_err("the schema refuses a number for a label");
+    assert_eq!(refused["code"], "invalid_input");
+    let message = refused["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with("The edited call cannot be approved: the arguments do not match the input schema of `builtin.record`"),
+        "{message}"
+    );
+    let denied = answer(
+        &window,
+        id,
+        json!({"kind": "approve_edited", "args": {"label": "payout", "amount": 2000000.0, "payee": "Ada"}, "reason": null}),
+    )
+    .expect_err("the policy denies the edit");
+    assert_eq!(denied["code"], "invalid_input");
+    assert_eq!(
+        denied["message"],
+        "The edited call cannot be approved: the policy denies it (rule “no payout above a million”): payouts this large go through the bank."
+    );
+
+    let edited = json!({"label": "payout", "amount": 9000.0, "payee": "Ada"});
+    let reply = answer(
+        &window,
+        id,
+        json!({"kind": "approve_edited", "args": edited, "reason": "only the first instalment"}),
+    )
+    .expect("the edited call is approved");
+    assert_eq!(reply["outcome"], "decided");
+
+    let detail = wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
+        d["task"]["status"] == "succeeded"
+    });
+    assert_eq!(detail["tool_calls"][0]["args"]["amount"], 9000.0);
+    let decided = &detail["approvals"][1];
+    assert_eq!(decided["state"], "approved");
+    assert_eq!(decided["edited_args"], edited);
+    assert_eq!(
+        decided["held"]["args"]["amount"], 20000.0,
+        "the proposal is kept"
+    );
+    assert_eq!(decided["reason"], "only the first instalment");
+    let lines = summaries(&detail);
+    assert!(
+        lines.contains(&format!(
+            "The call was approved with changed arguments by {me} (only the first instalment)"
+        )),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn four_eyes_and_missing_roles_are_refused_in_words() {
+    let me = airlock_engine::os_user();
+    let policy = POLICY.replace(
+        "expires_after = \"24h\"",
+        "expires_after = \"24h\"\nfour_eyes = true",
+    );
+    // This app acts as the OS user: a controller here, so it can pass the checkpoint.
+    let identities = format!("[identities.{me:?}]\nroles = [\"controller\"]\n");
+    let sandbox = Sandbox::with_policy(&policy, Some(&identities));
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    let (task_id, approval) = held_payout(&window, 20000.0);
+    assert_eq!(approval["held"]["four_eyes"], true);
+    let refused = answer(
+        &window,
+        &approval["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect_err("the requester may not approve their own call");
+    assert_eq!(refused["code"], "not_allowed");
+    assert_eq!(
+        refused["message"],
+        format!(
+            "{me} asked for this call, and its rule needs four eyes: someone else must approve it."
+        )
+    );
+    // Declining one's own call is allowed.
+    answer(
+        &window,
+        &approval["id"],
+        json!({"kind": "reject", "reason": "changed my mind"}),
+    )
+    .expect("the requester may reject");
+    wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
+        d["approvals"][1]["state"] == "rejected"
+    });
+
+    // Someone without an approver role may not decide at all.
+    let identities = format!("[identities.{me:?}]\nroles = [\"operator\"]\n");
+    let sandbox = Sandbox::with_policy(POLICY, Some(&identities));
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    start_payout(&window, 500.0);
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 1);
+    assert_eq!(inbox["acting_as"]["roles"], json!(["operator"]));
+    assert_eq!(inbox["acting_as"]["listed"], true);
+    let refused = answer(
+        &window,
+        &inbox["approvals"][0]["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect_err("an operator may not approve");
+    assert_eq!(refused["code"], "not_allowed");
+    assert_eq!(
+        refused["message"],
+        format!(
+            "{me} may not decide this approval: it needs one of the roles controller ({me} has operator)."
+        )
+    );
+}
+
+#[test]
+fn a_call_needing_two_approvers_counts_votes_and_refuses_a_second_from_the_same_person() {
+    let policy = POLICY.replace(
+        "expires_after = \"24h\"",
+        "expires_after = \"24h\"\napprovals = 2",
+    );
+    let sandbox = Sandbox::with_policy(&policy, None);
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+
+    let (_, approval) = held_payout(&window, 20000.0);
+    assert_eq!(approval["held"]["approvals_needed"], 2);
+    let id = &approval["id"];
+    let reply = answer(&window, id, json!({"kind": "approve", "reason": null}))
+        .expect("the first approval counts");
+    assert_eq!(reply["outcome"], "voted");
+    assert_eq!(
+        (reply["votes"].as_u64(), reply["needed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let inbox = invoke(&window, "list_approvals").expect("list_approvals");
+    let votes = &inbox["approvals"][0]["held"]["votes"];
+    assert_eq!(votes[0]["voter"], me.as_str(), "{inbox}");
+
+    let again = answer(&window, id, json!({"kind": "approve", "reason": null}))
+        .expect_err("one person counts once");
+    assert_eq!(again["code"], "not_allowed");
+    assert_eq!(
+        again["message"],
+        format!("{me} has already approved this call; it needs another approver.")
+    );
+    let edit = answer(
+        &window,
+        id,
+        json!({"kind": "approve_edited", "args": {"label": "payout", "amount": 1.0, "payee": "Ada"}, "reason": null}),
+    )
+    .expect_err("one of several approvers cannot change the call");
+    assert!(
+        edit["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("it needs 2 approvers, so it cannot be changed by one")),
+        "{edit}"
+    );
+}
+
+#[test]
+fn a_grant_made_from_an_approval_lets_the_next_call_through_until_revoked() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+
+    let (_, approval) = held_payout(&window, 20000.0);
+    let grant = invoke_with(
+        &window,
+        "create_grant",
+        json!({"grant": {
+            "tool": "builtin.record",
+            "workflow": "approve-payout",
+            "task_id": null,
+            "condition": "args.amount <= 30000",
+            "max_uses": 5,
+            "valid_for_minutes": 60,
+            "from_approval": approval["id"],
+            "note": "  ",
+        }}),
+    )
+    .expect("the grant is made");
+    assert_eq!(grant["state"], "in_force");
+    assert_eq!(grant["uses"], 0);
+    assert_eq!(grant["created_by"], me.as_str());
+    assert_eq!(grant["note"], Value::Null, "a blank note is no note");
+    let expires = grant["expires_at"].as_i64().expect("an expiry");
+    let created = grant["created_at"].as_i64().expect("a creation time");
+    assert_eq!(expires - created, 3_600_000);
+    answer(
+        &window,
+        &approval["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect("approved");
+
+    // The next payout in scope passes the policy on the grant: only its checkpoint waits.
+    let task_id = start_payout(&window, 25000.0);
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 1);
+    answer(
+        &window,
+        &inbox["approvals"][0]["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect("the checkpoint is approved");
+    let detail = wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
+        d["task"]["status"] == "succeeded"
+    });
+    assert_eq!(detail["approvals"].as_array().map(Vec::len), Some(1));
+    let grants = invoke(&window, "list_grants").expect("list_grants");
+    assert_eq!(grants[0]["id"], grant["id"]);
+    assert_eq!(grants[0]["uses"], 1);
+
+    let revoked = invoke_with(&window, "revoke_grant", json!({"id": grant["id"]}))
+        .expect("the grant is revoked");
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(revoked["revoked_by"], me.as_str());
+    let again = invoke_with(&window, "revoke_grant", json!({"id": grant["id"]}))
+        .expect_err("a revoked grant cannot be revoked again");
+    assert_eq!(again["code"], "not_found");
+
+    // Revoked: the next payout is held again.
+    held_payout(&window, 25000.0);
+
+    let bad = invoke_with(
+        &window,
+        "create_grant",
+        json!({"grant": {
+            "tool": "builtin.record", "workflow": null, "task_id": null,
+            "condition": "args.amount <=", "max_uses": null, "valid_for_minutes": null,
+            "from_approval": null, "note": null,
+        }}),
+    )
+    .expect_err("a condition that does not compile is refused");
+    assert_eq!(bad["code"], "invalid_input");
+    assert!(
+        bad["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("The grant cannot be made")),
+        "{bad}"
+    );
+}
+
+#[test]
+fn the_policy_in_force_is_described_and_a_refused_edit_is_explained() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    let view = invoke(&window, "policy_info").expect("policy_info");
+    assert_eq!(view["file"], path_json(&sandbox.policy_file()));
+    assert_eq!(view["label"], "examples-1");
+    let version = view["version"].as_str().expect("a version").to_owned();
+    assert_eq!(version.len(), 12);
+    assert_eq!(view["problems"], json!([]));
+    assert_eq!(view["approver_roles_checked"], false, "no identities file");
+    assert_eq!(view["identities_file"], Value::Null);
+    assert_eq!(
+        view["rules"][1],
+        json!({
+            "name": "large payouts need a controller",
+            "description": null,
+            "line": 12,
+            "workflows": ["approve-payout"],
+            "roles": [],
+            "servers": [],
+            "tools": ["builtin.record"],
+            "risk": [],
+            "when": "args.amount > 10000",
+            "effect": "require_approval",
+            "effect_words": "1 approval from controller; expires after 1d",
+        })
+    );
+    assert_eq!(view["rules"][0]["effect"], "allow");
+
+    // A broken edit is refused with its place; the version in force stays.
+    std::fs::write(
+        sandbox.policy_file(),
+        POLICY.replace("effect = \"allow\"", "effect = \"permit\""),
+    )
+    .expect("edit the policy");
+    std::thread::sleep(Duration::from_millis(300));
+    let view = invoke(&window, "policy_info").expect("policy_info");
+    assert_eq!(view["version"], version.as_str());
+    let problem = &view["problems"][0];
+    assert!(
+        problem["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("policy.toml")),
+        "{problem}"
+    );
+    assert_eq!(problem["line"], 10, "{problem}");
+    assert!(
+        problem["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("permit")),
+        "{problem}"
+    );
+
+    // A valid edit takes effect.
+    std::fs::write(
+        sandbox.policy_file(),
+        POLICY.replace("examples-1", "examples-2"),
+    )
+    .expect("edit the policy");
+    std::thread::sleep(Duration::from_millis(300));
+    let view = invoke(&window, "policy_info").expect("policy_info");
+    assert_eq!(view["label"], "examples-2");
+    assert_ne!(view["version"], version.as_str());
+    assert_eq!(view["problems"], json!([]));
 }
 
 #[test]

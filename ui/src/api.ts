@@ -3,9 +3,14 @@
 // never written by hand.
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
+import type { AnswerReply } from "./bindings/AnswerReply";
+import type { AnswerRequest } from "./bindings/AnswerRequest";
 import type { AppInfo } from "./bindings/AppInfo";
-import type { ApprovalRow } from "./bindings/ApprovalRow";
 import type { CommandError } from "./bindings/CommandError";
+import type { GrantRequest } from "./bindings/GrantRequest";
+import type { GrantRow } from "./bindings/GrantRow";
+import type { Inbox } from "./bindings/Inbox";
+import type { PolicyView } from "./bindings/PolicyView";
 import type { ServerList } from "./bindings/ServerList";
 import type { StartedTask } from "./bindings/StartedTask";
 import type { TaskChanged } from "./bindings/TaskChanged";
@@ -34,12 +39,28 @@ export function taskDetail(id: string): Promise<TaskDetail> {
   return invoke<TaskDetail>("task_detail", { id });
 }
 
-export function listApprovals(): Promise<ApprovalRow[]> {
-  return invoke<ApprovalRow[]>("list_approvals");
+export function listApprovals(): Promise<Inbox> {
+  return invoke<Inbox>("list_approvals");
 }
 
-export function decideApproval(id: string, approve: boolean, reason: string | null): Promise<TaskRow> {
-  return invoke<TaskRow>("decide_approval", { id, approve, reason });
+export function answerApproval(id: string, answer: AnswerRequest): Promise<AnswerReply> {
+  return invoke<AnswerReply>("answer_approval", { id, answer });
+}
+
+export function listGrants(): Promise<GrantRow[]> {
+  return invoke<GrantRow[]>("list_grants");
+}
+
+export function createGrant(grant: GrantRequest): Promise<GrantRow> {
+  return invoke<GrantRow>("create_grant", { grant });
+}
+
+export function revokeGrant(id: string): Promise<GrantRow> {
+  return invoke<GrantRow>("revoke_grant", { id });
+}
+
+export function policyInfo(): Promise<PolicyView> {
+  return invoke<PolicyView>("policy_info");
 }
 
 export function listServers(): Promise<ServerList> {

@@ -3,4 +3,4 @@
 /**
  * The small set of error kinds the UI acts on. New engine errors map onto these at the edge.
  */
-export type ErrorCode = "not_configured" | "engine_unavailable" | "invalid_input" | "not_found" | "conflict" | "internal";
+export type ErrorCode = "not_configured" | "engine_unavailable" | "invalid_input" | "not_found" | "conflict" | "not_allowed" | "internal";

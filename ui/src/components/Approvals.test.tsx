@@ -2,16 +2,16 @@ import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
-import { NOW, backend, refundApproval, refundTask } from "../test/fixtures";
+import { NOW, backend, me, refundApproval, refundTask } from "../test/fixtures";
 import { Approvals } from "./Approvals";
 
 function setup(pending: ApprovalRow[]) {
   let current = pending;
   const calls = backend({
-    list_approvals: () => current,
-    decide_approval: (args) => {
+    list_approvals: () => ({ acting_as: me, approvals: current }),
+    answer_approval: (args) => {
       current = current.filter((a) => a.id !== args.id);
-      return { ...refundTask, status: "running" };
+      return { outcome: "decided", task: { ...refundTask, status: "running" } };
     },
   });
   render(<Approvals now={NOW} onOpenTask={vi.fn()} onShowTasks={vi.fn()} />);
@@ -33,10 +33,9 @@ describe("Approvals", () => {
     const calls = setup([refundApproval]);
     await userEvent.click(await screen.findByRole("button", { name: "Approve" }));
     expect(await screen.findByText("Nothing waits for you")).toBeInTheDocument();
-    expect(calls.find((c) => c.cmd === "decide_approval")?.args).toEqual({
+    expect(calls.find((c) => c.cmd === "answer_approval")?.args).toEqual({
       id: "ap-1",
-      approve: true,
-      reason: null,
+      answer: { kind: "approve", reason: null },
     });
   });
 
@@ -46,9 +45,9 @@ describe("Approvals", () => {
     await screen.findByText("Second?");
     await userEvent.keyboard("{ArrowDown}a");
     await screen.findByText(refundApproval.prompt);
-    expect(calls.find((c) => c.cmd === "decide_approval")?.args).toMatchObject({
+    expect(calls.find((c) => c.cmd === "answer_approval")?.args).toMatchObject({
       id: "ap-2",
-      approve: true,
+      answer: { kind: "approve" },
     });
   });
 
@@ -63,17 +62,16 @@ describe("Approvals", () => {
     await userEvent.type(reason, "order was already refunded");
     await userEvent.click(reject);
     expect(await screen.findByText("Nothing waits for you")).toBeInTheDocument();
-    expect(calls.find((c) => c.cmd === "decide_approval")?.args).toEqual({
+    expect(calls.find((c) => c.cmd === "answer_approval")?.args).toEqual({
       id: "ap-1",
-      approve: false,
-      reason: "order was already refunded",
+      answer: { kind: "reject", reason: "order was already refunded" },
     });
   });
 
   it("says why a decision was not recorded", async () => {
     backend({
-      list_approvals: () => [refundApproval],
-      decide_approval: () => {
+      list_approvals: () => ({ acting_as: me, approvals: [refundApproval] }),
+      answer_approval: () => {
         throw new Error("Approval ap-1 was already decided.");
       },
     });

@@ -1,7 +1,7 @@
 // Approvals: the inbox of pending approvals. Approve, or reject with a reason; `a` and `r`
 // act on the selected one, the arrow keys (or j/k) move the selection.
 import { useEffect, useRef, useState } from "react";
-import { decideApproval, describeError, listApprovals } from "../api";
+import { answerApproval, describeError, listApprovals } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import { ago, formatDateTime, shortId, timeLeft } from "../format";
 import { useLive } from "../live";
@@ -34,14 +34,17 @@ export function Approvals({
   const [failure, setFailure] = useState<string | null>(null);
   const reasonField = useRef<HTMLTextAreaElement>(null);
 
-  const approvals = load.state === "ready" ? load.data : [];
+  const approvals = load.state === "ready" ? load.data.approvals : [];
   const selected =
     approvals.find((approval) => approval.id === selectedId) ?? approvals[0] ?? null;
 
   const decide = (approval: ApprovalRow, approve: boolean, why: string | null) => {
     setBusy(true);
     setFailure(null);
-    decideApproval(approval.id, approve, why).then(
+    answerApproval(
+      approval.id,
+      approve ? { kind: "approve", reason: why } : { kind: "reject", reason: why },
+    ).then(
       () => {
         setRejecting(null);
         setReason("");

@@ -1,6 +1,7 @@
 // Wire values for component tests, typed by the generated bindings so they drift with them.
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
+import type { Person } from "../bindings/Person";
 import type { TaskDetail } from "../bindings/TaskDetail";
 import type { TaskRow } from "../bindings/TaskRow";
 import type { WorkflowList } from "../bindings/WorkflowList";
@@ -18,6 +19,9 @@ export const refundTask: TaskRow = {
   updated_at: NOW - 4 * 60_000,
 };
 
+/** Who the app decides as. */
+export const me: Person = { name: "carol", display_name: null, roles: ["controller", "finance-lead"], listed: false };
+
 export const refundApproval: ApprovalRow = {
   id: "ap-1",
   task_id: refundTask.id,
@@ -32,6 +36,8 @@ export const refundApproval: ApprovalRow = {
   decided_by: null,
   decided_at: null,
   reason: null,
+  held: null,
+  edited_args: null,
 };
 
 export const workflows: WorkflowList = {
