@@ -27,6 +27,7 @@ mod key;
 pub mod messages;
 mod names;
 pub mod openai;
+pub mod pricing;
 mod prompt;
 pub mod transport;
 mod usage;

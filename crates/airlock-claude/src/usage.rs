@@ -42,8 +42,7 @@ impl AddAssign for Usage {
     }
 }
 
-/// Prices in US dollars per million tokens. There are no built-in prices: they change, so
-/// they come from configuration.
+/// Prices in US dollars per million tokens (see [`crate::pricing`] for the list prices).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pricing {
     pub input: f64,

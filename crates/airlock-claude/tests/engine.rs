@@ -141,6 +141,15 @@ async fn claude_proposes_a_call_sees_its_result_and_answers() {
         assert_eq!(output, 2 * 503);
         assert_eq!(claude.usage().requests, 2);
         assert_eq!(claude.task_usage(&id).requests, 0, "taken by the engine turn by turn");
+
+        // The task's cost, from its history alone: 2 turns of 2,095 in, 503 out and 1,800
+        // cache-write tokens at Sonnet's list prices.
+        let spend = airlock_engine::spend::model_spend(&engine.store().events(&id).await.unwrap());
+        assert_eq!(spend.len(), 1);
+        assert_eq!(spend[0].turns, 2);
+        let cost = airlock_claude::pricing::cost_usd(&spend[0].model, &spend[0].usage).unwrap();
+        let expected = 2.0 * (2095.0 * 3.0 + 503.0 * 15.0 + 1800.0 * 3.75) / 1_000_000.0;
+        assert!((cost - expected).abs() < 1e-12, "{cost} vs {expected}");
     })
     .await;
 }

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig};
+use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig, pricing};
+use airlock_engine::spend::model_spend;
 use airlock_engine::store::{AuditFilter, TaskFilter, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{Answer, Answered, Engine, EngineError, os_user};
@@ -289,16 +290,34 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             let steps = store.steps(&t.id).await?;
             let calls = store.tool_calls(&t.id).await?;
             let approvals = store.task_approvals(&t.id).await?;
+            let spend: Vec<_> = model_spend(&events)
+                .into_iter()
+                .map(|s| {
+                    let cost = pricing::cost_usd(&s.model, &s.usage);
+                    (s, cost)
+                })
+                .collect();
             if cli.json {
+                let model_usage: Vec<_> = spend
+                    .iter()
+                    .map(|(s, cost)| {
+                        json!({
+                            "model": s.model, "turns": s.turns, "usage": s.usage, "cost_usd": cost,
+                        })
+                    })
+                    .collect();
                 print_json(&json!({
                     "task": t, "events": events, "steps": steps,
-                    "tool_calls": calls, "approvals": approvals,
+                    "tool_calls": calls, "approvals": approvals, "model_usage": model_usage,
                 }))?;
             } else {
                 say!(
                     "{}",
                     render::task_detail(&t, &events, &steps, &calls, &approvals)
                 );
+                for (s, cost) in &spend {
+                    say!("{}", render::spend_line(s, *cost));
+                }
             }
             Ok(Exit::Ok)
         }

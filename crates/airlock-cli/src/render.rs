@@ -605,6 +605,30 @@ pub fn identities(path: &std::path::Path, people: &airlock_engine::policy::Ident
     out
 }
 
+/// What one model cost a task: turns, tokens and dollars (when its price is known).
+pub fn spend_line(s: &airlock_engine::spend::ModelSpend, cost_usd: Option<f64>) -> String {
+    let u = &s.usage;
+    let cache = if u.cache_creation_input_tokens + u.cache_read_input_tokens > 0 {
+        format!(
+            ", cache {} written / {} read",
+            u.cache_creation_input_tokens, u.cache_read_input_tokens
+        )
+    } else {
+        String::new()
+    };
+    if s.counted_turns == 0 {
+        return format!("model {}: {} turn(s), tokens not counted", s.model, s.turns);
+    }
+    let cost = match cost_usd {
+        Some(c) => format!("${c:.4}"),
+        None => "cost unknown (no price for this model)".to_owned(),
+    };
+    format!(
+        "model {}: {} turn(s), {} in / {} out tokens{cache}, {cost}",
+        s.model, s.turns, u.input_tokens, u.output_tokens
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod model;
 mod runner;
 pub mod scripted_model;
+pub mod spend;
 pub mod tool_host;
 
 pub use builtin_tools::BuiltinTools;
