@@ -337,23 +337,24 @@ async fn an_injected_call_the_policy_denies_is_refused_by_policy_and_recorded() 
 
     // The denied tool was never offered, the injected proposal was refused by the rule,
     // and the refusal (with the rule's reason) went back to the model.
-    let requests = model.requests.lock().unwrap();
-    assert!(
-        requests[0].tools.iter().all(|t| t.name != "builtin.record"),
-        "a tool the policy never allows is not offered"
-    );
-    let refusal = requests
-        .iter()
-        .flat_map(|r| r.turns.iter())
-        .find_map(|t| match t {
-            Turn::ToolResult {
-                ok: false, content, ..
-            } => Some(content.to_string()),
-            _ => None,
-        })
-        .unwrap();
-    assert!(refusal.contains("no refunds from agents"), "{refusal}");
-    drop(requests);
+    {
+        let requests = model.requests.lock().unwrap();
+        assert!(
+            requests[0].tools.iter().all(|t| t.name != "builtin.record"),
+            "a tool the policy never allows is not offered"
+        );
+        let refusal = requests
+            .iter()
+            .flat_map(|r| r.turns.iter())
+            .find_map(|t| match t {
+                Turn::ToolResult {
+                    ok: false, content, ..
+                } => Some(content.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(refusal.contains("no refunds from agents"), "{refusal}");
+    }
     let events: Vec<TaskEvent> = engine
         .store()
         .events(&task.id)
