@@ -7,6 +7,7 @@ import type { AnswerReply } from "./bindings/AnswerReply";
 import type { AnswerRequest } from "./bindings/AnswerRequest";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { CommandError } from "./bindings/CommandError";
+import type { ErrorCode } from "./bindings/ErrorCode";
 import type { GrantRequest } from "./bindings/GrantRequest";
 import type { GrantRow } from "./bindings/GrantRow";
 import type { Inbox } from "./bindings/Inbox";
@@ -92,6 +93,11 @@ function isCommandError(value: unknown): value is CommandError {
     "message" in value &&
     typeof value.message === "string"
   );
+}
+
+/** The backend's error code, when `error` is a command's error. */
+export function errorCode(error: unknown): ErrorCode | null {
+  return isCommandError(error) ? error.code : null;
 }
 
 /** True when the page runs inside the desktop app, where `invoke` can reach Rust. */

@@ -98,3 +98,33 @@ export function shortId(id: string): string {
 export function prettyJson(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
+
+/** "3 h 59 min", "12 min", "2 days": how long until `at`; null when it has passed. */
+export function duration(at: number, now: number): string | null {
+  const minutes = Math.floor((at - now) / 60_000);
+  if (minutes < 1) return null;
+  if (minutes < 60) return `${String(minutes)} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return minutes % 60 === 0 ? `${String(hours)} h` : `${String(hours)} h ${String(minutes % 60)} min`;
+  return `${String(Math.floor(hours / 24))} days`;
+}
+
+/** "15 minutes", "1 hour", "4 hours", "1 day": a grant's length in words. */
+export function minutesWords(minutes: number): string {
+  if (minutes % 1440 === 0) return minutes === 1440 ? "1 day" : `${String(minutes / 1440)} days`;
+  if (minutes % 60 === 0) return minutes === 60 ? "1 hour" : `${String(minutes / 60)} hours`;
+  return minutes === 1 ? "1 minute" : `${String(minutes)} minutes`;
+}
+
+/** "low risk" in the tone of its pill. */
+export function riskTone(risk: string): "quiet" | "attention" | "bad" {
+  if (risk === "high") return "bad";
+  if (risk === "medium") return "attention";
+  return "quiet";
+}
+
+/** "a, b or c". */
+export function orWords(items: readonly string[]): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} or ${items[items.length - 1] ?? ""}`;
+}

@@ -1,11 +1,14 @@
-import { render, screen } from "@testing-library/react";
+import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
-import { NOW, backend, me, refundApproval, refundTask } from "../test/fixtures";
+import type { GrantRow } from "../bindings/GrantRow";
+import { NOW, backend, commandError, heldRefund, me, refundApproval, refundTask } from "../test/fixtures";
 import { Approvals } from "./Approvals";
 
-function setup(pending: ApprovalRow[]) {
+type Handlers = Record<string, (args: Record<string, unknown>) => unknown>;
+
+function setup(pending: ApprovalRow[], extra: Handlers = {}, now = NOW) {
   let current = pending;
   const calls = backend({
     list_approvals: () => ({ acting_as: me, approvals: current }),
@@ -13,13 +16,36 @@ function setup(pending: ApprovalRow[]) {
       current = current.filter((a) => a.id !== args.id);
       return { outcome: "decided", task: { ...refundTask, status: "running" } };
     },
+    ...extra,
   });
-  render(<Approvals now={NOW} onOpenTask={vi.fn()} onShowTasks={vi.fn()} />);
+  render(<Approvals now={now} onOpenTask={vi.fn()} onShowTasks={vi.fn()} />);
   return calls;
 }
 
-describe("Approvals", () => {
-  it("shows the prompt, workflow, step, approvers and time left", async () => {
+function answers(calls: { cmd: string; args: Record<string, unknown> }[]) {
+  return calls.filter((c) => c.cmd === "answer_approval").map((c) => c.args);
+}
+
+const grant: GrantRow = {
+  id: "g-1",
+  tool: "support.issue_refund",
+  workflow: "support-refund",
+  task_id: null,
+  condition: "args.amount_cents <= 25000",
+  max_uses: 5,
+  uses: 0,
+  expires_at: NOW + 3_600_000,
+  created_by: "carol",
+  created_at: NOW,
+  from_approval: "ap-9",
+  note: null,
+  revoked_at: null,
+  revoked_by: null,
+  state: "in_force",
+};
+
+describe("Approvals: workflow checkpoints", () => {
+  it("shows the prompt, workflow, step, approvers and time left, and who decides", async () => {
     setup([refundApproval]);
     expect(await screen.findByText(refundApproval.prompt)).toBeInTheDocument();
     expect(screen.getByText("support-refund")).toBeInTheDocument();
@@ -27,28 +53,29 @@ describe("Approvals", () => {
     expect(screen.getByText("controller")).toBeInTheDocument();
     expect(screen.getByText("3 h 20 min left")).toBeInTheDocument();
     expect(screen.getByText("4 min ago by ada")).toBeInTheDocument();
+    expect(screen.getByText(/You decide as/)).toHaveTextContent(
+      "You decide as carol (roles controller, finance-lead).",
+    );
+    // A checkpoint holds no call: nothing to edit or grant.
+    expect(screen.queryByRole("button", { name: "Edit, then approve…" })).toBeNull();
   });
 
-  it("approves with the button", async () => {
+  it("approves with the button and says so", async () => {
     const calls = setup([refundApproval]);
     await userEvent.click(await screen.findByRole("button", { name: "Approve" }));
     expect(await screen.findByText("Nothing waits for you")).toBeInTheDocument();
-    expect(calls.find((c) => c.cmd === "answer_approval")?.args).toEqual({
-      id: "ap-1",
-      answer: { kind: "approve", reason: null },
-    });
+    expect(answers(calls)).toEqual([{ id: "ap-1", answer: { kind: "approve", reason: null } }]);
+    expect(screen.getByRole("status")).toHaveTextContent("Approved support-refund (task 3f1c2a9e).");
   });
 
-  it("`a` approves the selected approval; arrows move the selection", async () => {
+  it("`a` approves the selected approval; j and the arrows move the selection", async () => {
     const second = { ...refundApproval, id: "ap-2", prompt: "Second?" };
-    const calls = setup([refundApproval, second]);
-    await screen.findByText("Second?");
-    await userEvent.keyboard("{ArrowDown}a");
+    const third = { ...refundApproval, id: "ap-3", prompt: "Third?" };
+    const calls = setup([refundApproval, second, third]);
+    await screen.findByText("Third?");
+    await userEvent.keyboard("jj{ArrowUp}a");
     await screen.findByText(refundApproval.prompt);
-    expect(calls.find((c) => c.cmd === "answer_approval")?.args).toMatchObject({
-      id: "ap-2",
-      answer: { kind: "approve" },
-    });
+    expect(answers(calls)).toEqual([{ id: "ap-2", answer: { kind: "approve", reason: null } }]);
   });
 
   it("`r` asks for a reason, and rejecting needs one", async () => {
@@ -62,17 +89,25 @@ describe("Approvals", () => {
     await userEvent.type(reason, "order was already refunded");
     await userEvent.click(reject);
     expect(await screen.findByText("Nothing waits for you")).toBeInTheDocument();
-    expect(calls.find((c) => c.cmd === "answer_approval")?.args).toEqual({
-      id: "ap-1",
-      answer: { kind: "reject", reason: "order was already refunded" },
-    });
+    expect(answers(calls)).toEqual([
+      { id: "ap-1", answer: { kind: "reject", reason: "order was already refunded" } },
+    ]);
   });
 
-  it("says why a decision was not recorded", async () => {
+  it("Escape puts a form away without deciding", async () => {
+    const calls = setup([refundApproval]);
+    await screen.findByText(refundApproval.prompt);
+    await userEvent.keyboard("r");
+    await userEvent.keyboard("{Escape}");
+    expect(screen.queryByLabelText("Why are you rejecting this?")).toBeNull();
+    expect(answers(calls)).toEqual([]);
+  });
+
+  it("says why a decision was not recorded, on the approval", async () => {
     backend({
       list_approvals: () => ({ acting_as: me, approvals: [refundApproval] }),
       answer_approval: () => {
-        throw new Error("Approval ap-1 was already decided.");
+        throw commandError("conflict", "Approval ap-1 was already decided.");
       },
     });
     render(<Approvals now={NOW} onOpenTask={vi.fn()} onShowTasks={vi.fn()} />);
@@ -80,5 +115,224 @@ describe("Approvals", () => {
     const alert = await screen.findByRole("alert");
     expect(alert).toHaveTextContent("The decision was not recorded.");
     expect(alert).toHaveTextContent("Approval ap-1 was already decided.");
+    expect(within(screen.getByRole("listitem")).getByRole("alert")).toBe(alert);
+  });
+});
+
+describe("Approvals: held tool calls", () => {
+  it("shows the tool, the arguments in words, the risk, the rule and what it saw", async () => {
+    setup([heldRefund]);
+    const item = await screen.findByRole("listitem", { name: "support.issue_refund for task 3f1c2a9e" });
+    const what = within(item).getByRole("region", { name: "What it would do" });
+    expect(within(what).getByText("order_id").nextSibling).toHaveTextContent("ORD-5001");
+    expect(within(what).getByText("amount_cents").nextSibling).toHaveTextContent("25000 (250.00)");
+    expect(within(what).getByText("reason").nextSibling).toHaveTextContent("customer request");
+    expect(within(item).getByText("medium risk")).toHaveClass("pill-attention");
+    const why = within(item).getByRole("region", { name: "Why it waits" });
+    expect(why).toHaveTextContent(
+      "Rule “refunds above 200.00 need a finance lead” applies when args.amount_cents > 20000.",
+    );
+    expect(within(why).getByText("args.amount_cents").closest("div")).toHaveTextContent(
+      "args.amount_cents25000",
+    );
+    expect(within(item).getByText("4 min ago by ada")).toBeInTheDocument();
+    expect(within(item).getByText("1 approval from finance-lead")).toBeInTheDocument();
+    expect(within(item).getByText("23 h 56 min left")).toBeInTheDocument();
+    expect(within(item).getByText("controller may decide too in 3 h 56 min")).toBeInTheDocument();
+    expect(within(item).queryByText("Escalated")).toBeNull();
+  });
+
+  it("says when it has escalated, and counts the votes of a call needing several", async () => {
+    const twoNeeded: ApprovalRow = {
+      ...heldRefund,
+      held: heldRefund.held && {
+        ...heldRefund.held,
+        approvals_needed: 2,
+        votes: [{ voter: "sam", at: NOW - 60_000 }],
+        four_eyes: true,
+      },
+    };
+    setup([twoNeeded], {}, NOW + 4 * 3_600_000);
+    expect(await screen.findByText("Escalated")).toHaveClass("pill");
+    expect(screen.getByText("Escalated: controller may decide too")).toBeInTheDocument();
+    expect(
+      screen.getByText("2 approvals from different people with role finance-lead; 1 so far (sam)"),
+    ).toBeInTheDocument();
+    expect(screen.getByText("ada may not approve it")).toBeInTheDocument();
+  });
+
+  it("reports a vote that still needs another approver", async () => {
+    const calls = setup([heldRefund], {
+      answer_approval: () => ({
+        outcome: "voted",
+        task: refundTask,
+        votes: 1,
+        needed: 2,
+      }),
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Approve" }));
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      "Your approval of support.issue_refund for task 3f1c2a9e is counted: 1 of 2. It waits for another approver.",
+    );
+    expect(answers(calls)).toHaveLength(1);
+  });
+
+  it("edits then approves, showing the proposed and edited arguments side by side first", async () => {
+    const calls = setup([heldRefund]);
+    await screen.findByRole("listitem", { name: /^support.issue_refund/ });
+    await userEvent.keyboard("e");
+    const amount = screen.getByLabelText("amount_cents");
+    expect(screen.getByLabelText("order_id")).toHaveFocus();
+    await userEvent.clear(amount);
+    await userEvent.type(amount, "20000");
+    expect(screen.getByText("was")).toHaveTextContent("was 25000 (250.00)");
+    await userEvent.click(screen.getByRole("button", { name: "Review changes" }));
+
+    expect(screen.getByRole("heading", { name: "1 change" })).toBeInTheDocument();
+    const diff = screen.getByRole("table", { name: "Proposed and edited arguments" });
+    const changed = within(diff).getByRole("row", { name: /^amount_cents/ });
+    expect(changed).toHaveClass("changed");
+    expect(within(changed).getAllByRole("cell").map((c) => c.textContent)).toEqual([
+      "25000 (250.00)",
+      "20000 (200.00)",
+    ]);
+    expect(within(diff).getByRole("row", { name: /^order_id/ })).toHaveTextContent(
+      "ORD-5001 · unchanged",
+    );
+    await userEvent.type(screen.getByLabelText("Why the change (kept with the override)"), "policy cap");
+    await userEvent.click(screen.getByRole("button", { name: "Approve with changes" }));
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      "Approved support.issue_refund for task 3f1c2a9e with your changes.",
+    );
+    expect(answers(calls)).toEqual([
+      {
+        id: "ap-9",
+        answer: {
+          kind: "approve_edited",
+          args: { order_id: "ORD-5001", amount_cents: 20000, reason: "customer request" },
+          reason: "policy cap",
+        },
+      },
+    ]);
+  });
+
+  it("keeps an edit that does not read as its type from being reviewed", async () => {
+    setup([heldRefund]);
+    await userEvent.click(await screen.findByRole("button", { name: "Edit, then approve…" }));
+    const amount = screen.getByLabelText("amount_cents");
+    await userEvent.clear(amount);
+    await userEvent.type(amount, "two hundred");
+    await userEvent.click(screen.getByRole("button", { name: "Review changes" }));
+    expect(screen.getByText("Write a number.")).toBeInTheDocument();
+    expect(amount).toHaveAttribute("aria-invalid", "true");
+    expect(screen.queryByRole("table")).toBeNull();
+  });
+
+  it("an unchanged edit cannot be approved as a change", async () => {
+    setup([heldRefund]);
+    await userEvent.click(await screen.findByRole("button", { name: "Edit, then approve…" }));
+    await userEvent.click(screen.getByRole("button", { name: "Review changes" }));
+    expect(screen.getByRole("heading", { name: "Nothing changed" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Approve with changes" })).toBeDisabled();
+  });
+
+  it("shows a refused edit in place and lets the approver go back to editing", async () => {
+    setup([heldRefund], {
+      answer_approval: () => {
+        throw commandError("invalid_input", "The edited call cannot be approved: the policy denies it (rule “no refund above 1000.00”): too large.");
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Edit, then approve…" }));
+    const amount = screen.getByLabelText("amount_cents");
+    await userEvent.clear(amount);
+    await userEvent.type(amount, "900000");
+    await userEvent.click(screen.getByRole("button", { name: "Review changes" }));
+    await userEvent.click(screen.getByRole("button", { name: "Approve with changes" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("The change was refused.");
+    expect(alert).toHaveTextContent("the policy denies it (rule “no refund above 1000.00”): too large.");
+    await userEvent.click(screen.getByRole("button", { name: "Back to editing" }));
+    expect(screen.getByLabelText("amount_cents")).toHaveValue("900000");
+  });
+
+  it("says in words when this person may not decide", async () => {
+    setup([heldRefund], {
+      answer_approval: () => {
+        throw commandError("not_allowed", "ada asked for this call, and its rule needs four eyes: someone else must approve it.");
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Approve" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("You cannot decide this one.");
+    expect(alert).toHaveTextContent("someone else must approve it.");
+  });
+
+  it("approves and grants later calls like it, scoped to the workflow, an hour and the amount", async () => {
+    const calls = setup([heldRefund], { create_grant: () => grant });
+    await screen.findByRole("listitem", { name: /^support.issue_refund/ });
+    await userEvent.keyboard("g");
+    expect(screen.getByLabelText("For")).toHaveValue("60");
+    expect(screen.getByLabelText("Only while")).toHaveValue("args.amount_cents <= 25000");
+    expect(screen.getByRole("radio", { name: "every support-refund task" })).toBeChecked();
+    await userEvent.type(screen.getByLabelText("At most"), "5");
+    expect(screen.getByText(/^Grants:/)).toHaveTextContent(
+      "Grants: support.issue_refund in support-refund tasks, while args.amount_cents <= 25000, for 1 hour, at most 5 calls.",
+    );
+    await userEvent.click(screen.getByRole("button", { name: "Approve and grant" }));
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      /^Approved support.issue_refund for task 3f1c2a9e. Granted: support.issue_refund in support-refund tasks, while args.amount_cents <= 25000, until .+, at most 5 calls.$/,
+    );
+    expect(calls.map((c) => c.cmd).filter((c) => c !== "list_approvals")).toEqual([
+      "answer_approval",
+      "create_grant",
+    ]);
+    expect(calls.find((c) => c.cmd === "create_grant")?.args).toEqual({
+      grant: {
+        tool: "support.issue_refund",
+        workflow: "support-refund",
+        task_id: null,
+        condition: "args.amount_cents <= 25000",
+        max_uses: 5,
+        valid_for_minutes: 60,
+        from_approval: "ap-9",
+        note: null,
+      },
+    });
+  });
+
+  it("refuses a count of calls that is not a whole number, and can grant for this task only", async () => {
+    const calls = setup([heldRefund], { create_grant: () => grant });
+    await userEvent.click(await screen.findByRole("button", { name: "Approve and grant…" }));
+    await userEvent.type(screen.getByLabelText("At most"), "1.5");
+    expect(screen.getByText(/Write a whole number of calls/)).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Approve and grant" })).toBeDisabled();
+    await userEvent.clear(screen.getByLabelText("At most"));
+    await userEvent.click(screen.getByRole("radio", { name: "only task 3f1c2a9e" }));
+    await userEvent.selectOptions(screen.getByLabelText("Only while"), "any arguments");
+    await userEvent.selectOptions(screen.getByLabelText("For"), "until revoked");
+    expect(screen.getByText(/It has no end/)).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Approve and grant" }));
+    await screen.findByRole("status");
+    expect(calls.find((c) => c.cmd === "create_grant")?.args.grant).toMatchObject({
+      task_id: refundTask.id,
+      condition: null,
+      max_uses: null,
+      valid_for_minutes: null,
+    });
+  });
+
+  it("says so when the call was approved but the grant could not be made", async () => {
+    setup([heldRefund], {
+      create_grant: () => {
+        throw commandError("invalid_input", "The grant cannot be made: its condition does not compile.");
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Approve and grant…" }));
+    await userEvent.click(screen.getByRole("button", { name: "Approve and grant" }));
+    const status = await screen.findByRole("status");
+    expect(status).toHaveClass("warn");
+    expect(status).toHaveTextContent(
+      "Approved support.issue_refund for task 3f1c2a9e. The grant was not made: The grant cannot be made: its condition does not compile.",
+    );
   });
 });

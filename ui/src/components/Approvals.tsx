@@ -1,10 +1,30 @@
-// Approvals: the inbox of pending approvals. Approve, or reject with a reason; `a` and `r`
-// act on the selected one, the arrow keys (or j/k) move the selection.
+// Approvals: the inbox of what waits for a person. A workflow checkpoint is approved or
+// rejected; a tool call a policy rule held shows what it would do and why it waits, and can
+// also be edited then approved, or approved with a grant for later calls like it.
+// Keys act on the selected item: `a` approve, `r` reject, `e` edit, `g` approve and grant,
+// `j`/`k` (or the arrows) move, Escape closes a form.
 import { useEffect, useRef, useState } from "react";
-import { answerApproval, describeError, listApprovals } from "../api";
+import { answerApproval, createGrant, describeError, errorCode, listApprovals } from "../api";
+import type { AnswerReply } from "../bindings/AnswerReply";
+import type { AnswerRequest } from "../bindings/AnswerRequest";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
-import { ago, formatDateTime, shortId, timeLeft } from "../format";
+import type { GrantRequest } from "../bindings/GrantRequest";
+import type { HeldCallView } from "../bindings/HeldCallView";
+import type { Person } from "../bindings/Person";
+import {
+  ago,
+  duration,
+  formatDateTime,
+  minutesWords,
+  orWords,
+  riskTone,
+  shortId,
+  timeLeft,
+} from "../format";
+import { argPath, grantScope } from "../grants";
 import { useLive } from "../live";
+import { ArgsDiff, ArgsEditor, ArgsList, changedKeys, draftOf, parseDraft, valueText } from "./Args";
+import type { Args, Draft } from "./Args";
 import { Problem } from "./Problem";
 
 function typing(target: EventTarget | null): boolean {
@@ -15,6 +35,86 @@ function typing(target: EventTarget | null): boolean {
       target.tagName === "SELECT" ||
       target.isContentEditable)
   );
+}
+
+type Mode = { id: string; kind: "reject" | "edit" | "review" | "grant" };
+
+/** The grant an approver is choosing in "Approve and grant". */
+type GrantChoice = {
+  scope: "workflow" | "task";
+  /** `null`: until revoked. */
+  minutes: number | null;
+  /** At most this many calls; empty for no limit. */
+  uses: string;
+  /** A CEL condition, empty for none. */
+  condition: string;
+};
+
+const GRANT_LENGTHS: readonly (number | null)[] = [15, 60, 240, 480, 1440, null];
+
+/** Caps the approver can choose from: each numeric argument at most its proposed value. */
+function caps(args: Args): { condition: string; label: string }[] {
+  const out: { condition: string; label: string }[] = [];
+  for (const [key, value] of Object.entries(args)) {
+    const path = argPath(key);
+    if (path !== null && typeof value === "number") {
+      out.push({
+        condition: `${path} <= ${String(value)}`,
+        label: `${key} is at most ${valueText(value)}`,
+      });
+    }
+  }
+  return out;
+}
+
+function defaultGrant(held: HeldCallView): GrantChoice {
+  return { scope: "workflow", minutes: 60, uses: "", condition: caps(held.args)[0]?.condition ?? "" };
+}
+
+function grantRequest(approval: ApprovalRow, held: HeldCallView, choice: GrantChoice): GrantRequest {
+  const uses = choice.uses.trim();
+  return {
+    tool: held.tool,
+    workflow: approval.workflow,
+    task_id: choice.scope === "task" ? approval.task_id : null,
+    condition: choice.condition === "" ? null : choice.condition,
+    max_uses: uses === "" ? null : Number(uses),
+    valid_for_minutes: choice.minutes,
+    from_approval: approval.id,
+    note: null,
+  };
+}
+
+/** What to call an approval in a sentence. */
+function subject(approval: ApprovalRow): string {
+  return approval.held === null
+    ? `${approval.workflow} (task ${shortId(approval.task_id)})`
+    : `${approval.held.tool} for task ${shortId(approval.task_id)}`;
+}
+
+function answeredWords(approval: ApprovalRow, answer: AnswerRequest, reply: AnswerReply): string {
+  if (reply.outcome === "voted") {
+    return `Your approval of ${subject(approval)} is counted: ${String(reply.votes)} of ${String(reply.needed)}. It waits for another approver.`;
+  }
+  switch (answer.kind) {
+    case "approve":
+      return `Approved ${subject(approval)}.`;
+    case "approve_edited":
+      return `Approved ${subject(approval)} with your changes.`;
+    case "reject":
+      return `Rejected ${subject(approval)}.`;
+  }
+}
+
+function failureTitle(error: unknown, answer: AnswerRequest): string {
+  const code = errorCode(error);
+  if (code === "not_allowed") return "You cannot decide this one.";
+  if (answer.kind === "approve_edited" && code === "invalid_input") return "The change was refused.";
+  return "The decision was not recorded.";
+}
+
+function roleWords(person: Person): string {
+  return person.roles.length === 0 ? "no roles" : `roles ${person.roles.join(", ")}`;
 }
 
 export function Approvals({
@@ -28,60 +128,125 @@ export function Approvals({
 }) {
   const [load, reload] = useLive(listApprovals, (change) => change.status !== "running");
   const [selectedId, setSelectedId] = useState<string | null>(null);
-  const [rejecting, setRejecting] = useState<string | null>(null);
+  const [mode, setMode] = useState<Mode | null>(null);
   const [reason, setReason] = useState("");
+  const [draft, setDraft] = useState<Draft>({});
+  const [draftProblems, setDraftProblems] = useState<Record<string, string>>({});
+  const [edited, setEdited] = useState<Args | null>(null);
+  const [grant, setGrant] = useState<GrantChoice | null>(null);
   const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<string | null>(null);
-  const reasonField = useRef<HTMLTextAreaElement>(null);
+  const [failure, setFailure] = useState<{ id: string; title: string; message: string } | null>(
+    null,
+  );
+  const [done, setDone] = useState<{ tone: "good" | "warn"; text: string } | null>(null);
+  const list = useRef<HTMLUListElement>(null);
 
   const approvals = load.state === "ready" ? load.data.approvals : [];
   const selected =
     approvals.find((approval) => approval.id === selectedId) ?? approvals[0] ?? null;
 
-  const decide = (approval: ApprovalRow, approve: boolean, why: string | null) => {
+  const open = (approval: ApprovalRow, kind: Mode["kind"]) => {
+    setSelectedId(approval.id);
+    setFailure(null);
+    if (kind === "edit" && approval.held !== null && mode?.id !== approval.id) {
+      setDraft(draftOf(approval.held.args));
+      setDraftProblems({});
+      setReason("");
+    }
+    if (kind === "reject") setReason("");
+    if (kind === "grant" && approval.held !== null) setGrant(defaultGrant(approval.held));
+    setMode({ id: approval.id, kind });
+  };
+
+  const close = () => {
+    setMode(null);
+    setFailure(null);
+  };
+
+  const submit = (approval: ApprovalRow, answer: AnswerRequest, grantAsk: GrantRequest | null) => {
     setBusy(true);
     setFailure(null);
-    answerApproval(
-      approval.id,
-      approve ? { kind: "approve", reason: why } : { kind: "reject", reason: why },
-    ).then(
-      () => {
-        setRejecting(null);
+    setDone(null);
+    answerApproval(approval.id, answer)
+      .then(async (reply) => {
+        let text = answeredWords(approval, answer, reply);
+        let tone: "good" | "warn" = "good";
+        if (grantAsk !== null && reply.outcome === "decided") {
+          try {
+            const made = await createGrant(grantAsk);
+            const length =
+              made.expires_at === null ? "until revoked" : `until ${formatDateTime(made.expires_at)}`;
+            const uses = made.max_uses === null ? "" : `, at most ${String(made.max_uses)} calls`;
+            text += ` Granted: ${grantScope(made)}, ${length}${uses}.`;
+          } catch (error: unknown) {
+            tone = "warn";
+            text += ` The grant was not made: ${describeError(error)}`;
+          }
+        } else if (grantAsk !== null) {
+          text += " No grant was made, since the call still needs another approver.";
+        }
+        setMode(null);
         setReason("");
         setBusy(false);
+        setDone({ tone, text });
         reload();
-      },
-      (error: unknown) => {
-        setFailure(describeError(error));
+      })
+      .catch((error: unknown) => {
+        setFailure({ id: approval.id, title: failureTitle(error, answer), message: describeError(error) });
         setBusy(false);
         reload();
-      },
-    );
+      });
   };
 
-  const startRejecting = (approval: ApprovalRow) => {
-    setSelectedId(approval.id);
-    setRejecting(approval.id);
-    setFailure(null);
+  const approve = (approval: ApprovalRow) => {
+    submit(approval, { kind: "approve", reason: null }, null);
   };
 
+  const review = (approval: ApprovalRow) => {
+    if (approval.held === null) return;
+    const parsed = parseDraft(approval.held.args, draft);
+    if (parsed.problems !== null) {
+      setDraftProblems(parsed.problems);
+      return;
+    }
+    setDraftProblems({});
+    setEdited(parsed.args);
+    setMode({ id: approval.id, kind: "review" });
+  };
+
+  // An opened form takes the focus at its first field.
   useEffect(() => {
-    if (rejecting !== null) reasonField.current?.focus();
-  }, [rejecting]);
+    if (mode === null) return;
+    list.current
+      ?.querySelector<HTMLElement>(".step-form :is(input, textarea, select, button)")
+      ?.focus();
+  }, [mode]);
 
   // Keyboard: the handler reads the latest state through this ref.
   const keys = useRef<(event: KeyboardEvent) => void>(() => undefined);
   useEffect(() => {
     keys.current = (event) => {
+      if (event.key === "Escape" && mode !== null && !busy) {
+        event.preventDefault();
+        close();
+        return;
+      }
       if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
-      if (selected === null || busy) return;
+      if (selected === null || busy || mode !== null) return;
       const index = approvals.indexOf(selected);
+      const held = selected.held !== null;
       if (event.key === "a") {
         event.preventDefault();
-        decide(selected, true, null);
+        approve(selected);
       } else if (event.key === "r") {
         event.preventDefault();
-        startRejecting(selected);
+        open(selected, "reject");
+      } else if (event.key === "e" && held) {
+        event.preventDefault();
+        open(selected, "edit");
+      } else if (event.key === "g" && held) {
+        event.preventDefault();
+        open(selected, "grant");
       } else if (event.key === "ArrowDown" || event.key === "j") {
         event.preventDefault();
         setSelectedId(approvals[Math.min(index + 1, approvals.length - 1)]?.id ?? null);
@@ -101,17 +266,36 @@ export function Approvals({
     };
   }, []);
 
+  const orphanFailure =
+    failure !== null && !approvals.some((approval) => approval.id === failure.id) ? failure : null;
+
   return (
     <section className="panel wide" aria-labelledby="approvals-title">
       <header className="panel-header">
         <h1 id="approvals-title">Approvals</h1>
         <p className="lede">
-          Actions that wait for a person. Keys: <kbd>a</kbd> approve, <kbd>r</kbd> reject,{" "}
-          <kbd>↑</kbd> <kbd>↓</kbd> choose.
+          Actions that wait for a person.
+          {load.state === "ready" && (
+            <>
+              {" "}
+              You decide as <strong>{load.data.acting_as.display_name ?? load.data.acting_as.name}</strong>{" "}
+              ({roleWords(load.data.acting_as)}).
+            </>
+          )}
+          <br />
+          <span className="keys">
+            Keys: <kbd>a</kbd> approve, <kbd>r</kbd> reject, <kbd>e</kbd> edit, <kbd>g</kbd> approve
+            and grant, <kbd>j</kbd> <kbd>k</kbd> choose, <kbd>Esc</kbd> close.
+          </span>
         </p>
       </header>
 
-      {failure !== null && <Problem title="The decision was not recorded." message={failure} />}
+      {done !== null && (
+        <p className={done.tone === "good" ? "done" : "done warn"} role="status">
+          {done.text}
+        </p>
+      )}
+      {orphanFailure !== null && <Problem title={orphanFailure.title} message={orphanFailure.message} />}
       {load.state === "loading" && <p className="muted">Loading approvals…</p>}
       {load.state === "failed" && (
         <Problem title="Airlock could not list the approvals." message={load.message} />
@@ -120,129 +304,220 @@ export function Approvals({
         <div className="card empty">
           <h2>Nothing waits for you</h2>
           <p>
-            When a task reaches an approval step, it stops here until you approve or reject it,
-            and the desktop shows a notification.
+            When a task reaches an approval step, or the policy holds one of its tool calls for a
+            person, it stops here until you decide, and the desktop shows a notification.
           </p>
           <button type="button" className="button" onClick={onShowTasks}>
             See all tasks
           </button>
         </div>
       )}
-      <ul className="approvals" aria-label="Pending approvals">
+      <ul className="approvals" aria-label="Pending approvals" ref={list}>
         {approvals.map((approval) => {
           const isSelected = approval.id === selected?.id;
+          const current = mode?.id === approval.id ? mode.kind : null;
+          const held = approval.held;
           return (
             <li
               key={approval.id}
               className={isSelected ? "approval selected" : "approval"}
               aria-current={isSelected ? "true" : undefined}
+              aria-label={held === null ? approval.prompt : `${held.tool} for task ${shortId(approval.task_id)}`}
               onClick={() => {
                 setSelectedId(approval.id);
               }}
             >
-              <p className="prompt">{approval.prompt}</p>
-              <dl className="meta">
-                <div>
-                  <dt>Workflow</dt>
-                  <dd>{approval.workflow}</dd>
-                </div>
-                <div>
-                  <dt>Step</dt>
-                  <dd>
-                    <code>{approval.state_name}</code>
-                  </dd>
-                </div>
-                <div>
-                  <dt>Approvers</dt>
-                  <dd>{approval.approvers.join(", ")}</dd>
-                </div>
-                <div>
-                  <dt>Requested</dt>
-                  <dd title={formatDateTime(approval.requested_at)}>
-                    {ago(approval.requested_at, now)} by {approval.requester}
-                  </dd>
-                </div>
-                <div>
-                  <dt>Expires</dt>
-                  <dd
-                    className={
-                      approval.expires_at !== null && approval.expires_at - now < 3_600_000
-                        ? "soon"
-                        : undefined
-                    }
-                    title={
-                      approval.expires_at === null ? undefined : formatDateTime(approval.expires_at)
-                    }
-                  >
-                    {timeLeft(approval.expires_at, now)}
-                  </dd>
-                </div>
-              </dl>
-              {rejecting === approval.id ? (
+              {held === null ? (
+                <Checkpoint approval={approval} now={now} />
+              ) : (
+                <HeldCall approval={approval} held={held} now={now} />
+              )}
+
+              {failure?.id === approval.id && <Problem title={failure.title} message={failure.message} />}
+
+              {current === "reject" && (
                 <form
-                  className="reject"
+                  className="step-form"
                   onSubmit={(event) => {
                     event.preventDefault();
-                    if (reason.trim() !== "") decide(approval, false, reason.trim());
+                    if (reason.trim() !== "") submit(approval, { kind: "reject", reason: reason.trim() }, null);
                   }}
                 >
                   <label htmlFor={`reason-${approval.id}`}>Why are you rejecting this?</label>
                   <textarea
                     id={`reason-${approval.id}`}
-                    ref={reasonField}
                     rows={2}
                     value={reason}
                     onChange={(event) => {
                       setReason(event.target.value);
                     }}
-                    onKeyDown={(event) => {
-                      if (event.key === "Escape") setRejecting(null);
+                  />
+                  <p className="hint">
+                    {held === null
+                      ? "The task takes its rejection path."
+                      : "The call is not made; the task is told why."}
+                  </p>
+                  <div className="actions">
+                    <button type="submit" className="button danger" disabled={busy || reason.trim() === ""}>
+                      Reject
+                    </button>
+                    <button type="button" className="button" onClick={close}>
+                      Keep it waiting
+                    </button>
+                  </div>
+                </form>
+              )}
+
+              {current === "edit" && held !== null && (
+                <form
+                  className="step-form"
+                  onSubmit={(event) => {
+                    event.preventDefault();
+                    review(approval);
+                  }}
+                >
+                  <h3>Edit the arguments</h3>
+                  <p className="hint">
+                    You approve the call as you change it. The changed call is checked again against
+                    the tool&apos;s schema and the policy, and both versions are kept.
+                  </p>
+                  <ArgsEditor
+                    original={held.args}
+                    draft={draft}
+                    problems={draftProblems}
+                    onChange={setDraft}
+                  />
+                  <div className="actions">
+                    <button
+                      type="submit"
+                      className="button primary"
+                    >
+                      Review changes
+                    </button>
+                    <button type="button" className="button" onClick={close}>
+                      Cancel
+                    </button>
+                  </div>
+                </form>
+              )}
+
+              {current === "review" && held !== null && edited !== null && (
+                <form
+                  className="step-form"
+                  onSubmit={(event) => {
+                    event.preventDefault();
+                    submit(
+                      approval,
+                      { kind: "approve_edited", args: edited, reason: reason.trim() === "" ? null : reason.trim() },
+                      null,
+                    );
+                  }}
+                >
+                  <h3>
+                    {changedKeys(held.args, edited).length === 0
+                      ? "Nothing changed"
+                      : changedKeys(held.args, edited).length === 1
+                        ? "1 change"
+                        : `${String(changedKeys(held.args, edited).length)} changes`}
+                  </h3>
+                  <ArgsDiff before={held.args} after={edited} />
+                  <label htmlFor={`why-${approval.id}`}>Why the change (kept with the override)</label>
+                  <textarea
+                    id={`why-${approval.id}`}
+                    rows={2}
+                    value={reason}
+                    onChange={(event) => {
+                      setReason(event.target.value);
                     }}
                   />
                   <div className="actions">
                     <button
                       type="submit"
-                      className="button danger"
-                      disabled={busy || reason.trim() === ""}
+                      className="button primary"
+                      disabled={busy || changedKeys(held.args, edited).length === 0}
                     >
-                      Reject
+                      Approve with changes
                     </button>
                     <button
                       type="button"
                       className="button"
                       onClick={() => {
-                        setRejecting(null);
+                        setFailure(null);
+                        setMode({ id: approval.id, kind: "edit" });
                       }}
                     >
-                      Keep it waiting
+                      Back to editing
+                    </button>
+                    <button type="button" className="button link" onClick={close}>
+                      Cancel
                     </button>
                   </div>
                 </form>
-              ) : (
+              )}
+
+              {current === "grant" && held !== null && grant !== null && (
+                <GrantForm
+                  approval={approval}
+                  held={held}
+                  choice={grant}
+                  busy={busy}
+                  onChange={setGrant}
+                  onCancel={close}
+                  onSubmit={() => {
+                    submit(approval, { kind: "approve", reason: null }, grantRequest(approval, held, grant));
+                  }}
+                />
+              )}
+
+              {current === null && (
                 <div className="actions">
                   <button
                     type="button"
                     className="button primary"
                     disabled={busy}
                     onClick={() => {
-                      decide(approval, true, null);
+                      approve(approval);
                     }}
                   >
                     Approve
                   </button>
+                  {held !== null && (
+                    <>
+                      <button
+                        type="button"
+                        className="button"
+                        disabled={busy}
+                        onClick={() => {
+                          open(approval, "grant");
+                        }}
+                      >
+                        Approve and grant…
+                      </button>
+                      <button
+                        type="button"
+                        className="button"
+                        disabled={busy}
+                        onClick={() => {
+                          open(approval, "edit");
+                        }}
+                      >
+                        Edit, then approve…
+                      </button>
+                    </>
+                  )}
                   <button
                     type="button"
                     className="button"
                     disabled={busy}
                     onClick={() => {
-                      startRejecting(approval);
+                      open(approval, "reject");
                     }}
                   >
                     Reject…
                   </button>
                   <button
                     type="button"
-                    className="button link"
+                    className="button link push"
                     onClick={() => {
                       onOpenTask(approval.task_id);
                     }}
@@ -256,5 +531,302 @@ export function Approvals({
         })}
       </ul>
     </section>
+  );
+}
+
+function Expiry({ approval, now }: { approval: ApprovalRow; now: number }) {
+  return (
+    <dd
+      className={approval.expires_at !== null && approval.expires_at - now < 3_600_000 ? "soon" : undefined}
+      title={approval.expires_at === null ? undefined : formatDateTime(approval.expires_at)}
+    >
+      {timeLeft(approval.expires_at, now)}
+    </dd>
+  );
+}
+
+/** A workflow's `approval` state: its prompt and who may decide. */
+function Checkpoint({ approval, now }: { approval: ApprovalRow; now: number }) {
+  return (
+    <>
+      <p className="prompt">{approval.prompt}</p>
+      <dl className="meta">
+        <div>
+          <dt>Workflow</dt>
+          <dd>{approval.workflow}</dd>
+        </div>
+        <div>
+          <dt>Step</dt>
+          <dd>
+            <code>{approval.state_name}</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Approvers</dt>
+          <dd>{approval.approvers.join(", ")}</dd>
+        </div>
+        <div>
+          <dt>Requested</dt>
+          <dd title={formatDateTime(approval.requested_at)}>
+            {ago(approval.requested_at, now)} by {approval.requester}
+          </dd>
+        </div>
+        <div>
+          <dt>Expires</dt>
+          <Expiry approval={approval} now={now} />
+        </div>
+      </dl>
+    </>
+  );
+}
+
+/** Who must approve, how far it has got, and any escalation. */
+function needsWords(approval: ApprovalRow, held: HeldCallView): string {
+  const who = orWords(approval.approvers);
+  if (held.approvals_needed <= 1) return `1 approval from ${who}`;
+  const voters = held.votes.map((vote) => vote.voter).join(", ");
+  const sofar = held.votes.length === 0 ? "none yet" : `${String(held.votes.length)} so far (${voters})`;
+  return `${String(held.approvals_needed)} approvals from different people with role ${who}; ${sofar}`;
+}
+
+/** A tool call the policy held: what it would do, why it waits, and where the decision is. */
+function HeldCall({ approval, held, now }: { approval: ApprovalRow; held: HeldCallView; now: number }) {
+  const escalated = held.escalate_at !== null && held.escalate_at <= now;
+  const escalatesIn = held.escalate_at === null ? null : duration(held.escalate_at, now);
+  const argsSeen = held.seen.filter((value) => value.path.startsWith("args."));
+  const otherSeen = held.seen.filter((value) => !value.path.startsWith("args."));
+  return (
+    <>
+      <div className="call-title">
+        <code className="tool">{held.tool}</code>
+        <span className={`pill pill-${riskTone(held.risk)}`}>{held.risk} risk</span>
+        {escalated && <span className="pill pill-attention">Escalated</span>}
+      </div>
+      <p className="muted subline">
+        Proposed by {approval.workflow} at step <code>{approval.state_name}</code>, for{" "}
+        {held.requester}
+      </p>
+      <div className="held">
+        <section aria-label="What it would do">
+          <h3>What it would do</h3>
+          <ArgsList args={held.args} />
+        </section>
+        <section aria-label="Why it waits" className="why">
+          <h3>Why it waits</h3>
+          <p>
+            {held.rule === null ? (
+              "The policy requires approval."
+            ) : (
+              <>
+                Rule <strong>“{held.rule}”</strong>
+                {held.condition !== null && (
+                  <>
+                    {" "}
+                    applies when <code>{held.condition}</code>
+                  </>
+                )}
+                .
+              </>
+            )}
+          </p>
+          {held.seen.length > 0 && (
+            <dl className="seen">
+              {[...argsSeen, ...otherSeen].map((value) => (
+                <div key={value.path}>
+                  <dt>
+                    <code>{value.path}</code>
+                  </dt>
+                  <dd>{valueText(value.value)}</dd>
+                </div>
+              ))}
+            </dl>
+          )}
+          {held.condition_error !== null && (
+            <p className="bad-text">
+              Its condition could not be evaluated ({held.condition_error}), so it applies: approval
+              rules fail closed.
+            </p>
+          )}
+        </section>
+      </div>
+      <dl className="meta">
+        <div>
+          <dt>Asked</dt>
+          <dd title={formatDateTime(approval.requested_at)}>
+            {ago(approval.requested_at, now)} by {held.requester}
+          </dd>
+        </div>
+        <div>
+          <dt>Needs</dt>
+          <dd>{needsWords(approval, held)}</dd>
+        </div>
+        <div>
+          <dt>Expires</dt>
+          <Expiry approval={approval} now={now} />
+        </div>
+        {held.escalate_to.length > 0 && held.escalate_at !== null && (
+          <div>
+            <dt>Escalation</dt>
+            <dd className={escalated ? "soon" : undefined} title={formatDateTime(held.escalate_at)}>
+              {escalated || escalatesIn === null
+                ? `Escalated: ${orWords(held.escalate_to)} may decide too`
+                : `${orWords(held.escalate_to)} may decide too in ${escalatesIn}`}
+            </dd>
+          </div>
+        )}
+        {held.four_eyes && (
+          <div>
+            <dt>Four eyes</dt>
+            <dd>{held.requester} may not approve it</dd>
+          </div>
+        )}
+      </dl>
+    </>
+  );
+}
+
+function GrantForm({
+  approval,
+  held,
+  choice,
+  busy,
+  onChange,
+  onCancel,
+  onSubmit,
+}: {
+  approval: ApprovalRow;
+  held: HeldCallView;
+  choice: GrantChoice;
+  busy: boolean;
+  onChange: (choice: GrantChoice) => void;
+  onCancel: () => void;
+  onSubmit: () => void;
+}) {
+  const uses = choice.uses.trim();
+  const usesProblem =
+    uses !== "" && !(Number.isInteger(Number(uses)) && Number(uses) >= 1)
+      ? "Write a whole number of calls, 1 or more, or leave it empty."
+      : null;
+  const options = caps(held.args);
+  const unlimited = choice.minutes === null && uses === "";
+  const id = approval.id;
+  return (
+    <form
+      className="step-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (usesProblem === null) onSubmit();
+      }}
+    >
+      <h3>Approve, and let later calls like this one through</h3>
+      <p className="hint">
+        A grant stands in for approvals of <code>{held.tool}</code> until it runs out or you revoke
+        it (under Policy). It never overrides a rule that denies a call.
+      </p>
+      <div className="grant-grid">
+        <span className="label">Tasks</span>
+        <div role="radiogroup" aria-label="Tasks" className="choices">
+          <label>
+            <input
+              type="radio"
+              name={`scope-${id}`}
+              checked={choice.scope === "workflow"}
+              onChange={() => {
+                onChange({ ...choice, scope: "workflow" });
+              }}
+            />{" "}
+            every {approval.workflow} task
+          </label>
+          <label>
+            <input
+              type="radio"
+              name={`scope-${id}`}
+              checked={choice.scope === "task"}
+              onChange={() => {
+                onChange({ ...choice, scope: "task" });
+              }}
+            />{" "}
+            only task {shortId(approval.task_id)}
+          </label>
+        </div>
+
+        <label className="label" htmlFor={`for-${id}`}>
+          For
+        </label>
+        <select
+          id={`for-${id}`}
+          value={choice.minutes === null ? "" : String(choice.minutes)}
+          onChange={(event) => {
+            onChange({ ...choice, minutes: event.target.value === "" ? null : Number(event.target.value) });
+          }}
+        >
+          {GRANT_LENGTHS.map((minutes) => (
+            <option key={String(minutes)} value={minutes === null ? "" : String(minutes)}>
+              {minutes === null ? "until revoked" : minutesWords(minutes)}
+            </option>
+          ))}
+        </select>
+
+        <label className="label" htmlFor={`uses-${id}`}>
+          At most
+        </label>
+        <span>
+          <input
+            id={`uses-${id}`}
+            type="text"
+            inputMode="numeric"
+            className="short"
+            placeholder="any number of"
+            value={choice.uses}
+            aria-invalid={usesProblem !== null}
+            onChange={(event) => {
+              onChange({ ...choice, uses: event.target.value });
+            }}
+          />{" "}
+          calls
+          {usesProblem !== null && <span className="arg-problem">{usesProblem}</span>}
+        </span>
+
+        <label className="label" htmlFor={`when-${id}`}>
+          Only while
+        </label>
+        <select
+          id={`when-${id}`}
+          value={choice.condition}
+          onChange={(event) => {
+            onChange({ ...choice, condition: event.target.value });
+          }}
+        >
+          {options.map((option) => (
+            <option key={option.condition} value={option.condition}>
+              {option.label}
+            </option>
+          ))}
+          <option value="">any arguments</option>
+        </select>
+      </div>
+      <p className="hint">
+        Grants:{" "}
+        <strong>
+          {grantScope({
+            tool: held.tool,
+            workflow: approval.workflow,
+            task_id: choice.scope === "task" ? approval.task_id : null,
+            condition: choice.condition === "" ? null : choice.condition,
+          })}
+        </strong>
+        {choice.minutes === null ? ", until revoked" : `, for ${minutesWords(choice.minutes)}`}
+        {uses !== "" && usesProblem === null && `, at most ${uses} calls`}.
+        {unlimited && " It has no end: it lasts until you revoke it."}
+      </p>
+      <div className="actions">
+        <button type="submit" className="button primary" disabled={busy || usesProblem !== null}>
+          Approve and grant
+        </button>
+        <button type="button" className="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }

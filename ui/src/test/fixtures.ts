@@ -1,6 +1,7 @@
 // Wire values for component tests, typed by the generated bindings so they drift with them.
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
+import type { ErrorCode } from "../bindings/ErrorCode";
 import type { Person } from "../bindings/Person";
 import type { TaskDetail } from "../bindings/TaskDetail";
 import type { TaskRow } from "../bindings/TaskRow";
@@ -37,6 +38,43 @@ export const refundApproval: ApprovalRow = {
   decided_at: null,
   reason: null,
   held: null,
+  edited_args: null,
+};
+
+/** A refund the policy held for a finance lead. */
+export const heldRefund: ApprovalRow = {
+  id: "ap-9",
+  task_id: refundTask.id,
+  workflow: "support-refund",
+  state_name: "refund",
+  requester: "ada",
+  prompt: "`support.issue_refund` wants to run for task 3f1c2a9e (support-refund): rule “refunds above 200.00 need a finance lead”",
+  approvers: ["finance-lead"],
+  requested_at: NOW - 4 * 60_000,
+  expires_at: NOW + 23 * 3_600_000 + 56 * 60_000,
+  state: "pending",
+  decided_by: null,
+  decided_at: null,
+  reason: null,
+  held: {
+    tool: "support.issue_refund",
+    args: { order_id: "ORD-5001", amount_cents: 25000, reason: "customer request" },
+    risk: "medium",
+    rule: "refunds above 200.00 need a finance lead",
+    condition: "args.amount_cents > 20000",
+    seen: [
+      { path: "call.tool", value: "support.issue_refund" },
+      { path: "args.amount_cents", value: 25000 },
+    ],
+    condition_error: null,
+    policy_version: "a1b2c3d4e5f6",
+    requester: "ada",
+    approvals_needed: 1,
+    votes: [],
+    escalate_at: NOW + 3 * 3_600_000 + 56 * 60_000,
+    escalate_to: ["controller"],
+    four_eyes: false,
+  },
   edited_args: null,
 };
 
@@ -92,6 +130,11 @@ export const refundDetail: TaskDetail = {
   ],
   approvals: [{ ...refundApproval, state: "approved", decided_by: "carol", decided_at: NOW - 200_000, reason: "ok" }],
 };
+
+/** What a command rejects with: an error with the backend's code and sentence. */
+export function commandError(code: ErrorCode, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
 
 /** Mocks the backend with one handler per command; an unexpected command fails the test. */
 export function backend(handlers: Record<string, (args: Record<string, unknown>) => unknown>) {

@@ -1,0 +1,24 @@
+// Grants in words: what a grant lets through, shared by the inbox and the Policy view.
+import { shortId } from "./format";
+
+/** "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000". */
+export function grantScope(grant: {
+  tool: string;
+  workflow: string | null;
+  task_id: string | null;
+  condition: string | null;
+}): string {
+  const where =
+    grant.task_id !== null
+      ? `in task ${shortId(grant.task_id)}`
+      : grant.workflow !== null
+        ? `in ${grant.workflow} tasks`
+        : "in any task";
+  const condition = grant.condition === null ? "" : `, while ${grant.condition}`;
+  return `${grant.tool} ${where}${condition}`;
+}
+
+/** A CEL path to a top-level argument, or null when its name is not a plain identifier. */
+export function argPath(key: string): string | null {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `args.${key}` : null;
+}
