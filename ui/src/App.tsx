@@ -5,6 +5,7 @@ import { appInfo, listApprovals } from "./api";
 import { Approvals } from "./components/Approvals";
 import { Glyph } from "./components/Glyph";
 import { Overview } from "./components/Overview";
+import { Policy } from "./components/Policy";
 import { Servers } from "./components/Servers";
 import { Start } from "./components/Start";
 import { TaskDetail } from "./components/TaskDetail";
@@ -16,6 +17,7 @@ type View =
   | { section: "tasks" }
   | { section: "task"; id: string }
   | { section: "start" }
+  | { section: "policy" }
   | { section: "servers" }
   | { section: "overview" };
 
@@ -25,6 +27,7 @@ const SECTIONS: readonly { id: Section; label: string }[] = [
   { id: "approvals", label: "Approvals" },
   { id: "tasks", label: "Tasks" },
   { id: "start", label: "Start" },
+  { id: "policy", label: "Policy" },
   { id: "servers", label: "Servers" },
   { id: "overview", label: "Overview" },
 ];
@@ -142,6 +145,7 @@ export function App() {
           />
         )}
         {view.section === "start" && <Start onStarted={openTask} />}
+        {view.section === "policy" && <Policy now={now} />}
         {view.section === "servers" && <Servers />}
         {view.section === "overview" && <Overview />}
       </main>

@@ -2,7 +2,9 @@
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { ErrorCode } from "../bindings/ErrorCode";
+import type { GrantRow } from "../bindings/GrantRow";
 import type { Person } from "../bindings/Person";
+import type { PolicyView } from "../bindings/PolicyView";
 import type { TaskDetail } from "../bindings/TaskDetail";
 import type { TaskRow } from "../bindings/TaskRow";
 import type { WorkflowList } from "../bindings/WorkflowList";
@@ -129,6 +131,78 @@ export const refundDetail: TaskDetail = {
     },
   ],
   approvals: [{ ...refundApproval, state: "approved", decided_by: "carol", decided_at: NOW - 200_000, reason: "ok" }],
+};
+
+export const demoPolicy: PolicyView = {
+  file: "/work/airlock/workspace/demo/policy.toml",
+  looked_for: [],
+  version: "a1b2c3d4e5f6",
+  label: "demo-1",
+  rules: [
+    {
+      name: "reads are free",
+      description: null,
+      line: 9,
+      workflows: [],
+      roles: [],
+      servers: [],
+      tools: [],
+      risk: ["low"],
+      when: null,
+      effect: "allow",
+      effect_words: "allowed",
+    },
+    {
+      name: "refunds above 200.00 need a finance lead",
+      description: null,
+      line: 42,
+      workflows: [],
+      roles: [],
+      servers: [],
+      tools: ["support.issue_refund"],
+      risk: [],
+      when: "args.amount_cents > 20000",
+      effect: "require_approval",
+      effect_words: "1 approval from finance-lead; expires after 1d; after 4h controller may decide too",
+    },
+    {
+      name: "nothing closes tickets on its own",
+      description: null,
+      line: 60,
+      workflows: ["support-*"],
+      roles: [],
+      servers: [],
+      tools: ["support.close_ticket"],
+      risk: [],
+      when: null,
+      effect: "deny",
+      effect_words: "closing a ticket is a person's call in this workspace",
+    },
+  ],
+  problems: [],
+  identities_file: "/work/airlock/workspace/demo/identities.toml",
+  people: [{ name: "sam", display_name: "Sam Okafor (controller)", roles: ["controller"], listed: true }],
+  default_roles: ["operator", "controller"],
+  approver_roles_checked: true,
+  acting_as: me,
+};
+
+export const refundGrant: GrantRow = {
+  id: "g-1",
+  tool: "support.issue_refund",
+  workflow: "support-refund",
+  task_id: null,
+  condition: "args.amount_cents <= 25000",
+  max_uses: 5,
+  uses: 2,
+  expires_at: NOW + 40 * 60_000,
+  created_by: "carol",
+  created_at: NOW - 20 * 60_000,
+  from_approval: "ap-9",
+  note: null,
+  revoked_at: null,
+  revoked_by: null,
+  state: "in_force",
 };
 
 /** What a command rejects with: an error with the backend's code and sentence. */

@@ -1,0 +1,166 @@
+import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import type { GrantRow } from "../bindings/GrantRow";
+import { NOW, backend, commandError, demoPolicy, me, refundGrant } from "../test/fixtures";
+import { Policy } from "./Policy";
+
+const ended: GrantRow = {
+  ...refundGrant,
+  id: "g-0",
+  tool: "crm.update_account",
+  workflow: null,
+  task_id: "3f1c2a9e-0000-4000-8000-000000000001",
+  condition: null,
+  state: "revoked",
+  revoked_at: NOW - 60 * 60_000,
+  revoked_by: "sam",
+};
+
+describe("Policy", () => {
+  it("describes the policy in force and each rule in words", async () => {
+    backend({ policy_info: () => demoPolicy, list_grants: () => [] });
+    render(<Policy now={NOW} />);
+    const rules = await screen.findByRole("list", { name: "Rules" });
+    expect(screen.getByText("demo-1")).toBeInTheDocument();
+    expect(screen.getByText("a1b2c3d4e5f6")).toBeInTheDocument();
+    expect(screen.getByText(demoPolicy.file ?? "")).toBeInTheDocument();
+
+    const free = within(rules).getByRole("listitem", { name: "reads are free" });
+    expect(within(free).getByText("Allow")).toHaveClass("pill-good");
+    expect(free).toHaveTextContent("Any call of low risk runs without asking.");
+    const refunds = within(rules).getByRole("listitem", { name: "refunds above 200.00 need a finance lead" });
+    expect(within(refunds).getByText("Needs approval")).toHaveClass("pill-attention");
+    expect(refunds).toHaveTextContent("line 42");
+    expect(refunds).toHaveTextContent(
+      "Calls to support.issue_refund when args.amount_cents > 20000 waits for 1 approval from finance-lead; expires after 1d; after 4h controller may decide too.",
+    );
+    const tickets = within(rules).getByRole("listitem", { name: "nothing closes tickets on its own" });
+    expect(tickets).toHaveTextContent(
+      "Calls to support.close_ticket in support-* is refused: closing a ticket is a person's call in this workspace.",
+    );
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("explains a refused edit of the policy file, with where each problem is", async () => {
+    backend({
+      policy_info: () => ({
+        ...demoPolicy,
+        problems: [
+          {
+            file: "/work/airlock/workspace/demo/policy.toml",
+            line: 10,
+            column: 10,
+            code: "bad-value",
+            message: "`effect` must be allow, require_approval or deny, not `permit`",
+          },
+        ],
+      }),
+      list_grants: () => [],
+    });
+    render(<Policy now={NOW} />);
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("The policy file was changed, but the change was refused.");
+    expect(alert).toHaveTextContent("The version below stays in force until the file validates again.");
+    expect(alert).toHaveTextContent(
+      "policy.toml:10:10 `effect` must be allow, require_approval or deny, not `permit`",
+    );
+    // The rules in force are still shown.
+    expect(screen.getByRole("list", { name: "Rules" })).toBeInTheDocument();
+  });
+
+  it("says what to do when there is no policy file", async () => {
+    backend({
+      policy_info: () => ({
+        ...demoPolicy,
+        file: null,
+        version: "none",
+        label: null,
+        rules: [],
+        looked_for: ["/w/policy.toml", "/data/policy.toml"],
+      }),
+      list_grants: () => [],
+    });
+    render(<Policy now={NOW} />);
+    expect(
+      await screen.findByRole("heading", { name: "No policy file: every tool call is refused" }),
+    ).toBeInTheDocument();
+    expect(screen.getByText("/w/policy.toml")).toBeInTheDocument();
+    expect(screen.getByText("/data/policy.toml")).toBeInTheDocument();
+  });
+
+  it("lists grants with scope, use count and expiry, and revokes one with a click", async () => {
+    let grants = [refundGrant, ended];
+    const calls = backend({
+      policy_info: () => demoPolicy,
+      list_grants: () => grants,
+      revoke_grant: (args) => {
+        grants = grants.map((g) =>
+          g.id === args.id ? { ...g, state: "revoked", revoked_at: NOW, revoked_by: "carol" } : g,
+        );
+        return grants[0];
+      },
+    });
+    render(<Policy now={NOW} />);
+    const row = await screen.findByRole("row", {
+      name: "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000",
+    });
+    expect(within(row).getAllByRole("cell").map((c) => c.textContent)).toEqual([
+      "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000",
+      "2 of 5",
+      "40 min left",
+      "carol, 20 min ago · from approval ap-9",
+      "Revoke",
+    ]);
+    // Ended grants are history, shown on request.
+    expect(screen.queryByText(/crm.update_account/)).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Show 1 ended" }));
+    const old = screen.getByRole("row", { name: "crm.update_account in task 3f1c2a9e" });
+    expect(old).toHaveTextContent("revoked 1 h ago by sam");
+    expect(within(old).getByText("Revoked")).toHaveClass("pill");
+
+    await userEvent.click(
+      within(row).getByRole("button", {
+        name: "Revoke support.issue_refund in support-refund tasks, while args.amount_cents <= 25000",
+      }),
+    );
+    expect(calls.find((c) => c.cmd === "revoke_grant")?.args).toEqual({ id: "g-1" });
+    expect(
+      await screen.findByRole("button", { name: "Hide ended grants" }),
+    ).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /^Revoke / })).toBeNull();
+  });
+
+  it("says when a grant could not be revoked, and when there are none", async () => {
+    backend({
+      policy_info: () => demoPolicy,
+      list_grants: () => [refundGrant],
+      revoke_grant: () => {
+        throw commandError("not_found", "No grant `g-1` that is still in force.");
+      },
+    });
+    render(<Policy now={NOW} />);
+    await userEvent.click(await screen.findByRole("button", { name: /^Revoke / }));
+    expect(await screen.findByText("Not revoked: No grant `g-1` that is still in force.")).toBeInTheDocument();
+  });
+
+  it("shows an empty grants list and the people, with who this app decides as", async () => {
+    backend({ policy_info: () => demoPolicy, list_grants: () => [] });
+    render(<Policy now={NOW} />);
+    expect(await screen.findByText(/No grant is in force/)).toBeInTheDocument();
+    expect(screen.getByText(/You decide as/)).toHaveTextContent(
+      `You decide as ${me.name}, who is not listed, so has the default roles: controller, finance-lead.`,
+    );
+    expect(screen.getByRole("row", { name: "Sam Okafor (controller) (sam) controller" })).toBeInTheDocument();
+    expect(screen.getByRole("row", { name: "Anyone else operator, controller" })).toBeInTheDocument();
+  });
+
+  it("says when anyone may decide", async () => {
+    backend({
+      policy_info: () => ({ ...demoPolicy, approver_roles_checked: false, identities_file: null, people: [] }),
+      list_grants: () => [],
+    });
+    render(<Policy now={NOW} />);
+    expect(await screen.findByText(/so anyone may decide an approval/)).toBeInTheDocument();
+  });
+});

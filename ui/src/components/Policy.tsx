@@ -1,0 +1,384 @@
+// Policy: the rules in force (which calls run, which wait for a person, which are refused),
+// why an edit of the policy file was refused, the grants that stand in for approvals (with a
+// one-click Revoke), and the people decisions are made for.
+import { useState } from "react";
+import { describeError, listGrants, policyInfo, revokeGrant } from "../api";
+import type { GrantRow } from "../bindings/GrantRow";
+import type { GrantState } from "../bindings/GrantState";
+import type { Person } from "../bindings/Person";
+import type { PolicyView } from "../bindings/PolicyView";
+import type { RuleEffect } from "../bindings/RuleEffect";
+import type { RuleView } from "../bindings/RuleView";
+import { ago, formatDateTime, orWords, shortId, timeLeft } from "../format";
+import { grantScope } from "../grants";
+import { useLive } from "../live";
+import type { Load } from "../live";
+import { Problem } from "./Problem";
+
+const EFFECT_LABEL: Record<RuleEffect, string> = {
+  allow: "Allow",
+  require_approval: "Needs approval",
+  deny: "Deny",
+};
+
+const EFFECT_TONE: Record<RuleEffect, string> = {
+  allow: "good",
+  require_approval: "attention",
+  deny: "bad",
+};
+
+const GRANT_LABEL: Record<GrantState, string> = {
+  in_force: "In force",
+  revoked: "Revoked",
+  used_up: "Used up",
+  expired: "Expired",
+};
+
+/** Which calls a rule selects, in words: "support.issue_refund in support-refund, when …". */
+function selection(rule: RuleView): string {
+  const parts: string[] = [];
+  parts.push(rule.tools.length > 0 ? `calls to ${orWords(rule.tools)}` : "any call");
+  if (rule.servers.length > 0) parts.push(`on server ${orWords(rule.servers)}`);
+  if (rule.workflows.length > 0) parts.push(`in ${orWords(rule.workflows)}`);
+  if (rule.roles.length > 0) parts.push(`for role ${orWords(rule.roles)}`);
+  if (rule.risk.length > 0) parts.push(`of ${orWords(rule.risk)} risk`);
+  return parts.join(" ");
+}
+
+function capital(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function effectWords(rule: RuleView): string {
+  switch (rule.effect) {
+    case "allow":
+      return "runs without asking";
+    case "require_approval":
+      return `waits for ${rule.effect_words}`;
+    case "deny":
+      return `is refused: ${rule.effect_words}`;
+  }
+}
+
+function personName(person: Person): string {
+  return person.display_name === null ? person.name : `${person.display_name} (${person.name})`;
+}
+
+function roles(list: readonly string[]): string {
+  return list.length === 0 ? "no roles" : list.join(", ");
+}
+
+export function Policy({ now }: { now: number }) {
+  const [policy, reloadPolicy] = useLive(policyInfo, () => false);
+  const [grants, reloadGrants] = useLive(listGrants);
+
+  return (
+    <section className="panel wide" aria-labelledby="policy-title">
+      <header className="panel-header row">
+        <div>
+          <h1 id="policy-title">Policy</h1>
+          <p className="lede">
+            Which tool calls run, which wait for a person, and which are refused; and the grants
+            that stand in for approvals.
+          </p>
+        </div>
+        <div className="toolbar">
+          <button
+            type="button"
+            className="button"
+            onClick={() => {
+              reloadPolicy();
+              reloadGrants();
+            }}
+          >
+            Refresh
+          </button>
+        </div>
+      </header>
+
+      {policy.state === "loading" && <p className="muted">Reading the policy…</p>}
+      {policy.state === "failed" && (
+        <Problem title="Airlock could not read the policy." message={policy.message} />
+      )}
+      {policy.state === "ready" && <Rules view={policy.data} />}
+
+      <Grants load={grants} now={now} onChanged={reloadGrants} />
+
+      {policy.state === "ready" && <People view={policy.data} />}
+    </section>
+  );
+}
+
+function Rules({ view }: { view: PolicyView }) {
+  if (view.file === null) {
+    return (
+      <div className="card empty">
+        <h2>No policy file: every tool call is refused</h2>
+        <p>
+          Without a policy, Airlock denies every tool call. Write one at{" "}
+          {view.looked_for.map((path, index) => (
+            <span key={path}>
+              {index > 0 && " or "}
+              <code>{path}</code>
+            </span>
+          ))}
+          ; it takes effect as soon as it validates. <code>airlock policy check</code> shows what
+          is wrong with a draft.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <>
+      {view.problems.length > 0 && (
+        <div className="error" role="alert">
+          <strong>The policy file was changed, but the change was refused.</strong>
+          <p>
+            The version below stays in force until the file validates again. Fix{" "}
+            {view.problems.length === 1 ? "this" : `these ${String(view.problems.length)} problems`}:
+          </p>
+          <ul className="problems">
+            {view.problems.map((problem) => (
+              <li key={`${String(problem.line)}:${String(problem.column)}:${problem.code}`}>
+                <code>
+                  {problem.file.split(/[\\/]/).pop()}:{problem.line}:{problem.column}
+                </code>{" "}
+                {problem.message}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <div className="card">
+        <h2>In force</h2>
+        <dl className="facts">
+          <dt>File</dt>
+          <dd>
+            <code>{view.file}</code>
+          </dd>
+          <dt>Version</dt>
+          <dd>
+            {view.label !== null && <strong>{view.label}</strong>}{" "}
+            <code className="muted" title="The first 12 hex digits of the SHA-256 of the file">
+              {view.version}
+            </code>
+          </dd>
+          <dt>How it decides</dt>
+          <dd>
+            When several rules match a call, the strictest wins: deny, then approval, then allow.
+            A call no rule matches is refused.
+          </dd>
+        </dl>
+      </div>
+      <div className="card flush">
+        <ol className="rules" aria-label="Rules">
+          {view.rules.length === 0 && (
+            <li className="muted">The file has no rules, so every call is refused.</li>
+          )}
+          {view.rules.map((rule) => (
+            <li key={`${String(rule.line)}-${rule.name}`} aria-label={rule.name}>
+              <span className={`pill pill-${EFFECT_TONE[rule.effect]}`}>{EFFECT_LABEL[rule.effect]}</span>
+              <div>
+                <p className="rule-name">
+                  {rule.name} <span className="muted line">line {rule.line}</span>
+                </p>
+                {rule.description !== null && <p className="muted">{rule.description}</p>}
+                <p>
+                  {capital(selection(rule))}
+                  {rule.when !== null && (
+                    <>
+                      {" "}
+                      when <code>{rule.when}</code>
+                    </>
+                  )}{" "}
+                  {effectWords(rule)}.
+                </p>
+              </div>
+            </li>
+          ))}
+        </ol>
+      </div>
+    </>
+  );
+}
+
+function GrantLine({
+  grant,
+  now,
+  onChanged,
+}: {
+  grant: GrantRow;
+  now: number;
+  onChanged: () => void;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | null>(null);
+  const live = grant.state === "in_force";
+  const revoke = () => {
+    setBusy(true);
+    setFailure(null);
+    revokeGrant(grant.id).then(
+      () => {
+        setBusy(false);
+        onChanged();
+      },
+      (error: unknown) => {
+        setBusy(false);
+        setFailure(describeError(error));
+        onChanged();
+      },
+    );
+  };
+  return (
+    <tr aria-label={grantScope(grant)}>
+      <td>
+        <span className="strong">{grantScope(grant)}</span>
+        {grant.note !== null && <p className="muted">{grant.note}</p>}
+        {failure !== null && <p className="bad-text">Not revoked: {failure}</p>}
+      </td>
+      <td>
+        {grant.uses}
+        {grant.max_uses !== null && ` of ${String(grant.max_uses)}`}
+      </td>
+      <td title={grant.expires_at === null ? undefined : formatDateTime(grant.expires_at)}>
+        {grant.state === "revoked" && grant.revoked_at !== null
+          ? `revoked ${ago(grant.revoked_at, now)}${grant.revoked_by === null ? "" : ` by ${grant.revoked_by}`}`
+          : grant.expires_at === null
+            ? "until revoked"
+            : live
+              ? timeLeft(grant.expires_at, now)
+              : formatDateTime(grant.expires_at)}
+      </td>
+      <td title={formatDateTime(grant.created_at)}>
+        {grant.created_by}, {ago(grant.created_at, now)}
+        {grant.from_approval !== null && (
+          <span className="muted"> · from approval {shortId(grant.from_approval)}</span>
+        )}
+      </td>
+      <td className="end">
+        {live ? (
+          <button
+            type="button"
+            className="button small"
+            disabled={busy}
+            onClick={revoke}
+            aria-label={`Revoke ${grantScope(grant)}`}
+          >
+            Revoke
+          </button>
+        ) : (
+          <span className="pill pill-quiet">{GRANT_LABEL[grant.state]}</span>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function Grants({
+  load,
+  now,
+  onChanged,
+}: {
+  load: Load<GrantRow[]>;
+  now: number;
+  onChanged: () => void;
+}) {
+  const [showEnded, setShowEnded] = useState(false);
+  const all = load.state === "ready" ? load.data : [];
+  const inForce = all.filter((grant) => grant.state === "in_force");
+  const ended = all.filter((grant) => grant.state !== "in_force");
+  const shown = showEnded ? [...inForce, ...ended] : inForce;
+  return (
+    <div className="card" aria-labelledby="grants-title">
+      <div className="card-head">
+        <h2 id="grants-title">Grants</h2>
+        {ended.length > 0 && (
+          <button
+            type="button"
+            className="button link"
+            onClick={() => {
+              setShowEnded(!showEnded);
+            }}
+          >
+            {showEnded ? "Hide ended grants" : `Show ${String(ended.length)} ended`}
+          </button>
+        )}
+      </div>
+      {load.state === "loading" && <p className="muted">Loading grants…</p>}
+      {load.state === "failed" && <Problem title="Airlock could not list the grants." message={load.message} />}
+      {load.state === "ready" && shown.length === 0 && (
+        <p className="muted">
+          No grant is in force. To let calls like a held one through for a while, approve it with{" "}
+          <strong>Approve and grant</strong> in Approvals.
+        </p>
+      )}
+      {shown.length > 0 && (
+        <table className="table grants">
+          <thead>
+            <tr>
+              <th scope="col">Lets through</th>
+              <th scope="col">Used</th>
+              <th scope="col">Ends</th>
+              <th scope="col">Given by</th>
+              <th scope="col">
+                <span className="sr-only">Action</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((grant) => (
+              <GrantLine key={grant.id} grant={grant} now={now} onChanged={onChanged} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+function People({ view }: { view: PolicyView }) {
+  const me = view.acting_as;
+  return (
+    <div className="card" aria-labelledby="people-title">
+      <h2 id="people-title">People</h2>
+      <p>
+        You decide as <strong>{personName(me)}</strong>
+        {me.listed ? "" : ", who is not listed, so has the default roles"}: {roles(me.roles)}.
+      </p>
+      {!view.approver_roles_checked ? (
+        <p className="muted">
+          There is no <code>identities.toml</code>, so anyone may decide an approval (a rule with
+          four eyes still keeps the requester from approving their own call).
+        </p>
+      ) : (
+        <>
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Identity</th>
+                <th scope="col">Roles</th>
+              </tr>
+            </thead>
+            <tbody>
+              {view.people.map((person) => (
+                <tr key={person.name}>
+                  <td>{personName(person)}</td>
+                  <td>{roles(person.roles)}</td>
+                </tr>
+              ))}
+              <tr>
+                <td className="muted">Anyone else</td>
+                <td>{roles(view.default_roles)}</td>
+              </tr>
+            </tbody>
+          </table>
+          {view.identities_file !== null && (
+            <p className="hint">
+              From <code>{view.identities_file}</code>
+            </p>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
