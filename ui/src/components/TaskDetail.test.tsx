@@ -1,7 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { backend, refundDetail, refundTask } from "../test/fixtures";
+import { NOW, backend, heldRefund, refundDetail, refundTask } from "../test/fixtures";
 import { TaskDetail } from "./TaskDetail";
 
 describe("TaskDetail", () => {
@@ -24,6 +24,37 @@ describe("TaskDetail", () => {
     expect(screen.getByText("Created by ada from support-refund (version 1)")).toBeInTheDocument();
     expect(screen.getByText("Approved by carol; next: refund")).toBeInTheDocument();
     expect(calls[0]).toEqual({ cmd: "task_detail", args: { id: refundTask.id } });
+  });
+
+  it("shows a held call approved with changed arguments, and what was changed", async () => {
+    backend({
+      task_detail: () => ({
+        ...refundDetail,
+        approvals: [
+          {
+            ...heldRefund,
+            state: "approved",
+            decided_by: "fiona",
+            decided_at: NOW - 60_000,
+            reason: "capped at 200.00",
+            edited_args: { ...heldRefund.held?.args, amount_cents: 20000 },
+          },
+        ],
+      }),
+    });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const approvals = (await screen.findByRole("heading", { name: "Approvals" })).parentElement;
+    if (approvals === null) throw new Error("no approvals card");
+    expect(approvals).toHaveTextContent("support.issue_refund held by rule “refunds above 200.00 need a finance lead”");
+    expect(within(approvals).getByText(/Approved by fiona with changed arguments ·/)).toHaveTextContent(
+      "“capped at 200.00”",
+    );
+    await userEvent.click(within(approvals).getByText("What was changed"));
+    const changed = within(approvals).getByRole("row", { name: /^amount_cents/ });
+    expect(within(changed).getAllByRole("cell").map((c) => c.textContent)).toEqual([
+      "25000 (250.00)",
+      "20000 (200.00)",
+    ]);
   });
 
   it("points a waiting task to the Approvals view", async () => {

@@ -5,6 +5,7 @@ import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { CallOutcome } from "../bindings/CallOutcome";
 import { formatClock, formatDateTime, outcomeLabel, prettyJson } from "../format";
 import { useLive } from "../live";
+import { ArgsDiff } from "./Args";
 import { Problem } from "./Problem";
 import { StatusPill } from "./StatusPill";
 
@@ -119,12 +120,29 @@ export function TaskDetail({
               <ul className="plain">
                 {load.data.approvals.map((approval) => (
                   <li key={approval.id}>
-                    <p className="strong">{approval.prompt}</p>
+                    {approval.held === null ? (
+                      <p className="strong">{approval.prompt}</p>
+                    ) : (
+                      <p>
+                        <code className="strong">{approval.held.tool}</code>{" "}
+                        <span className="muted">
+                          held by{" "}
+                          {approval.held.rule === null ? "the policy" : `rule “${approval.held.rule}”`}
+                        </span>
+                      </p>
+                    )}
                     <p className="muted">
                       {approvalWords(approval)}
+                      {approval.edited_args !== null && " with changed arguments"}
                       {approval.decided_at !== null && ` · ${formatDateTime(approval.decided_at)}`}
                       {approval.reason !== null && ` · “${approval.reason}”`}
                     </p>
+                    {approval.held !== null && approval.edited_args !== null && (
+                      <details className="override">
+                        <summary>What was changed</summary>
+                        <ArgsDiff before={approval.held.args} after={approval.edited_args} />
+                      </details>
+                    )}
                   </li>
                 ))}
               </ul>
