@@ -80,14 +80,18 @@ export function ago(ms: number, now: number): string {
   return formatDateTime(ms);
 }
 
-/** "23 h 59 min left", "12 min left", "expiring now", or "no expiry". */
+/** "23 h 59 min left", "24 h left", "12 min left", "expiring now", or "no expiry". */
 export function timeLeft(expiresAt: number | null, now: number): string {
   if (expiresAt === null) return "no expiry";
   const minutes = Math.floor((expiresAt - now) / 60_000);
   if (minutes < 1) return "expiring now";
   if (minutes < 60) return `${String(minutes)} min left`;
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${String(hours)} h ${String(minutes % 60)} min left`;
+  if (hours < 48) {
+    return minutes % 60 === 0
+      ? `${String(hours)} h left`
+      : `${String(hours)} h ${String(minutes % 60)} min left`;
+  }
   return `${String(Math.floor(hours / 24))} days left`;
 }
 

@@ -53,9 +53,8 @@ describe("Approvals: workflow checkpoints", () => {
     expect(screen.getByText("controller")).toBeInTheDocument();
     expect(screen.getByText("3 h 20 min left")).toBeInTheDocument();
     expect(screen.getByText("4 min ago by ada")).toBeInTheDocument();
-    expect(screen.getByText(/You decide as/)).toHaveTextContent(
-      "You decide as carol (roles controller, finance-lead).",
-    );
+    expect(screen.getByText(/You decide as/)).toHaveTextContent("You decide as carol.");
+    expect(screen.getByText("carol")).toHaveAttribute("title", "roles controller, finance-lead");
     // A checkpoint holds no call: nothing to edit or grant.
     expect(screen.queryByRole("button", { name: "Edit, then approve…" })).toBeNull();
   });
@@ -68,14 +67,29 @@ describe("Approvals: workflow checkpoints", () => {
     expect(screen.getByRole("status")).toHaveTextContent("Approved support-refund (task 3f1c2a9e).");
   });
 
-  it("`a` approves the selected approval; j and the arrows move the selection", async () => {
+  it("`a` then `a` approves the selected approval; j and the arrows move the selection", async () => {
     const second = { ...refundApproval, id: "ap-2", prompt: "Second?" };
     const third = { ...refundApproval, id: "ap-3", prompt: "Third?" };
     const calls = setup([refundApproval, second, third]);
     await screen.findByText("Third?");
     await userEvent.keyboard("jj{ArrowUp}a");
-    await screen.findByText(refundApproval.prompt);
+    const confirm = screen.getByRole("group", { name: "Confirm the approval" });
+    expect(within(confirm).getByRole("button", { name: "Approve" })).toHaveFocus();
+    expect(answers(calls)).toEqual([]);
+    await userEvent.keyboard("a");
+    await screen.findByRole("status");
     expect(answers(calls)).toEqual([{ id: "ap-2", answer: { kind: "approve", reason: null } }]);
+  });
+
+  it("Enter confirms a keyed approval; any other key calls it off, so stray typing approves nothing", async () => {
+    const calls = setup([refundApproval]);
+    await screen.findByText(refundApproval.prompt);
+    await userEvent.keyboard("Capped at 200.00");
+    expect(answers(calls)).toEqual([]);
+    expect(screen.queryByRole("group", { name: "Confirm the approval" })).toBeNull();
+    await userEvent.keyboard("a{Enter}");
+    await screen.findByRole("status");
+    expect(answers(calls)).toEqual([{ id: "ap-1", answer: { kind: "approve", reason: null } }]);
   });
 
   it("`r` asks for a reason, and rejecting needs one", async () => {
@@ -127,7 +141,10 @@ describe("Approvals: held tool calls", () => {
     expect(within(what).getByText("order_id").nextSibling).toHaveTextContent("ORD-5001");
     expect(within(what).getByText("amount_cents").nextSibling).toHaveTextContent("25000 (250.00)");
     expect(within(what).getByText("reason").nextSibling).toHaveTextContent("customer request");
-    expect(within(item).getByText("medium risk")).toHaveClass("pill-attention");
+    expect(within(item).getByText("Medium risk")).toHaveClass("pill-attention");
+    expect(within(item).getByText(/^support-refund · step/)).toHaveTextContent(
+      "support-refund · step refund · task 3f1c2a9e",
+    );
     const why = within(item).getByRole("region", { name: "Why it waits" });
     expect(why).toHaveTextContent(
       "Rule “refunds above 200.00 need a finance lead” applies when args.amount_cents > 20000.",
@@ -189,6 +206,11 @@ describe("Approvals: held tool calls", () => {
     await userEvent.click(screen.getByRole("button", { name: "Review changes" }));
 
     expect(screen.getByRole("heading", { name: "1 change" })).toBeInTheDocument();
+    // While editing, the why shrinks to one line and the arguments list gives way to the diff.
+    expect(screen.queryByRole("region", { name: "What it would do" })).toBeNull();
+    expect(screen.getByText(/^Held by/)).toHaveTextContent(
+      "Held by “refunds above 200.00 need a finance lead” (args.amount_cents > 20000) · 1 approval from finance-lead · 23 h 56 min left",
+    );
     const diff = screen.getByRole("table", { name: "Proposed and edited arguments" });
     const changed = within(diff).getByRole("row", { name: /^amount_cents/ });
     expect(changed).toHaveClass("changed");

@@ -1,8 +1,9 @@
 // Approvals: the inbox of what waits for a person. A workflow checkpoint is approved or
 // rejected; a tool call a policy rule held shows what it would do and why it waits, and can
 // also be edited then approved, or approved with a grant for later calls like it.
-// Keys act on the selected item: `a` approve, `r` reject, `e` edit, `g` approve and grant,
-// `j`/`k` (or the arrows) move, Escape closes a form.
+// Keys act on the selected item: `a` then `a` (or Enter) approve, `r` reject, `e` edit, `g`
+// approve and grant, `j`/`k` (or the arrows) move, Escape closes a form. Approving by key
+// takes a second key, so stray typing outside a field never approves anything.
 import { useEffect, useRef, useState } from "react";
 import { answerApproval, createGrant, describeError, errorCode, listApprovals } from "../api";
 import type { AnswerReply } from "../bindings/AnswerReply";
@@ -37,7 +38,7 @@ function typing(target: EventTarget | null): boolean {
   );
 }
 
-type Mode = { id: string; kind: "reject" | "edit" | "review" | "grant" };
+type Mode = { id: string; kind: "confirm" | "reject" | "edit" | "review" | "grant" };
 
 /** The grant an approver is choosing in "Approve and grant". */
 type GrantChoice = {
@@ -217,9 +218,12 @@ export function Approvals({
   // An opened form takes the focus at its first field.
   useEffect(() => {
     if (mode === null) return;
-    list.current
-      ?.querySelector<HTMLElement>(".step-form :is(input, textarea, select, button)")
-      ?.focus();
+    const form = list.current?.querySelector<HTMLElement>(".step-form, .confirm");
+    form?.querySelector<HTMLElement>("input, textarea, select, button")?.focus({ preventScroll: true });
+    // The whole form, its buttons too, comes into view (jsdom has no scrolling).
+    if (form !== null && form !== undefined && "scrollIntoView" in form) {
+      form.scrollIntoView({ block: "nearest" });
+    }
   }, [mode]);
 
   // Keyboard: the handler reads the latest state through this ref.
@@ -231,13 +235,24 @@ export function Approvals({
         close();
         return;
       }
+      if (mode?.kind === "confirm" && !busy) {
+        // The second `a` approves; any other key (but Enter on the focused button) calls it off.
+        const confirming = approvals.find((approval) => approval.id === mode.id);
+        if (event.key === "a" && confirming !== undefined) {
+          event.preventDefault();
+          approve(confirming);
+        } else if (event.key !== "Enter" && event.key !== "Tab" && event.key !== "Shift") {
+          close();
+        }
+        return;
+      }
       if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
       if (selected === null || busy || mode !== null) return;
       const index = approvals.indexOf(selected);
       const held = selected.held !== null;
       if (event.key === "a") {
         event.preventDefault();
-        approve(selected);
+        open(selected, "confirm");
       } else if (event.key === "r") {
         event.preventDefault();
         open(selected, "reject");
@@ -278,13 +293,16 @@ export function Approvals({
           {load.state === "ready" && (
             <>
               {" "}
-              You decide as <strong>{load.data.acting_as.display_name ?? load.data.acting_as.name}</strong>{" "}
-              ({roleWords(load.data.acting_as)}).
+              You decide as{" "}
+              <strong title={roleWords(load.data.acting_as)}>
+                {load.data.acting_as.display_name ?? load.data.acting_as.name}
+              </strong>
+              .
             </>
           )}
           <br />
           <span className="keys">
-            Keys: <kbd>a</kbd> approve, <kbd>r</kbd> reject, <kbd>e</kbd> edit, <kbd>g</kbd> approve
+            Keys: <kbd>a</kbd> <kbd>a</kbd> approve, <kbd>r</kbd> reject, <kbd>e</kbd> edit, <kbd>g</kbd> approve
             and grant, <kbd>j</kbd> <kbd>k</kbd> choose, <kbd>Esc</kbd> close.
           </span>
         </p>
@@ -330,10 +348,47 @@ export function Approvals({
               {held === null ? (
                 <Checkpoint approval={approval} now={now} />
               ) : (
-                <HeldCall approval={approval} held={held} now={now} />
+                <HeldCall
+                  approval={approval}
+                  held={held}
+                  now={now}
+                  compact={current === "edit" || current === "review"}
+                />
               )}
 
               {failure?.id === approval.id && <Problem title={failure.title} message={failure.message} />}
+
+              {current === "confirm" && (
+                <div className="confirm" role="group" aria-label="Confirm the approval">
+                  <span>
+                    Approve{" "}
+                    {held === null ? (
+                      "this step"
+                    ) : (
+                      <>
+                        <code className="strong">{held.tool}</code> as proposed
+                      </>
+                    )}
+                    ?
+                  </span>
+                  <button
+                    type="button"
+                    className="button primary"
+                    disabled={busy}
+                    onClick={() => {
+                      approve(approval);
+                    }}
+                  >
+                    Approve
+                  </button>
+                  <button type="button" className="button" onClick={close}>
+                    Cancel
+                  </button>
+                  <span className="hint">
+                    <kbd>a</kbd> or <kbd>Enter</kbd> to approve, <kbd>Esc</kbd> to cancel
+                  </span>
+                </div>
+              )}
 
               {current === "reject" && (
                 <form
@@ -589,23 +644,61 @@ function needsWords(approval: ApprovalRow, held: HeldCallView): string {
   return `${String(held.approvals_needed)} approvals from different people with role ${who}; ${sofar}`;
 }
 
-/** A tool call the policy held: what it would do, why it waits, and where the decision is. */
-function HeldCall({ approval, held, now }: { approval: ApprovalRow; held: HeldCallView; now: number }) {
+/**
+ * A tool call the policy held: what it would do, why it waits, and where the decision is.
+ * `compact` (while its arguments are edited) keeps only a line of why, so the editor and the
+ * diff have the room.
+ */
+function HeldCall({
+  approval,
+  held,
+  now,
+  compact,
+}: {
+  approval: ApprovalRow;
+  held: HeldCallView;
+  now: number;
+  compact: boolean;
+}) {
+  const escalated = held.escalate_at !== null && held.escalate_at <= now;
+  return (
+    <>
+      <div className="call-title">
+        <code className="tool">{held.tool}</code>
+        <span className={`pill pill-${riskTone(held.risk)}`}>
+          {`${held.risk.charAt(0).toUpperCase()}${held.risk.slice(1)} risk`}
+        </span>
+        {escalated && <span className="pill pill-attention">Escalated</span>}
+      </div>
+      <p className="muted subline">
+        {approval.workflow} · step <code>{approval.state_name}</code> · task{" "}
+        {shortId(approval.task_id)}
+      </p>
+      {compact ? (
+        <p className="why-line">
+          Held by {held.rule === null ? "the policy" : <strong>“{held.rule}”</strong>}
+          {held.condition !== null && (
+            <>
+              {" "}
+              (<code>{held.condition}</code>)
+            </>
+          )}{" "}
+          · {needsWords(approval, held)} · {timeLeft(approval.expires_at, now)}
+        </p>
+      ) : (
+        <HeldDetails approval={approval} held={held} now={now} />
+      )}
+    </>
+  );
+}
+
+function HeldDetails({ approval, held, now }: { approval: ApprovalRow; held: HeldCallView; now: number }) {
   const escalated = held.escalate_at !== null && held.escalate_at <= now;
   const escalatesIn = held.escalate_at === null ? null : duration(held.escalate_at, now);
   const argsSeen = held.seen.filter((value) => value.path.startsWith("args."));
   const otherSeen = held.seen.filter((value) => !value.path.startsWith("args."));
   return (
     <>
-      <div className="call-title">
-        <code className="tool">{held.tool}</code>
-        <span className={`pill pill-${riskTone(held.risk)}`}>{held.risk} risk</span>
-        {escalated && <span className="pill pill-attention">Escalated</span>}
-      </div>
-      <p className="muted subline">
-        Proposed by {approval.workflow} at step <code>{approval.state_name}</code>, for{" "}
-        {held.requester}
-      </p>
       <div className="held">
         <section aria-label="What it would do">
           <h3>What it would do</h3>
