@@ -1,13 +1,15 @@
 // Grants in words: what a grant lets through, shared by the inbox and the Policy view.
 import { shortId } from "./format";
 
-/** "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000". */
-export function grantScope(grant: {
+type Scope = {
   tool: string;
   workflow: string | null;
   task_id: string | null;
   condition: string | null;
-}): string {
+};
+
+/** "in support-refund tasks, while args.amount_cents <= 25000": where a grant applies. */
+export function grantWhere(grant: Scope): string {
   const where =
     grant.task_id !== null
       ? `in task ${shortId(grant.task_id)}`
@@ -15,7 +17,12 @@ export function grantScope(grant: {
         ? `in ${grant.workflow} tasks`
         : "in any task";
   const condition = grant.condition === null ? "" : `, while ${grant.condition}`;
-  return `${grant.tool} ${where}${condition}`;
+  return `${where}${condition}`;
+}
+
+/** "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000". */
+export function grantScope(grant: Scope): string {
+  return `${grant.tool} ${grantWhere(grant)}`;
 }
 
 /** A CEL path to a top-level argument, or null when its name is not a plain identifier. */

@@ -147,6 +147,12 @@ pub enum Command {
     },
     /// The identities and their roles
     Identities,
+    /// Long-lived memory (what `remember` states wrote): list and search it, correct or
+    /// forget an entry
+    Memory {
+        #[command(subcommand)]
+        action: Option<MemoryAction>,
+    },
     /// Secrets in the OS keychain (service `airlock`): servers files refer to them as
     /// `${keychain:NAME}`; `anthropic-api-key` is Claude's API key
     Secrets {
@@ -173,6 +179,39 @@ pub enum ToolsAction {
     Review,
     /// Accept a tool's changed definition: it becomes the pin and the tool is usable again
     Accept { tool: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemoryAction {
+    /// Entries, newest first (the default action)
+    List {
+        /// Only entries about this subject (an employee id, a customer id...)
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only entries of this category (repeatable)
+        #[arg(long = "category")]
+        categories: Vec<String>,
+        /// Full-text search (SQLite FTS5 syntax)
+        #[arg(long)]
+        search: Option<String>,
+        /// Replaced, corrected and forgotten entries too
+        #[arg(long)]
+        history: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Correct an entry: a new entry with this value replaces it (recorded with who)
+    Correct {
+        id: String,
+        /// The corrected value, as JSON
+        #[arg(long, value_name = "JSON")]
+        value: String,
+        /// The corrected searchable text
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Forget an entry: its content is removed; a tombstone records who and when
+    Forget { id: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,6 +6,7 @@ mod args;
 mod output;
 mod exit;
 mod governance;
+mod memory;
 mod render;
 mod workflow_source;
 
@@ -63,7 +64,8 @@ fn classify(e: &anyhow::Error) -> Exit {
             | EngineError::NoToolCall(_)
             | EngineError::AmbiguousTask { .. }
             | EngineError::NoGrant(_)
-            | EngineError::NoTool(_),
+            | EngineError::NoTool(_)
+            | EngineError::NoMemory(_),
         ) => Exit::NotFound,
         Some(
             EngineError::NotAllowed { .. }
@@ -200,6 +202,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             | Command::InDoubt
             | Command::Audit { .. }
             | Command::Grants { .. }
+            | Command::Memory { .. }
     );
     let (engine, mcp) = open_engine(&cli, with_servers).await?;
     let result = dispatch(&cli, &engine, mcp.as_deref()).await;
@@ -481,6 +484,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             Ok(Exit::Ok)
         }
         Command::Policy { action } => governance::explain(engine, &me, action, cli.json).await,
+        Command::Memory { action } => memory::run(engine, &me, action.as_ref(), cli.json).await,
         Command::Grants { action } => {
             governance::grants(engine, &me, action.as_ref(), cli.json).await
         }

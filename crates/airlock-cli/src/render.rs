@@ -14,7 +14,7 @@ pub fn short(id: &str) -> &str {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
-fn time(ms: i64) -> String {
+pub fn time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -169,7 +169,7 @@ impl Inner {
 /// The orchestrator. Cheap to clone; all clones drive the same engine.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl Engine {

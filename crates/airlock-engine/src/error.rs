@@ -42,6 +42,8 @@ pub enum EngineError {
     BadGrant(String),
     #[error("no tool `{0}`")]
     NoTool(String),
+    #[error("no memory entry `{0}` that is still in force")]
+    NoMemory(String),
     #[error("task {task} is being run by another engine ({holder})")]
     Busy { task: String, holder: String },
     #[error("the stored definition of workflow #{id} cannot be used: {detail}")]

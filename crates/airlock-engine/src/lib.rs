@@ -15,6 +15,7 @@ pub mod event;
 mod gate;
 mod identity;
 pub mod ledger;
+mod memory;
 pub mod model;
 mod runner;
 pub mod scripted_model;

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_store::{
-    ApprovalWrite, Millis, StepWrite, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+    ApprovalWrite, MemoryQuery, Millis, NewMemory, StepWrite, StoreError, TaskRecord, TaskStatus,
+    ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
@@ -39,6 +40,18 @@ const MAX_REPAIRS: usize = 2;
 const CALLS_PER_TURN: i64 = 1000;
 /// A call's progress is committed at most this often (of the engine's clock).
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A memory subject: the expression's string (a number or other value in its JSON form).
+fn subject_of(expr: &airlock_workflow::Expr, scope: &Scope) -> Result<String, String> {
+    match expr.eval(scope).map_err(|e| e.to_string())? {
+        Value::String(s) if !s.trim().is_empty() => Ok(s),
+        Value::String(_) | Value::Null => Err(format!(
+            "the memory subject `{}` is empty",
+            expr.source()
+        )),
+        other => Ok(other.to_string()),
+    }
+}
 
 /// A person's request to stop a task, seen by its runner at the next safe point.
 #[derive(Default)]
@@ -490,6 +503,89 @@ impl Runner {
                 self.intend_tool_state_call(&state).await?;
             }
             StateKind::Agent(_) => self.start_step(&state, step_no, 1),
+            StateKind::Recall(recall) => {
+                self.start_step(&state, step_no, 1);
+                let query = (|| {
+                    Ok::<_, String>(MemoryQuery {
+                        subject: Some(subject_of(&recall.subject, &scope)?),
+                        categories: recall.categories.clone(),
+                        search: match &recall.search {
+                            Some(t) => Some(t.render(&scope).map_err(|e| e.to_string())?),
+                            None => None,
+                        },
+                        limit: i64::from(recall.limit),
+                        with_history: false,
+                    })
+                })();
+                let query = match query {
+                    Ok(query) => query,
+                    Err(e) => {
+                        self.give_up(&state, e);
+                        return Ok(());
+                    }
+                };
+                match self.inner.store.recall(&query).await {
+                    Ok(entries) => {
+                        let entries: Vec<Value> = entries
+                            .iter()
+                            .map(|m| {
+                                json!({
+                                    "id": m.id, "category": m.category, "key": m.key,
+                                    "value": m.value, "text": m.text, "at": m.created_at,
+                                    "source_task": m.source_task, "source_person": m.source_person,
+                                })
+                            })
+                            .collect();
+                        let output = json!({
+                            "subject": query.subject, "count": entries.len(), "entries": entries,
+                        });
+                        self.succeed(&state, output, &recall.next);
+                    }
+                    Err(e @ StoreError::BadSearch { .. }) => self.give_up(&state, e.to_string()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            StateKind::Remember(remember) => {
+                self.start_step(&state, step_no, 1);
+                let entry = (|| {
+                    let key = match remember.key.eval(&scope).map_err(|e| e.to_string())? {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    let value = remember.value.eval(&scope).map_err(|e| e.to_string())?;
+                    let text = match &remember.text {
+                        Some(t) => t.render(&scope).map_err(|e| e.to_string())?,
+                        None => format!("{} {key}: {value}", remember.category),
+                    };
+                    Ok::<_, String>(NewMemory {
+                        // One entry per step: writing it again after a crash is a no-op.
+                        id: format!("{}/{step_no}", self.draft.task_id),
+                        subject: subject_of(&remember.subject, &scope)?,
+                        category: remember.category.clone(),
+                        key,
+                        value,
+                        text,
+                        source_task: Some(self.draft.task_id.clone()),
+                        source_step: Some(step_no),
+                        source_person: None,
+                        at: self.inner.clock.now(),
+                    })
+                })();
+                match entry {
+                    Ok(entry) => {
+                        let written = self.inner.store.remember(&entry).await?;
+                        self.succeed(
+                            &state,
+                            json!({
+                                "memory_id": written.id, "subject": written.subject,
+                                "category": written.category, "key": written.key,
+                            }),
+                            &remember.next,
+                        );
+                    }
+                    Err(e) => self.give_up(&state, e),
+                }
+            }
         }
         Ok(())
     }

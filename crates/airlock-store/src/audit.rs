@@ -180,6 +180,18 @@ pub(crate) struct NewEntry {
 }
 
 /// The audit entries of a commit that landed: one per audited event, with its stored body.
+impl From<AuditEntryWrite> for NewEntry {
+    fn from(entry: AuditEntryWrite) -> NewEntry {
+        NewEntry {
+            at: entry.at,
+            kind: entry.kind,
+            actor: entry.actor,
+            task_id: entry.task_id,
+            body: entry.body.to_string(),
+        }
+    }
+}
+
 pub(crate) fn entries_of(commit: &TaskCommit, out: &mut Vec<NewEntry>) {
     for event in &commit.events {
         if UNAUDITED_KINDS.contains(&event.kind.as_str()) {
@@ -311,13 +323,7 @@ impl Store {
     /// Appends one entry that is not part of a task commit, in its own transaction on this
     /// process's writer connection (so it is ordered with task commits, not beside them).
     pub async fn append_audit(&self, entry: AuditEntryWrite) -> Result<(), StoreError> {
-        let new = NewEntry {
-            at: entry.at,
-            kind: entry.kind,
-            actor: entry.actor,
-            task_id: entry.task_id,
-            body: entry.body.to_string(),
-        };
+        let new = NewEntry::from(entry);
         let mut w = self.inner.writer.lock().await;
         let mut tx = w
             .begin_with("BEGIN IMMEDIATE")

@@ -36,6 +36,8 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the memory search `{search}` is not valid full-text search syntax ({detail})")]
+    BadSearch { search: String, detail: String },
 }
 
 /// Attaches the name of the operation to a sqlx error.

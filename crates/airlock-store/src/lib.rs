@@ -12,6 +12,7 @@ mod commit;
 mod error;
 mod grants;
 mod lease;
+mod memory;
 mod migrate;
 mod open;
 mod policy_versions;
@@ -28,6 +29,7 @@ pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, T
 pub use error::StoreError;
 pub use grants::{GrantRecord, NewGrant};
 pub use lease::EngineRegistration;
+pub use memory::{MemoryQuery, MemoryRecord, NewMemory};
 pub use open::{Durability, Store, StoreOptions};
 pub use policy_versions::PolicyVersionRecord;
 pub use query::TaskFilter;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_task_outputs.sql")),
     (4, include_str!("../migrations/0004_policy.sql")),
     (5, include_str!("../migrations/0005_audit.sql")),
+    (7, include_str!("../migrations/0007_memory.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {
@@ -20,11 +21,11 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(),
     .execute(&mut *conn)
     .await
     .ctx("creating the migrations table")?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-        .fetch_one(&mut *conn)
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
         .await
         .ctx("reading the schema version")?;
-    let current = current.unwrap_or(0);
+    let current = applied.iter().copied().max().unwrap_or(0);
     let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
     if current > known {
         return Err(StoreError::TooNew {
@@ -32,7 +33,9 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(),
             known,
         });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every migration not yet applied, in order — not only those above the highest
+    // applied one, so a migration that landed after a higher-numbered one still runs.
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let fail = |source| StoreError::Migrate {
             version: *version,
             source,

@@ -27,7 +27,7 @@ pub use inputs::{InputError, InputErrors, parse_cli_value};
 pub use load::{LoadError, load, load_dir, parse};
 pub use model::{
     AgentState, ApprovalState, Branch, CheckState, ChoiceState, EndState, EndStatus, InputSpec,
-    InputType, RetryPolicy, State, StateKind, ToolState, Workflow,
+    InputType, RecallState, RememberState, RetryPolicy, State, StateKind, ToolState, Workflow,
 };
 pub use schema::workflow_json_schema;
 pub use template::Template;

@@ -133,6 +133,8 @@ impl State {
                 .collect(),
             StateKind::Approval(s) => vec![&s.next, &s.on_reject, &s.on_expire],
             StateKind::Check(s) => vec![&s.next, &s.on_fail],
+            StateKind::Recall(s) => vec![&s.next],
+            StateKind::Remember(s) => vec![&s.next],
             StateKind::End(_) => vec![],
         };
         out.extend(self.on_error.as_deref());
@@ -153,6 +155,8 @@ impl State {
             StateKind::Choice(_) => "choice",
             StateKind::Approval(_) => "approval",
             StateKind::Check(_) => "check",
+            StateKind::Recall(_) => "recall",
+            StateKind::Remember(_) => "remember",
             StateKind::End(_) => "end",
         }
     }
@@ -165,7 +169,31 @@ pub enum StateKind {
     Choice(ChoiceState),
     Approval(ApprovalState),
     Check(CheckState),
+    Recall(RecallState),
+    Remember(RememberState),
     End(EndState),
+}
+
+/// Reads memory about a subject; its output is `{ "entries": [...], "count": n }`.
+#[derive(Clone, Debug)]
+pub struct RecallState {
+    pub subject: Expr,
+    /// Only these categories; all when empty.
+    pub categories: Vec<String>,
+    pub search: Option<Template>,
+    pub limit: u32,
+    pub next: String,
+}
+
+/// Writes one memory entry; its output is the entry's id.
+#[derive(Clone, Debug)]
+pub struct RememberState {
+    pub subject: Expr,
+    pub category: String,
+    pub key: Expr,
+    pub value: Expr,
+    pub text: Option<Template>,
+    pub next: String,
 }
 
 /// One deterministic tool call.

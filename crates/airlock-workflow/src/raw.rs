@@ -78,6 +78,10 @@ pub(crate) enum KindName {
     Approval,
     /// An outcome assertion.
     Check,
+    /// Reads long-lived memory about a subject into the task's state.
+    Recall,
+    /// Writes one entry to long-lived memory (an effect, recorded like any other).
+    Remember,
     /// The end of the task: success, failure or cancellation.
     End,
 }
@@ -198,6 +202,41 @@ pub(crate) struct RawState {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub on_fail: Option<Spanned<String>>,
+
+    /// `recall`, `remember`: who or what the memory is about (a customer, an employee);
+    /// a CEL expression giving a string, e.g. `"inputs.employee_id"`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub subject: Option<Spanned<String>>,
+    /// `remember`: what sort of entry this is, e.g. "document" or "preference".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub category: Option<Spanned<String>>,
+    /// `recall`: only entries of these categories (default: all).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub categories: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `remember`: the entry's key within its subject and category (a CEL expression giving
+    /// a string); remembering the same key again replaces the entry.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub key: Option<Spanned<String>>,
+    /// `remember`: the entry's value, a CEL expression (any JSON).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub value: Option<Spanned<String>>,
+    /// `remember`: the searchable text of the entry, a template (default: key and value).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub text: Option<Spanned<String>>,
+    /// `recall`: a full-text search (SQLite FTS5 syntax), a template.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub search: Option<Spanned<String>>,
+    /// `recall`: the most entries to read, newest first; default 20.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub limit: Option<Spanned<i64>>,
 
     /// `end`: how the task ends.
     #[serde(default)]

@@ -17,20 +17,22 @@ use crate::expr::{Expr, ROOTS};
 use crate::inputs::{conform, type_phrase};
 use crate::model::{
     AgentState, ApprovalState, Branch, CheckState, ChoiceState, EndState, EndStatus, InputSpec,
-    InputType, RetryPolicy, State, StateKind, ToolState, Workflow,
+    InputType, RecallState, RememberState, RetryPolicy, State, StateKind, ToolState, Workflow,
 };
 use crate::raw::{RawArg, RawInput, RawRetry, RawState, RawWorkflow};
 use crate::template::Template;
 
 /// The kinds of state, as written in `kind`.
-pub(crate) const KINDS: [&str; 6] = ["tool", "agent", "choice", "approval", "check", "end"];
+pub(crate) const KINDS: [&str; 8] = [
+    "tool", "agent", "choice", "approval", "check", "recall", "remember", "end",
+];
 
 /// Which kinds allow each kind-specific field. `kind` and `description` are allowed everywhere.
 pub(crate) const FIELD_KINDS: &[(&str, &[&str])] = &[
     ("tool", &["tool"]),
     ("args", &["tool"]),
     ("idempotent", &["tool"]),
-    ("next", &["tool", "agent", "approval", "check"]),
+    ("next", &["tool", "agent", "approval", "check", "recall", "remember"]),
     ("timeout", &["tool", "agent", "check"]),
     ("retry", &["tool", "agent", "check"]),
     ("on_error", &["tool", "agent", "check"]),
@@ -51,6 +53,14 @@ pub(crate) const FIELD_KINDS: &[(&str, &[&str])] = &[
     ("assert", &["check"]),
     ("message", &["check"]),
     ("on_fail", &["check"]),
+    ("subject", &["recall", "remember"]),
+    ("categories", &["recall"]),
+    ("search", &["recall"]),
+    ("limit", &["recall"]),
+    ("category", &["remember"]),
+    ("key", &["remember"]),
+    ("value", &["remember"]),
+    ("text", &["remember"]),
     ("status", &["end"]),
 ];
 
@@ -61,6 +71,8 @@ pub(crate) const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
     ("choice", &["branches", "default"]),
     ("approval", &["prompt", "approvers", "next", "on_reject"]),
     ("check", &["assert", "next", "on_fail"]),
+    ("recall", &["subject", "next"]),
+    ("remember", &["subject", "category", "key", "value", "next"]),
     ("end", &["status"]),
 ];
 
@@ -68,6 +80,7 @@ pub(crate) const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
 const TASK_FIELDS: [&str; 3] = ["id", "requester", "workflow"];
 
 const DEFAULT_MAX_TURNS: u32 = 8;
+const DEFAULT_RECALL_LIMIT: u32 = 20;
 
 /// Parses and validates one workflow file.
 pub(crate) fn parse_workflow(file: &Path, source: &str) -> Result<Workflow, Diagnostics> {
@@ -548,6 +561,86 @@ impl Checker<'_> {
                     on_fail: on_fail?,
                 })
             }
+            "recall" => {
+                let subject = raw
+                    .subject
+                    .as_ref()
+                    .and_then(|e| self.expr(e, &format!("`subject` of state `{state_name}`")));
+                let search = raw
+                    .search
+                    .as_ref()
+                    .and_then(|t| self.template(t, &format!("`search` of state `{state_name}`")));
+                let categories = raw.categories.as_ref().map_or_else(Vec::new, |list| {
+                    list.get_ref()
+                        .iter()
+                        .map(|c| {
+                            if c.get_ref().trim().is_empty() {
+                                self.r.error_at(
+                                    Code::BadValue,
+                                    &c.span(),
+                                    format!("`categories` of state `{state_name}` holds an empty name"),
+                                );
+                            }
+                            c.get_ref().clone()
+                        })
+                        .collect()
+                });
+                let limit = match &raw.limit {
+                    Some(l) if !(1..=1000).contains(l.get_ref()) => {
+                        self.r.error_at(
+                            Code::BadValue,
+                            &l.span(),
+                            format!(
+                                "`limit` of state `{state_name}` is {}; use 1 to 1000",
+                                l.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                    Some(l) => u32::try_from(*l.get_ref()).ok(),
+                    None => Some(DEFAULT_RECALL_LIMIT),
+                };
+                StateKind::Recall(RecallState {
+                    subject: subject?,
+                    categories,
+                    search,
+                    limit: limit?,
+                    next: next?,
+                })
+            }
+            "remember" => {
+                let what = |field: &str| format!("`{field}` of state `{state_name}`");
+                let subject = raw
+                    .subject
+                    .as_ref()
+                    .and_then(|e| self.expr(e, &what("subject")));
+                let key = raw.key.as_ref().and_then(|e| self.expr(e, &what("key")));
+                let value = raw.value.as_ref().and_then(|e| self.expr(e, &what("value")));
+                let text = raw
+                    .text
+                    .as_ref()
+                    .and_then(|t| self.template(t, &what("text")));
+                let category = raw.category.as_ref().and_then(|c| {
+                    if c.get_ref().trim().is_empty() {
+                        self.r.error_at(
+                            Code::BadValue,
+                            &c.span(),
+                            format!("`category` of state `{state_name}` is empty"),
+                        );
+                        None
+                    } else {
+                        Some(c.get_ref().clone())
+                    }
+                });
+                StateKind::Remember(RememberState {
+                    subject: subject?,
+                    category: category?,
+                    key: key?,
+                    value: value?,
+                    text,
+                    next: next?,
+                })
+            }
             _ => {
                 let status = raw.status.as_ref().and_then(|s| {
                     let status = EndStatus::from_name(s.get_ref());
@@ -951,6 +1044,14 @@ fn present_fields(s: &RawState) -> Vec<(&'static str, Range<usize>)> {
         ("assert", span(&s.assert)),
         ("message", span(&s.message)),
         ("on_fail", span(&s.on_fail)),
+        ("subject", span(&s.subject)),
+        ("categories", span(&s.categories)),
+        ("search", span(&s.search)),
+        ("limit", span(&s.limit)),
+        ("category", span(&s.category)),
+        ("key", span(&s.key)),
+        ("value", span(&s.value)),
+        ("text", span(&s.text)),
         ("status", span(&s.status)),
     ];
     all.into_iter()

@@ -24,7 +24,16 @@ import {
 } from "../format";
 import { argPath, grantScope } from "../grants";
 import { useLive } from "../live";
-import { ArgsDiff, ArgsEditor, ArgsList, changedKeys, draftOf, parseDraft, valueText } from "./Args";
+import {
+  ArgsDiff,
+  ArgsEditor,
+  ArgsList,
+  changedKeys,
+  draftOf,
+  parseDraft,
+  valueText,
+  valueWords,
+} from "./Args";
 import type { Args, Draft } from "./Args";
 import { Problem } from "./Problem";
 
@@ -61,7 +70,7 @@ function caps(args: Args): { condition: string; label: string }[] {
     if (path !== null && typeof value === "number") {
       out.push({
         condition: `${path} <= ${String(value)}`,
-        label: `${key} is at most ${valueText(value)}`,
+        label: `${key} is at most ${valueWords(key, value)}`,
       });
     }
   }
@@ -149,6 +158,7 @@ export function Approvals({
   const open = (approval: ApprovalRow, kind: Mode["kind"]) => {
     setSelectedId(approval.id);
     setFailure(null);
+    setDone(null);
     if (kind === "edit" && approval.held !== null && mode?.id !== approval.id) {
       setDraft(draftOf(approval.held.args));
       setDraftProblems({});
@@ -683,7 +693,8 @@ function HeldCall({
               (<code>{held.condition}</code>)
             </>
           )}{" "}
-          · {needsWords(approval, held)} · {timeLeft(approval.expires_at, now)}
+          · <span className="nowrap">{needsWords(approval, held)}</span> ·{" "}
+          <span className="nowrap">{timeLeft(approval.expires_at, now)}</span>
         </p>
       ) : (
         <HeldDetails approval={approval} held={held} now={now} />
@@ -869,7 +880,7 @@ function GrantForm({
             type="text"
             inputMode="numeric"
             className="short"
-            placeholder="any number of"
+            placeholder="no limit"
             value={choice.uses}
             aria-invalid={usesProblem !== null}
             onChange={(event) => {

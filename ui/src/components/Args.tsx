@@ -20,6 +20,12 @@ export function valueText(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** A value as `valueText` says it, with the cents hint: "25000 (250.00)". */
+export function valueWords(key: string, value: unknown): string {
+  const hint = centsHint(key, value);
+  return hint === null ? valueText(value) : `${valueText(value)} (${hint})`;
+}
+
 /** `25000` under a key ending in `_cents` also reads as `250.00`. */
 function centsHint(key: string, value: unknown): string | null {
   if (!key.endsWith("_cents") || typeof value !== "number" || !Number.isInteger(value)) return null;

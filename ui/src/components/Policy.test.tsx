@@ -21,23 +21,34 @@ describe("Policy", () => {
   it("describes the policy in force and each rule in words", async () => {
     backend({ policy_info: () => demoPolicy, list_grants: () => [] });
     render(<Policy now={NOW} />);
-    const rules = await screen.findByRole("list", { name: "Rules" });
-    expect(screen.getByText("demo-1")).toBeInTheDocument();
-    expect(screen.getByText("a1b2c3d4e5f6")).toBeInTheDocument();
-    expect(screen.getByText(demoPolicy.file ?? "")).toBeInTheDocument();
+    await screen.findByRole("heading", { name: "Rules" });
+    expect(screen.getByText(/^In force:/)).toHaveTextContent(
+      "In force: version demo-1 a1b2c3d4e5f6 of /work/airlock/workspace/demo/policy.toml, 3 rules.",
+    );
 
-    const free = within(rules).getByRole("listitem", { name: "reads are free" });
-    expect(within(free).getByText("Allow")).toHaveClass("pill-good");
-    expect(free).toHaveTextContent("Any call of low risk runs without asking.");
-    const refunds = within(rules).getByRole("listitem", { name: "refunds above 200.00 need a finance lead" });
-    expect(within(refunds).getByText("Needs approval")).toHaveClass("pill-attention");
+    // Grouped by what they do, what waits for a person first; each keeps its line.
+    expect(
+      screen
+        .getAllByRole("region")
+        .filter((region) => region.classList.contains("rule-group"))
+        .map((group) => group.getAttribute("aria-label")),
+    ).toEqual(["Wait for a person", "Refused", "Run without asking"]);
+    const waiting = screen.getByRole("region", { name: "Wait for a person" });
+    expect(within(waiting).getByRole("heading")).toHaveTextContent("Wait for a person 1 rule");
+    expect(within(waiting).getByText("Wait for a person")).toHaveClass("pill-attention");
+    const refunds = within(waiting).getByRole("listitem", { name: "refunds above 200.00 need a finance lead" });
     expect(refunds).toHaveTextContent("line 42");
     expect(refunds).toHaveTextContent(
       "Calls to support.issue_refund when args.amount_cents > 20000 waits for 1 approval from finance-lead; expires after 1d; after 4h controller may decide too.",
     );
-    const tickets = within(rules).getByRole("listitem", { name: "nothing closes tickets on its own" });
-    expect(tickets).toHaveTextContent(
+    const refused = screen.getByRole("region", { name: "Refused" });
+    expect(within(refused).getByRole("listitem", { name: "nothing closes tickets on its own" })).toHaveTextContent(
       "Calls to support.close_ticket in support-* is refused: closing a ticket is a person's call in this workspace.",
+    );
+    const free = screen.getByRole("region", { name: "Run without asking" });
+    expect(within(free).getByText("Run without asking")).toHaveClass("pill-good");
+    expect(within(free).getByRole("listitem", { name: "reads are free" })).toHaveTextContent(
+      "Any call of low risk runs without asking.",
     );
     expect(screen.queryByRole("alert")).toBeNull();
   });
@@ -66,7 +77,7 @@ describe("Policy", () => {
       "policy.toml:10:10 `effect` must be allow, require_approval or deny, not `permit`",
     );
     // The rules in force are still shown.
-    expect(screen.getByRole("list", { name: "Rules" })).toBeInTheDocument();
+    expect(screen.getByRole("region", { name: "Wait for a person" })).toBeInTheDocument();
   });
 
   it("says what to do when there is no policy file", async () => {
@@ -85,6 +96,7 @@ describe("Policy", () => {
     expect(
       await screen.findByRole("heading", { name: "No policy file: every tool call is refused" }),
     ).toBeInTheDocument();
+    expect(screen.queryByRole("heading", { name: "Rules" })).toBeNull();
     expect(screen.getByText("/w/policy.toml")).toBeInTheDocument();
     expect(screen.getByText("/data/policy.toml")).toBeInTheDocument();
   });
@@ -106,10 +118,10 @@ describe("Policy", () => {
       name: "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000",
     });
     expect(within(row).getAllByRole("cell").map((c) => c.textContent)).toEqual([
-      "support.issue_refund in support-refund tasks, while args.amount_cents <= 25000",
+      "support.issue_refundin support-refund tasks, while args.amount_cents <= 25000",
       "2 of 5",
       "40 min left",
-      "carol, 20 min ago · from approval ap-9",
+      "carol20 min ago, from approval ap-9",
       "Revoke",
     ]);
     // Ended grants are history, shown on request.
@@ -151,7 +163,7 @@ describe("Policy", () => {
     expect(screen.getByText(/You decide as/)).toHaveTextContent(
       `You decide as ${me.name}, who is not listed, so has the default roles: controller, finance-lead.`,
     );
-    expect(screen.getByRole("row", { name: "Sam Okafor (controller) (sam) controller" })).toBeInTheDocument();
+    expect(screen.getByRole("row", { name: "sam Sam Okafor (controller) controller" })).toBeInTheDocument();
     expect(screen.getByRole("row", { name: "Anyone else operator, controller" })).toBeInTheDocument();
   });
 

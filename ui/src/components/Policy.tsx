@@ -10,16 +10,10 @@ import type { PolicyView } from "../bindings/PolicyView";
 import type { RuleEffect } from "../bindings/RuleEffect";
 import type { RuleView } from "../bindings/RuleView";
 import { ago, formatDateTime, orWords, shortId, timeLeft } from "../format";
-import { grantScope } from "../grants";
+import { grantScope, grantWhere } from "../grants";
 import { useLive } from "../live";
 import type { Load } from "../live";
 import { Problem } from "./Problem";
-
-const EFFECT_LABEL: Record<RuleEffect, string> = {
-  allow: "Allow",
-  require_approval: "Needs approval",
-  deny: "Deny",
-};
 
 const EFFECT_TONE: Record<RuleEffect, string> = {
   allow: "good",
@@ -61,7 +55,7 @@ function effectWords(rule: RuleView): string {
 }
 
 function personName(person: Person): string {
-  return person.display_name === null ? person.name : `${person.display_name} (${person.name})`;
+  return person.display_name === null ? person.name : `${person.display_name}, ${person.name}`;
 }
 
 function roles(list: readonly string[]): string {
@@ -100,16 +94,18 @@ export function Policy({ now }: { now: number }) {
       {policy.state === "failed" && (
         <Problem title="Airlock could not read the policy." message={policy.message} />
       )}
-      {policy.state === "ready" && <Rules view={policy.data} />}
+      {policy.state === "ready" && <InForce view={policy.data} />}
 
       <Grants load={grants} now={now} onChanged={reloadGrants} />
 
+      {policy.state === "ready" && policy.data.file !== null && <Rules view={policy.data} />}
       {policy.state === "ready" && <People view={policy.data} />}
     </section>
   );
 }
 
-function Rules({ view }: { view: PolicyView }) {
+/** Where the policy comes from and which version is in force, or what to do without one. */
+function InForce({ view }: { view: PolicyView }) {
   if (view.file === null) {
     return (
       <div className="card empty">
@@ -149,56 +145,70 @@ function Rules({ view }: { view: PolicyView }) {
           </ul>
         </div>
       )}
-      <div className="card">
-        <h2>In force</h2>
-        <dl className="facts">
-          <dt>File</dt>
-          <dd>
-            <code>{view.file}</code>
-          </dd>
-          <dt>Version</dt>
-          <dd>
-            {view.label !== null && <strong>{view.label}</strong>}{" "}
-            <code className="muted" title="The first 12 hex digits of the SHA-256 of the file">
-              {view.version}
-            </code>
-          </dd>
-          <dt>How it decides</dt>
-          <dd>
-            When several rules match a call, the strictest wins: deny, then approval, then allow.
-            A call no rule matches is refused.
-          </dd>
-        </dl>
-      </div>
-      <div className="card flush">
-        <ol className="rules" aria-label="Rules">
-          {view.rules.length === 0 && (
-            <li className="muted">The file has no rules, so every call is refused.</li>
-          )}
-          {view.rules.map((rule) => (
-            <li key={`${String(rule.line)}-${rule.name}`} aria-label={rule.name}>
-              <span className={`pill pill-${EFFECT_TONE[rule.effect]}`}>{EFFECT_LABEL[rule.effect]}</span>
-              <div>
-                <p className="rule-name">
-                  {rule.name} <span className="muted line">line {rule.line}</span>
-                </p>
-                {rule.description !== null && <p className="muted">{rule.description}</p>}
-                <p>
-                  {capital(selection(rule))}
-                  {rule.when !== null && (
-                    <>
-                      {" "}
-                      when <code>{rule.when}</code>
-                    </>
-                  )}{" "}
-                  {effectWords(rule)}.
-                </p>
-              </div>
-            </li>
-          ))}
-        </ol>
-      </div>
+      <p className="in-force">
+        In force: version {view.label !== null && <strong>{view.label}</strong>}{" "}
+        <code className="muted" title="The first 12 hex digits of the SHA-256 of the file">
+          {view.version}
+        </code>{" "}
+        of <code>{view.file}</code>, {view.rules.length === 1 ? "1 rule" : `${String(view.rules.length)} rules`}.
+      </p>
     </>
+  );
+}
+
+/** The groups rules are shown in: what waits for people first, then what is refused. */
+const GROUPS: readonly { effect: RuleEffect; title: string }[] = [
+  { effect: "require_approval", title: "Wait for a person" },
+  { effect: "deny", title: "Refused" },
+  { effect: "allow", title: "Run without asking" },
+];
+
+function Rules({ view }: { view: PolicyView }) {
+  return (
+    <div className="card flush" aria-labelledby="rules-title">
+      <div className="card-intro">
+        <h2 id="rules-title">Rules</h2>
+        <p className="hint">
+          When several rules match a call, the strictest wins: refused, then wait for a person,
+          then run. A call no rule matches is refused.
+        </p>
+      </div>
+      {view.rules.length === 0 && (
+        <p className="card-intro muted">The file has no rules, so every call is refused.</p>
+      )}
+      {GROUPS.map((group) => {
+        const rules = view.rules.filter((rule) => rule.effect === group.effect);
+        if (rules.length === 0) return null;
+        return (
+          <section key={group.effect} className="rule-group" aria-label={group.title}>
+            <h3>
+              <span className={`pill pill-${EFFECT_TONE[group.effect]}`}>{group.title}</span>{" "}
+              <span className="muted">{rules.length === 1 ? "1 rule" : `${String(rules.length)} rules`}</span>
+            </h3>
+            <ol className="rules">
+              {rules.map((rule) => (
+                <li key={`${String(rule.line)}-${rule.name}`} aria-label={rule.name}>
+                  <p className="rule-name">
+                    {rule.name} <span className="muted line">line {rule.line}</span>
+                  </p>
+                  {rule.description !== null && <p className="muted">{rule.description}</p>}
+                  <p>
+                    {capital(selection(rule))}
+                    {rule.when !== null && (
+                      <>
+                        {" "}
+                        when <code>{rule.when}</code>
+                      </>
+                    )}{" "}
+                    {effectWords(rule)}.
+                  </p>
+                </li>
+              ))}
+            </ol>
+          </section>
+        );
+      })}
+    </div>
   );
 }
 
@@ -232,15 +242,19 @@ function GrantLine({
   return (
     <tr aria-label={grantScope(grant)}>
       <td>
-        <span className="strong">{grantScope(grant)}</span>
+        <code className="strong">{grant.tool}</code>
+        <p>{grantWhere(grant)}</p>
         {grant.note !== null && <p className="muted">{grant.note}</p>}
         {failure !== null && <p className="bad-text">Not revoked: {failure}</p>}
       </td>
-      <td>
+      <td className="nowrap">
         {grant.uses}
         {grant.max_uses !== null && ` of ${String(grant.max_uses)}`}
       </td>
-      <td title={grant.expires_at === null ? undefined : formatDateTime(grant.expires_at)}>
+      <td
+        className="nowrap"
+        title={grant.expires_at === null ? undefined : formatDateTime(grant.expires_at)}
+      >
         {grant.state === "revoked" && grant.revoked_at !== null
           ? `revoked ${ago(grant.revoked_at, now)}${grant.revoked_by === null ? "" : ` by ${grant.revoked_by}`}`
           : grant.expires_at === null
@@ -250,10 +264,11 @@ function GrantLine({
               : formatDateTime(grant.expires_at)}
       </td>
       <td title={formatDateTime(grant.created_at)}>
-        {grant.created_by}, {ago(grant.created_at, now)}
-        {grant.from_approval !== null && (
-          <span className="muted"> · from approval {shortId(grant.from_approval)}</span>
-        )}
+        {grant.created_by}
+        <p className="muted">
+          {ago(grant.created_at, now)}
+          {grant.from_approval !== null && `, from approval ${shortId(grant.from_approval)}`}
+        </p>
       </td>
       <td className="end">
         {live ? (
@@ -356,18 +371,24 @@ function People({ view }: { view: PolicyView }) {
             <thead>
               <tr>
                 <th scope="col">Identity</th>
+                <th scope="col">Name</th>
                 <th scope="col">Roles</th>
               </tr>
             </thead>
             <tbody>
               {view.people.map((person) => (
                 <tr key={person.name}>
-                  <td>{personName(person)}</td>
+                  <td>
+                    <code>{person.name}</code>
+                  </td>
+                  <td>{person.display_name ?? ""}</td>
                   <td>{roles(person.roles)}</td>
                 </tr>
               ))}
               <tr>
-                <td className="muted">Anyone else</td>
+                <td className="muted" colSpan={2}>
+                  Anyone else
+                </td>
                 <td>{roles(view.default_roles)}</td>
               </tr>
             </tbody>

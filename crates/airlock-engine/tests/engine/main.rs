@@ -10,6 +10,7 @@ mod cancel;
 mod checks;
 mod in_doubt;
 mod leases;
+mod memory;
 mod policy;
 mod progress;
 mod props;

@@ -582,7 +582,7 @@ status = "succeeded"
         column: 8,
         words: &[
             "`next` is not allowed on an end state",
-            "tool, agent, approval and check states",
+            "tool, agent, approval, check, recall and remember states",
         ],
     },
 ];
@@ -703,4 +703,43 @@ status = "succeeded"
 "#;
     let codes: Vec<C> = parse_err(source).iter().map(|d| d.code).collect();
     assert_eq!(codes, [C::UnknownState]);
+}
+
+#[test]
+fn memory_states_report_their_problems_where_they_are() {
+    let src = r#"name = "m"
+start = "look"
+
+[states.look]
+kind = "recall"
+subject = "inputs.nobody"
+limit = 5000
+next = "keep"
+
+[states.keep]
+kind = "remember"
+subject = "'emp-1'"
+category = "document"
+key = "'w4'"
+next = "done"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+    let problems = airlock_workflow::parse(std::path::Path::new("test.toml"), src)
+        .expect_err("three problems")
+        .to_string();
+    assert!(
+        problems.contains("test.toml:6:12: error[unknown-variable]"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("test.toml:7:9: error[bad-value]: `limit` of state `look` is 5000; use 1 to 1000"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("error[missing-field]") && problems.contains("value"),
+        "{problems}"
+    );
 }
