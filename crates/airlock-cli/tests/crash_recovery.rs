@@ -2,8 +2,15 @@
 //! multi-step workflow with side effects, restart it each time, and check that every task
 //! still ends, that no non-idempotent effect happened twice, and that every call the
 //! engine could not be sure about was put to a person instead of being re-run.
+//!
+//! Some of the tasks are large payouts (`approve-payout` above 10000): the workflow's
+//! checkpoint first, then the example policy holds the payout call itself. A controller
+//! decides those approvals between kills (and the `approve`/`reject` processes, which carry
+//! the task on, are killed at random points too): approved payouts take effect exactly
+//! once, rejected and still-pending ones never.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -76,6 +83,55 @@ const KILLS: usize = 210;
 const MAX_RUNS: usize = 500;
 const RECORD_STEPS_PER_TASK: usize = 3;
 
+/// Who may decide the payouts (the example policy names the `controller` role).
+const PEOPLE: &str = "[identities.controller]\nroles = [\"controller\"]\n";
+/// Why the controller turns down a held payout call.
+const NOT_OWED: &str = "no invoice for this payout";
+
+fn payout_workflow() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../workspace/examples/approve-payout.toml")
+}
+
+/// What the controller does with one large payout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// Approves the checkpoint and the held call: paid exactly once.
+    Pay,
+    /// Approves the checkpoint, rejects the held call with [`NOT_OWED`].
+    RejectCall,
+    /// Rejects the workflow's checkpoint: the call is never even proposed.
+    RejectCheckpoint,
+    /// Approves the checkpoint and never decides the held call.
+    Leave,
+}
+
+impl Plan {
+    fn of(nth: usize) -> Plan {
+        [
+            Plan::Pay,
+            Plan::RejectCall,
+            Plan::Pay,
+            Plan::RejectCheckpoint,
+            Plan::Leave,
+        ][nth % 5]
+    }
+}
+
+/// What the person did in one round.
+#[derive(Default)]
+struct Round {
+    /// In-doubt calls settled.
+    surfaced: usize,
+    /// ... of which approved payout calls.
+    payouts_in_doubt: usize,
+    /// Approvals answered by a process that ran to its end.
+    decided: usize,
+    /// `approve`/`reject` processes killed mid-way.
+    killed: usize,
+    /// ... of which the decision had already landed (the kill hit the carrying on).
+    killed_after_deciding: usize,
+}
+
 fn sandbox() -> Sandbox {
     Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("temp dir")
 }
@@ -87,9 +143,17 @@ fn event_count(sb: &Sandbox) -> i64 {
     })
 }
 
-/// What a person does: answers every in-doubt call truthfully (by looking at the effects)
-/// and releases quarantined tasks. Returns how many calls were put to the person.
-async fn play_the_person(sb: &Sandbox) -> usize {
+/// What a person does: answers every in-doubt call truthfully (by looking at the effects),
+/// releases quarantined tasks, and decides pending payout approvals as each task's plan
+/// says. With `kill_seed`, each decision's process is SIGKILLed at a point picked from it
+/// (a decision that never landed is made again in a later round).
+async fn play_the_person(
+    sb: &Sandbox,
+    plans: &BTreeMap<String, Plan>,
+    startup: Duration,
+    kill_seed: Option<usize>,
+) -> Round {
+    let mut round = Round::default();
     let (_, calls) = sb.json(["in-doubt"]).expect("in-doubt");
     let calls = calls.as_array().cloned().unwrap_or_default();
     let effects: BTreeMap<String, i64> = sb
@@ -125,12 +189,123 @@ async fn play_the_person(sb: &Sandbox) -> usize {
             .output()
             .expect("release");
     }
-    calls.len()
+    round.surfaced = calls.len();
+    round.payouts_in_doubt = calls
+        .iter()
+        .filter(|c| c["task_id"].as_str().is_some_and(|t| plans.contains_key(t)))
+        .count();
+
+    let (_, pending) = sb.json(["approvals"]).expect("approvals");
+    let mut killed = Vec::new();
+    for (k, approval) in pending
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let id = approval["id"].as_str().expect("approval id");
+        let task = approval["task_id"].as_str().expect("task id");
+        let plan = plans[task];
+        let held = !approval["held_call"].is_null();
+        let args: Vec<&str> = match (held, plan) {
+            (false, Plan::RejectCheckpoint) => {
+                vec![
+                    "reject",
+                    id,
+                    "--reason",
+                    "not this payee",
+                    "--as",
+                    "controller",
+                ]
+            }
+            (false, _) | (true, Plan::Pay) => vec!["approve", id, "--as", "controller"],
+            (true, Plan::RejectCall) => {
+                vec!["reject", id, "--reason", NOT_OWED, "--as", "controller"]
+            }
+            (true, Plan::Leave) => continue,
+            (true, Plan::RejectCheckpoint) => {
+                panic!("a call was proposed after its checkpoint was rejected: {approval}")
+            }
+        };
+        if held {
+            assert_eq!(
+                approval["held_call"]["tool"], "builtin.record",
+                "{approval}"
+            );
+            assert_eq!(
+                approval["held_call"]["rule"], "large payouts need a controller",
+                "{approval}"
+            );
+        }
+        match kill_seed {
+            None => {
+                let out = sb.airlock(&args).output().expect("decide");
+                assert!(
+                    out.status.code().is_some_and(|c| [0, 4, 5].contains(&c)),
+                    "{args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                round.decided += 1;
+            }
+            Some(seed) => {
+                let mut child = sb
+                    .airlock(&args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn a decision");
+                let at = (seed * 31 + k) * 7919 % 60_000;
+                std::thread::sleep(startup.mul_f64(0.6) + Duration::from_micros(at as u64));
+                if child.try_wait().expect("try_wait").is_none() {
+                    child.kill().expect("SIGKILL");
+                    child.wait().expect("reap");
+                    killed.push(id.to_owned());
+                } else {
+                    let status = child.wait().expect("reap");
+                    assert!(
+                        status.code().is_some_and(|c| [0, 4, 5].contains(&c)),
+                        "{args:?} failed: {status}"
+                    );
+                    round.decided += 1;
+                }
+            }
+        }
+    }
+    if !killed.is_empty() {
+        let (_, still) = sb.json(["approvals"]).expect("approvals");
+        let still = still.as_array().cloned().unwrap_or_default();
+        round.killed = killed.len();
+        round.killed_after_deciding = killed
+            .iter()
+            .filter(|id| !still.iter().any(|a| a["id"] == id.as_str()))
+            .count();
+    }
+    round
+}
+
+/// Creates a large payout task (detached) and returns its id.
+fn start_payout(sb: &Sandbox, amount: usize) -> String {
+    let (code, created) = sb
+        .json([
+            "run".as_ref(),
+            payout_workflow().as_os_str(),
+            "--detach".as_ref(),
+            "-i".as_ref(),
+            format!("amount={amount}").as_ref(),
+            "-i".as_ref(),
+            "payee=Ada".as_ref(),
+        ])
+        .expect("create a payout");
+    assert_eq!(code, Some(0), "could not create a payout: {created}");
+    created["task"].as_str().expect("task id").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
     let sb = sandbox();
+    sb.write("identities.toml", PEOPLE)
+        .expect("write identities");
     let wf = sb.write("crashy.toml", WORKFLOW).expect("write workflow");
     let wf = wf.to_str().expect("utf-8 path").to_owned();
 
@@ -154,20 +329,23 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
     let started = Instant::now();
     let mut killed = 0;
     let mut progress_points = BTreeSet::new();
-    let mut surfaced = 0;
-    let mut tasks = 0;
+    let mut person = Round::default();
+    let mut crashy = BTreeSet::new();
+    let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
     let mut i = 0;
     while killed < KILLS && i < MAX_RUNS {
         i += 1;
-        if i % 3 == 1 {
+        // One new task every third run, as before: two crashy ones, then a large payout.
+        if i % 9 == 5 {
+            let id = start_payout(&sb, 10_000 + i);
+            plans.insert(id, Plan::of(plans.len()));
+        } else if i % 3 == 1 && i % 9 != 7 {
             let n = i.to_string();
-            let status = sb
-                .airlock(["run", &wf, "--detach", "-i", &format!("n={n}")])
-                .stdout(Stdio::null())
-                .status()
+            let (code, created) = sb
+                .json(["run", &wf, "--detach", "-i", &format!("n={n}")])
                 .expect("create task");
-            assert!(status.success(), "could not create a task");
-            tasks += 1;
+            assert_eq!(code, Some(0), "could not create a task: {created}");
+            crashy.insert(created["task"].as_str().expect("task id").to_owned());
         }
         let mut child = sb
             .airlock(["resume"])
@@ -185,13 +363,28 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
         child.wait().expect("reap");
         progress_points.insert(event_count(&sb));
         if i % 10 == 9 {
-            surfaced += play_the_person(&sb).await;
+            let round = play_the_person(&sb, &plans, startup, Some(i)).await;
+            person.surfaced += round.surfaced;
+            person.payouts_in_doubt += round.payouts_in_doubt;
+            person.decided += round.decided;
+            person.killed += round.killed;
+            person.killed_after_deciding += round.killed_after_deciding;
         }
     }
 
-    // Now let it finish: a person settles what is in doubt, the engine carries on.
+    // Now let it finish: a person settles what is in doubt and decides the payouts, the
+    // engine carries on. Payouts whose held call nobody decides stay waiting for it.
+    let settled = |t: &Value| {
+        let status = t["status"].as_str().unwrap_or("");
+        let left = plans.get(t["id"].as_str().unwrap_or("")) == Some(&Plan::Leave);
+        ["succeeded", "failed", "cancelled"].contains(&status)
+            || (left && status == "waiting_approval" && t["current_state"] == "pay")
+    };
     for _ in 0..20 {
-        surfaced += play_the_person(&sb).await;
+        let round = play_the_person(&sb, &plans, startup, None).await;
+        person.surfaced += round.surfaced;
+        person.payouts_in_doubt += round.payouts_in_doubt;
+        person.decided += round.decided;
         let out = sb.airlock(["resume"]).output().expect("resume");
         assert!(
             out.status.success(),
@@ -199,30 +392,58 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
             String::from_utf8_lossy(&out.stderr)
         );
         let (_, all) = sb.json(["tasks", "--limit", "100000"]).expect("tasks");
-        if all.as_array().is_some_and(|ts| {
-            ts.iter().all(|t| {
-                ["succeeded", "failed", "cancelled"].contains(&t["status"].as_str().unwrap_or(""))
-            })
-        }) {
+        if all.as_array().is_some_and(|ts| ts.iter().all(settled)) {
             break;
         }
     }
 
     let (_, all) = sb.json(["tasks", "--limit", "100000"]).expect("tasks");
     let all = all.as_array().cloned().unwrap_or_default();
-    assert_eq!(all.len(), tasks);
+    assert_eq!(all.len(), crashy.len() + plans.len());
     for t in &all {
-        assert_eq!(t["status"], "succeeded", "task did not succeed: {t}");
+        let id = t["id"].as_str().expect("id");
+        let expected = match plans.get(id) {
+            None | Some(Plan::Pay) => "succeeded",
+            Some(Plan::RejectCall) => "failed",
+            Some(Plan::RejectCheckpoint) => "cancelled",
+            Some(Plan::Leave) => "waiting_approval",
+        };
+        assert_eq!(t["status"], expected, "task ended wrongly: {t}");
+        if plans.get(id) == Some(&Plan::RejectCall) {
+            let error = t["state"]["pay"]["error"].as_str().unwrap_or("");
+            assert!(
+                error.contains(&format!("controller rejected this call: {NOT_OWED}")),
+                "the rejection reaches the error path: {t}"
+            );
+        }
     }
 
-    // No non-idempotent effect twice; every one exactly once.
+    // No non-idempotent effect twice; every crashy step and every approved payout exactly
+    // once; no effect for a payout that was rejected or is still waiting.
     let effects = sb.record_effects().await.expect("effects");
     let duplicated: Vec<_> = effects.iter().filter(|(_, n)| *n > 1).collect();
     assert!(duplicated.is_empty(), "effects made twice: {duplicated:?}");
+    let mut by_task: BTreeMap<&str, usize> = BTreeMap::new();
+    for (key, _) in &effects {
+        let task = key.split('/').next().expect("key names its task");
+        *by_task.entry(task).or_default() += 1;
+    }
+    for id in &crashy {
+        assert_eq!(
+            by_task.get(id.as_str()).copied().unwrap_or(0),
+            RECORD_STEPS_PER_TASK,
+            "task {id}: an effect is missing"
+        );
+    }
+    for (id, plan) in &plans {
+        let paid = by_task.get(id.as_str()).copied().unwrap_or(0);
+        let expected = usize::from(*plan == Plan::Pay);
+        assert_eq!(paid, expected, "payout {id} ({plan:?}) paid {paid} time(s)");
+    }
     assert_eq!(
-        effects.len(),
-        tasks * RECORD_STEPS_PER_TASK,
-        "an effect is missing"
+        by_task.len(),
+        crashy.len() + plans.values().filter(|p| **p == Plan::Pay).count(),
+        "effects of unknown tasks: {by_task:?}"
     );
 
     // The history of every task folds to its stored position, and nothing is left in doubt.
@@ -252,7 +473,49 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
                 assert_eq!(call["resolved_by"], Value::String("crash-test".into()));
             }
         }
+        let Some(plan) = plans.get(id) else { continue };
+        // Each payout's approvals: decided by the controller as planned, the held call
+        // bound to the payout and still pending only where nobody decided it.
+        let approvals = shown["approvals"].as_array().expect("approvals");
+        let statuses: Vec<(bool, &str)> = approvals
+            .iter()
+            .map(|a| {
+                (
+                    !a["held_call"].is_null(),
+                    a["status"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let expected: &[(bool, &str)] = match plan {
+            Plan::Pay => &[(false, "approved"), (true, "approved")],
+            Plan::RejectCall => &[(false, "approved"), (true, "rejected")],
+            Plan::RejectCheckpoint => &[(false, "rejected")],
+            Plan::Leave => &[(false, "approved"), (true, "pending")],
+        };
+        assert_eq!(statuses, expected, "payout {id} ({plan:?}): {approvals:?}");
+        for a in approvals.iter().filter(|a| a["status"] != "pending") {
+            assert_eq!(a["by"], "controller", "{a}");
+        }
+        if *plan != Plan::Pay {
+            assert!(
+                shown["tool_calls"].as_array().is_some_and(Vec::is_empty),
+                "payout {id} ({plan:?}) has a ledger row"
+            );
+        }
     }
+
+    // Kills in the middle of commits never break the audit chain.
+    let out = sb
+        .airlock(["audit", "verify"])
+        .output()
+        .expect("audit verify");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "audit verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     assert!(killed >= KILLS, "only {killed} runs were killed mid-way");
     assert!(
@@ -261,12 +524,23 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
         progress_points.len()
     );
     assert!(
-        surfaced > 0,
+        person.surfaced > 0,
         "no kill ever left a call in doubt: the test is not reaching its target"
     );
+    assert!(
+        person.killed_after_deciding > 0,
+        "no decision's process was killed while carrying its task on: the test is not reaching its target"
+    );
     eprintln!(
-        "crash test (start-up {startup:?}): {tasks} tasks, {killed} kills at {} distinct points, {surfaced} in-doubt calls put to a person, {:.1}s",
+        "crash test (start-up {startup:?}): {} tasks ({} payouts), {killed} kills at {} distinct points, {} in-doubt calls put to a person ({} of them payouts), {} decisions made, {} decision processes killed ({} after deciding), {:.1}s",
+        all.len(),
+        plans.len(),
         progress_points.len(),
+        person.surfaced,
+        person.payouts_in_doubt,
+        person.decided,
+        person.killed,
+        person.killed_after_deciding,
         started.elapsed().as_secs_f64()
     );
 }
