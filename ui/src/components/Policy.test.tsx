@@ -121,7 +121,7 @@ describe("Policy", () => {
       "support.issue_refundin support-refund tasks, while args.amount_cents <= 25000",
       "2 of 5",
       "40 min left",
-      "carol20 min ago, from approval ap-9",
+      "carol20 min ago, with an approval",
       "Revoke",
     ]);
     // Ended grants are history, shown on request.

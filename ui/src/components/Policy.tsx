@@ -9,7 +9,7 @@ import type { Person } from "../bindings/Person";
 import type { PolicyView } from "../bindings/PolicyView";
 import type { RuleEffect } from "../bindings/RuleEffect";
 import type { RuleView } from "../bindings/RuleView";
-import { ago, formatDateTime, orWords, shortId, timeLeft } from "../format";
+import { ago, formatDateTime, orWords, timeLeft } from "../format";
 import { grantScope, grantWhere } from "../grants";
 import { useLive } from "../live";
 import type { Load } from "../live";
@@ -267,7 +267,9 @@ function GrantLine({
         {grant.created_by}
         <p className="muted">
           {ago(grant.created_at, now)}
-          {grant.from_approval !== null && `, from approval ${shortId(grant.from_approval)}`}
+          {grant.from_approval !== null && (
+            <span title={`Approval ${grant.from_approval}`}>, with an approval</span>
+          )}
         </p>
       </td>
       <td className="end">
