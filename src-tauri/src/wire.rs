@@ -126,6 +126,7 @@ impl From<EngineError> for CommandError {
             | EngineError::NoToolCall(_)
             | EngineError::NoGrant(_)
             | EngineError::NoTool(_)
+            | EngineError::NoMemory(_)
             | EngineError::AmbiguousTask { .. } => ErrorCode::NotFound,
             EngineError::WrongStatus { .. }
             | EngineError::AlreadyDecided(_)
