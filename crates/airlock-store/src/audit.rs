@@ -42,7 +42,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::Millis;
-use crate::commit::TaskCommit;
+use crate::commit::{Batch, TaskCommit};
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
 
@@ -170,6 +170,7 @@ pub fn entry_hash(
 }
 
 /// An entry on its way in, before it has a place in the chain.
+#[derive(Clone)]
 pub(crate) struct NewEntry {
     at: Millis,
     kind: String,
@@ -192,8 +193,8 @@ impl From<AuditEntryWrite> for NewEntry {
     }
 }
 
-pub(crate) fn entries_of(commit: &TaskCommit, out: &mut Vec<NewEntry>) {
-    for event in &commit.events {
+pub(crate) fn entries_of(commit: &TaskCommit, bodies: &[String], out: &mut Vec<NewEntry>) {
+    for (event, body) in commit.events.iter().zip(bodies) {
         if UNAUDITED_KINDS.contains(&event.kind.as_str()) {
             continue;
         }
@@ -208,8 +209,8 @@ pub(crate) fn entries_of(commit: &TaskCommit, out: &mut Vec<NewEntry>) {
             kind: event.kind.clone(),
             actor: actor.to_owned(),
             task_id: Some(commit.task_id.clone()),
-            // The same text `task_events.body` gets.
-            body: event.body.to_string(),
+            // The text `task_events.body` gets (serialised once, by the commit).
+            body: body.clone(),
         });
     }
 }
@@ -228,19 +229,33 @@ pub(crate) async fn append_entries(
             .fetch_optional(&mut *conn)
             .await
             .ctx("reading the audit log's head")?;
+    let mut batch = Batch::new();
+    push_entries(&mut batch, head, entries.to_vec());
+    batch
+        .into_query(false)
+        .map_err(|e| StoreError::Corrupt {
+            what: "encoding audit entries",
+            detail: e.to_string(),
+        })?
+        .execute(&mut *conn)
+        .await
+        .ctx("appending to the audit log")?;
+    Ok(())
+}
+
+/// Chains `entries` after `head` (the last entry's `seq` and `hash`, read under the
+/// transaction's write lock; none for an empty log) and adds their inserts to the batch.
+pub(crate) fn push_entries(batch: &mut Batch, head: Option<(i64, String)>, entries: Vec<NewEntry>) {
     let (mut seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
-    for chunk in entries.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO audit_log (seq, at, kind, actor, task_id, body, prev_hash, hash) VALUES ",
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let chunk: Vec<NewEntry> = entries.by_ref().take(INSERT_CHUNK).collect();
+        batch.values(
+            "INSERT INTO audit_log (seq, at, kind, actor, task_id, body, prev_hash, hash)",
+            chunk.len(),
+            8,
+            "",
         );
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?, ?, ?)"
-            });
-        }
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in chunk {
             seq += 1;
             let hash = entry_hash(
@@ -252,23 +267,17 @@ pub(crate) async fn append_entries(
                 e.task_id.as_deref(),
                 &e.body,
             );
-            insert = insert
-                .bind(seq)
-                .bind(e.at)
-                .bind(&e.kind)
-                .bind(&e.actor)
-                .bind(&e.task_id)
-                .bind(&e.body)
-                .bind(prev)
-                .bind(hash.clone());
+            batch.bind(seq);
+            batch.bind(e.at);
+            batch.bind(e.kind);
+            batch.bind(e.actor);
+            batch.bind(e.task_id);
+            batch.bind(e.body);
+            batch.bind(prev);
+            batch.bind(hash.clone());
             prev = hash;
         }
-        insert
-            .execute(&mut *conn)
-            .await
-            .ctx("appending to the audit log")?;
     }
-    Ok(())
 }
 
 fn entry_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {

@@ -3,11 +3,17 @@
 //! engine last saw and by its lease. Concurrent commits are grouped into one transaction
 //! by a single writer, so many tasks share one fsync.
 
+mod batch;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
+
+pub(crate) use batch::Batch;
+use batch::ROWS_PER_STATEMENT;
 
 use crate::Millis;
 use crate::error::{SqlContext, StoreError};
@@ -186,314 +192,676 @@ pub(crate) async fn run_writer(
     }
 }
 
-/// Writes the commits in one transaction (one fsync). Each commit is checked before any
-/// of its rows is written, so a refused one writes nothing and needs no savepoint (a
-/// savepoint makes SQLite journal every page it touches).
+/// Writes the commits in one transaction (one fsync), in two hand-offs to the
+/// connection's thread (see [`batch`]): first `BEGIN IMMEDIATE` and the checks of every
+/// commit (one `SELECT` per table for the whole group, and the audit chain's head), read
+/// under the write lock; then every row of every commit that passed, a few multi-row
+/// statements per table for the whole group, and `COMMIT`. A refused commit writes
+/// nothing because it is left out of the second batch; a savepoint is not needed (and
+/// would make SQLite journal every page the commit touches).
 async fn write_group(
     conn: &mut SqliteConnection,
     commits: &[&TaskCommit],
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    // IMMEDIATE takes the write lock up front (waiting on busy_timeout if another
-    // process holds it); a deferred transaction that reads first cannot wait and fails.
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .ctx("beginning a commit")?;
-    let mut outcomes = Vec::with_capacity(commits.len());
+    let result = write_group_in_tx(conn, commits).await;
+    if result.is_err() {
+        // A failed batch stops at the failing statement, before its `COMMIT`: roll back
+        // what it left open (an error here only means nothing was open).
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    }
+    result
+}
+
+/// Groups up to this size keep their statements prepared (their shapes repeat); larger
+/// ones vary too much to be worth a place in the connection's statement cache.
+const CACHED_GROUP: usize = 4;
+
+async fn write_group_in_tx(
+    conn: &mut SqliteConnection,
+    commits: &[&TaskCommit],
+) -> Result<Vec<CommitOutcome>, StoreError> {
+    let persistent = commits.len() <= CACHED_GROUP;
+    let audited = commits.iter().any(|c| {
+        c.events
+            .iter()
+            .any(|e| !crate::audit::UNAUDITED_KINDS.contains(&e.kind.as_str()))
+    });
+    let mut seen = read_guards(conn, commits, audited, persistent).await?;
+    let outcomes: Vec<CommitOutcome> = commits.iter().map(|c| seen.check(c)).collect();
+
+    // Each event's body is serialised once: the same text goes to `task_events` and, for
+    // an audited event, into the audit entry and its hash.
+    let mut bodies: Vec<Vec<String>> = commits
+        .iter()
+        .map(|c| c.events.iter().map(|e| e.body.to_string()).collect())
+        .collect();
     let mut audit = Vec::new();
-    for commit in commits {
-        let outcome = write_one(&mut tx, commit).await?;
-        if matches!(outcome, CommitOutcome::Committed { .. }) {
-            crate::audit::entries_of(commit, &mut audit);
+    // A task appears at most once per layer, so no statement touches a row twice; a
+    // second commit of the same task in this group goes in the next layer.
+    let mut layers: Vec<Vec<usize>> = Vec::new();
+    let mut per_task: HashMap<&str, usize> = HashMap::new();
+    for (i, (commit, outcome)) in commits.iter().zip(&outcomes).enumerate() {
+        if !matches!(outcome, CommitOutcome::Committed { .. }) {
+            continue;
         }
-        outcomes.push(outcome);
+        crate::audit::entries_of(commit, &bodies[i], &mut audit);
+        let n = per_task.entry(commit.task_id.as_str()).or_insert(0);
+        if layers.len() <= *n {
+            layers.push(Vec::new());
+        }
+        layers[*n].push(i);
+        *n += 1;
+    }
+    let mut batch = Batch::new();
+    for layer in &layers {
+        let rows: Vec<(&TaskCommit, Vec<String>)> = layer
+            .iter()
+            .map(|&i| (commits[i], std::mem::take(&mut bodies[i])))
+            .collect();
+        write_layer(&mut batch, rows)?;
     }
     // Chained onto the head read under this transaction's write lock, so it lands (or
     // rolls back) with the events, and a retry one by one re-reads the head.
-    crate::audit::append_entries(&mut tx, &audit).await?;
-    tx.commit().await.ctx("committing")?;
+    crate::audit::push_entries(&mut batch, seen.audit_head.take(), audit);
+    batch.statement("COMMIT");
+    batch
+        .into_query(persistent)
+        .map_err(|e| StoreError::Corrupt {
+            what: "encoding a group of commits",
+            detail: e.to_string(),
+        })?
+        .execute(&mut *conn)
+        .await
+        .ctx("writing a group of commits")?;
     Ok(outcomes)
 }
 
-async fn write_one(
+/// What the checks of a group read, updated as each commit of the group is accepted (a
+/// later commit of the same task must follow the earlier one).
+struct Seen {
+    /// Task id to its `last_seq` and lease owner; absent: no such task.
+    tasks: HashMap<String, (i64, Option<String>)>,
+    /// Pending approval id to its task.
+    pending: HashMap<String, String>,
+    audit_head: Option<(i64, String)>,
+}
+
+/// `BEGIN IMMEDIATE` and everything the checks need, in one batch.
+async fn read_guards(
     conn: &mut SqliteConnection,
-    c: &TaskCommit,
-) -> Result<CommitOutcome, StoreError> {
-    let p = &c.projection;
-    let new_seq = c.expected_seq + c.events.len() as i64;
-    for approval in &c.approvals {
-        if let ApprovalWrite::Decide { id, .. } = approval {
-            let pending: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM approvals WHERE id = ? AND task_id = ? AND status = 'pending'",
-            )
-            .bind(id)
-            .bind(&c.task_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .ctx("checking an approval is pending")?;
-            if pending.is_none() {
-                return Ok(CommitOutcome::ApprovalAlreadyDecided { id: id.clone() });
+    commits: &[&TaskCommit],
+    audited: bool,
+    persistent: bool,
+) -> Result<Seen, StoreError> {
+    let mut ids: Vec<&str> = commits.iter().map(|c| c.task_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let decided: Vec<&str> = commits
+        .iter()
+        .flat_map(|c| &c.approvals)
+        .filter_map(|a| match a {
+            ApprovalWrite::Decide { id, .. } => Some(id.as_str()),
+            ApprovalWrite::Request { .. } => None,
+        })
+        .collect();
+    // IMMEDIATE takes the write lock up front (waiting on busy_timeout if another
+    // process holds it); a deferred transaction that reads first cannot wait and fails.
+    let mut batch = Batch::new();
+    batch.statement("BEGIN IMMEDIATE");
+    batch.list(
+        "SELECT 'task', id, last_seq, lease_owner FROM tasks WHERE id IN (",
+        ids.len(),
+        ")",
+    );
+    for id in &ids {
+        batch.bind(*id);
+    }
+    if !decided.is_empty() {
+        batch.list(
+            "SELECT 'approval', id, NULL, task_id FROM approvals WHERE status = 'pending' AND id IN (",
+            decided.len(),
+            ")",
+        );
+        for id in &decided {
+            batch.bind(*id);
+        }
+    }
+    if audited {
+        batch.statement("SELECT 'audit', hash, seq, NULL FROM audit_log ORDER BY seq DESC LIMIT 1");
+    }
+    let rows = batch
+        .into_query(persistent)
+        .map_err(|e| StoreError::Corrupt {
+            what: "encoding a group's checks",
+            detail: e.to_string(),
+        })?
+        .fetch_all(&mut *conn)
+        .await
+        .ctx("checking a group of commits")?;
+    let mut seen = Seen {
+        tasks: HashMap::with_capacity(ids.len()),
+        pending: HashMap::new(),
+        audit_head: None,
+    };
+    for row in &rows {
+        let tag: &str = row.try_get(0).ctx("reading a commit check")?;
+        let text: String = row.try_get(1).ctx("reading a commit check")?;
+        let number: Option<i64> = row.try_get(2).ctx("reading a commit check")?;
+        let other: Option<String> = row.try_get(3).ctx("reading a commit check")?;
+        match (tag, number, other) {
+            ("task", Some(last_seq), holder) => {
+                seen.tasks.insert(text, (last_seq, holder));
+            }
+            ("approval", _, Some(task_id)) => {
+                seen.pending.insert(text, task_id);
+            }
+            ("audit", Some(seq), _) => seen.audit_head = Some((seq, text)),
+            (tag, ..) => {
+                return Err(StoreError::Corrupt {
+                    what: "a commit check",
+                    detail: format!("unexpected row tagged {tag:?}"),
+                });
             }
         }
     }
-    let phase = p.phase.to_string();
-    if let Some(new) = &c.create {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = ?")
-            .bind(&c.task_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .ctx("checking for an existing task")?;
-        if exists.is_some() {
-            return Ok(CommitOutcome::TaskExists);
+    Ok(seen)
+}
+
+impl Seen {
+    /// Whether `c` may land on what was read (and the commits before it in the group);
+    /// when it may, what it changes is noted for the commits after it.
+    fn check(&mut self, c: &TaskCommit) -> CommitOutcome {
+        for approval in &c.approvals {
+            if let ApprovalWrite::Decide { id, .. } = approval
+                && self.pending.get(id) != Some(&c.task_id)
+            {
+                return CommitOutcome::ApprovalAlreadyDecided { id: id.clone() };
+            }
         }
-        sqlx::query(
-            "INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status, current_state,
-                step_no, attempt, phase, state, error, wake_at, recovery_failures, last_seq,
-                lease_owner, lease_expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, ?, NULL, ?, ?)",
-        )
-        .bind(&c.task_id)
-        .bind(new.workflow_id)
-        .bind(&new.workflow_name)
-        .bind(&new.requester)
-        .bind(new.inputs.to_string())
-        .bind(p.status.as_str())
-        .bind(&p.current_state)
-        .bind(p.step_no)
-        .bind(p.attempt)
-        .bind(&phase)
-        .bind(&p.error)
-        .bind(p.wake_at)
-        .bind(p.recovery_failures)
-        .bind(new_seq)
-        .bind(if c.release_lease { None } else { c.lease_owner.as_deref() })
-        .bind(c.at)
-        .bind(c.at)
-        .execute(&mut *conn)
-        .await
-        .ctx("inserting a task")?;
-    } else {
-        let done = sqlx::query(
-            "UPDATE tasks SET status = ?, current_state = ?, step_no = ?, attempt = ?, phase = ?,
-                error = ?, wake_at = ?, recovery_failures = ?, last_seq = ?, updated_at = ?,
-                lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
-                lease_expires_at = CASE WHEN ? THEN NULL ELSE lease_expires_at END,
-                cancel_requested = CASE WHEN ? THEN NULL ELSE cancel_requested END
-             WHERE id = ? AND last_seq = ? AND (? IS NULL OR lease_owner = ?)",
-        )
-        .bind(p.status.as_str())
-        .bind(&p.current_state)
-        .bind(p.step_no)
-        .bind(p.attempt)
-        .bind(&phase)
-        .bind(&p.error)
-        .bind(p.wake_at)
-        .bind(p.recovery_failures)
-        .bind(new_seq)
-        .bind(c.at)
-        .bind(c.release_lease)
-        .bind(c.release_lease)
-        .bind(p.status.is_terminal())
-        .bind(&c.task_id)
-        .bind(c.expected_seq)
-        .bind(&c.lease_owner)
-        .bind(&c.lease_owner)
-        .execute(&mut *conn)
-        .await
-        .ctx("updating a task")?;
-        if done.rows_affected() == 0 {
-            return refusal(conn, c).await;
+        let found = self.tasks.get(&c.task_id);
+        let holder = match (&c.create, found) {
+            (Some(_), Some(_)) => return CommitOutcome::TaskExists,
+            (Some(_), None) => c.lease_owner.clone(),
+            (None, None) => return CommitOutcome::TaskMissing,
+            (None, Some((found, _))) if *found != c.expected_seq => {
+                return CommitOutcome::StaleSequence {
+                    expected: c.expected_seq,
+                    found: *found,
+                };
+            }
+            (None, Some((_, holder))) => {
+                if c.lease_owner.is_some() && *holder != c.lease_owner {
+                    return CommitOutcome::LeaseLost {
+                        holder: holder.clone(),
+                    };
+                }
+                holder.clone()
+            }
+        };
+        let last_seq = c.expected_seq + c.events.len() as i64;
+        let holder = if c.release_lease { None } else { holder };
+        self.tasks.insert(c.task_id.clone(), (last_seq, holder));
+        for approval in &c.approvals {
+            match approval {
+                ApprovalWrite::Decide { id, .. } => {
+                    self.pending.remove(id);
+                }
+                ApprovalWrite::Request { id, .. } => {
+                    self.pending.insert(id.clone(), c.task_id.clone());
+                }
+            }
+        }
+        CommitOutcome::Committed { last_seq }
+    }
+}
+
+/// A step row as a commit leaves it: its writes folded in order into one upsert (the step
+/// started in this commit) or one update of its end.
+enum NetStep<'a> {
+    Upsert {
+        state_name: &'a str,
+        kind: &'a str,
+        attempts: i64,
+        end: Option<(&'a str, Option<&'a str>)>,
+    },
+    End {
+        outcome: &'a str,
+        error: Option<&'a str>,
+    },
+}
+
+fn fold_steps(steps: &[StepWrite]) -> Vec<(i64, NetStep<'_>)> {
+    let mut net: Vec<(i64, NetStep<'_>)> = Vec::with_capacity(steps.len());
+    for step in steps {
+        match step {
+            StepWrite::Start {
+                step_no,
+                state_name,
+                kind,
+                attempt,
+            } => {
+                let slot = net.iter_mut().find(|(n, _)| n == step_no);
+                match slot {
+                    // A second start of a row keeps what the first wrote (or what the
+                    // row held): only the attempt changes and the end is cleared.
+                    Some((_, NetStep::Upsert { attempts, end, .. })) => {
+                        *attempts = *attempt;
+                        *end = None;
+                    }
+                    Some((_, slot @ NetStep::End { .. })) => {
+                        *slot = NetStep::Upsert {
+                            state_name,
+                            kind,
+                            attempts: *attempt,
+                            end: None,
+                        };
+                    }
+                    None => net.push((
+                        *step_no,
+                        NetStep::Upsert {
+                            state_name,
+                            kind,
+                            attempts: *attempt,
+                            end: None,
+                        },
+                    )),
+                }
+            }
+            StepWrite::End {
+                step_no,
+                outcome,
+                error,
+            } => {
+                let new_end = (outcome.as_str(), error.as_deref());
+                match net.iter_mut().find(|(n, _)| n == step_no) {
+                    Some((_, NetStep::Upsert { end, .. })) => *end = Some(new_end),
+                    Some((_, slot @ NetStep::End { .. })) => {
+                        *slot = NetStep::End {
+                            outcome: new_end.0,
+                            error: new_end.1,
+                        };
+                    }
+                    None => net.push((
+                        *step_no,
+                        NetStep::End {
+                            outcome: new_end.0,
+                            error: new_end.1,
+                        },
+                    )),
+                }
+            }
         }
     }
-    if !c.events.is_empty() {
-        // One statement for all of a commit's events.
-        let mut sql =
-            String::from("INSERT INTO task_events (task_id, seq, at, kind, body) VALUES ");
-        for i in 0..c.events.len() {
-            sql.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?)"
+    net
+}
+
+/// A call's outcome columns as written.
+#[derive(Clone, Copy)]
+struct OutcomeCols<'a> {
+    outcome: ToolCallOutcome,
+    result: Option<&'a Value>,
+    error: Option<&'a str>,
+    resolved_by: Option<&'a str>,
+}
+
+/// A ledger row as a commit leaves it: the intent inserted (with its outcome when the
+/// same commit has it), or the outcome set on an existing row.
+enum NetCall<'a> {
+    Insert {
+        intent: &'a ToolCallWrite,
+        outcome: Option<OutcomeCols<'a>>,
+    },
+    Update(OutcomeCols<'a>),
+}
+
+fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
+    let mut net: Vec<(&'a str, NetCall<'a>)> = Vec::with_capacity(calls.len());
+    for call in calls {
+        match call {
+            ToolCallWrite::Intent { id, .. } => {
+                let insert = NetCall::Insert {
+                    intent: call,
+                    outcome: None,
+                };
+                match net.iter_mut().find(|(i, _)| i == id) {
+                    Some((_, slot)) => *slot = insert,
+                    None => net.push((id, insert)),
+                }
+            }
+            ToolCallWrite::Outcome {
+                id,
+                outcome,
+                result,
+                error,
+                resolved_by,
+            } => {
+                let new = OutcomeCols {
+                    outcome: *outcome,
+                    result: result.as_ref(),
+                    error: error.as_deref(),
+                    resolved_by: resolved_by.as_deref(),
+                };
+                // `resolved_by` is kept when a later outcome names no one.
+                let merge = |old: Option<OutcomeCols<'a>>| OutcomeCols {
+                    resolved_by: new.resolved_by.or(old.and_then(|o| o.resolved_by)),
+                    ..new
+                };
+                match net.iter_mut().find(|(i, _)| i == id) {
+                    Some((_, NetCall::Insert { outcome, .. })) => *outcome = Some(merge(*outcome)),
+                    Some((_, NetCall::Update(old))) => *old = merge(Some(*old)),
+                    None => net.push((id, NetCall::Update(merge(None)))),
+                }
+            }
+        }
+    }
+    net
+}
+
+/// Appends the rows of commits of distinct tasks to the batch: a few statements per
+/// table, each covering every commit of the layer. `bodies` are the commits' events'
+/// bodies as stored.
+fn write_layer(
+    batch: &mut Batch,
+    mut layer: Vec<(&TaskCommit, Vec<String>)>,
+) -> Result<(), StoreError> {
+    let creates: Vec<(&TaskCommit, &NewTask)> = layer
+        .iter()
+        .filter_map(|(c, _)| c.create.as_ref().map(|n| (*c, n)))
+        .collect();
+    for chunk in creates.chunks(ROWS_PER_STATEMENT) {
+        batch.values(
+            "INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status,
+                current_state, step_no, attempt, phase, state, error, wake_at, recovery_failures,
+                last_seq, lease_owner, lease_expires_at, created_at, updated_at)",
+            chunk.len(),
+            19,
+            "",
+        );
+        for (c, new) in chunk {
+            let p = &c.projection;
+            batch.bind(c.task_id.as_str());
+            batch.bind(new.workflow_id);
+            batch.bind(new.workflow_name.as_str());
+            batch.bind(new.requester.as_str());
+            batch.bind(new.inputs.to_string());
+            batch.bind(p.status.as_str());
+            batch.bind(p.current_state.as_deref());
+            batch.bind(p.step_no);
+            batch.bind(p.attempt);
+            batch.bind(p.phase.to_string());
+            // Outputs have their own rows (`task_outputs`).
+            batch.bind("{}");
+            batch.bind(p.error.as_deref());
+            batch.bind(p.wake_at);
+            batch.bind(p.recovery_failures);
+            batch.bind(c.expected_seq + c.events.len() as i64);
+            batch.bind(if c.release_lease {
+                None
             } else {
-                ", (?, ?, ?, ?, ?)"
+                c.lease_owner.as_deref()
             });
-        }
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (i, event) in c.events.iter().enumerate() {
-            insert = insert
-                .bind(&c.task_id)
-                .bind(c.expected_seq + 1 + i as i64)
-                .bind(c.at)
-                .bind(&event.kind)
-                .bind(event.body.to_string());
-        }
-        insert.execute(&mut *conn).await.ctx("appending events")?;
-    }
-    for (state_name, output) in &c.outputs {
-        sqlx::query(
-            "INSERT INTO task_outputs (task_id, state_name, output) VALUES (?, ?, ?)
-             ON CONFLICT (task_id, state_name) DO UPDATE SET output = excluded.output",
-        )
-        .bind(&c.task_id)
-        .bind(state_name)
-        .bind(output.to_string())
-        .execute(&mut *conn)
-        .await
-        .ctx("recording a state's output")?;
-    }
-    for step in &c.steps {
-        write_step(conn, &c.task_id, c.at, step).await?;
-    }
-    for call in &c.tool_calls {
-        write_tool_call(conn, &c.task_id, c.at, call).await?;
-    }
-    for approval in &c.approvals {
-        // Checked above under the same write lock, so this cannot happen; if it does,
-        // fail the transaction rather than keep half a commit.
-        if let Some(refused) = write_approval(conn, &c.task_id, c.at, approval).await? {
-            return Err(StoreError::Corrupt {
-                what: "approval decision",
-                detail: format!("{refused:?} after it was checked pending"),
-            });
+            // The lease's expiry is set by the lease claim, not by a commit.
+            batch.bind(None::<i64>);
+            batch.bind(c.at);
+            batch.bind(c.at);
         }
     }
-    Ok(CommitOutcome::Committed { last_seq: new_seq })
-}
 
-/// Works out why the guarded update touched no row.
-async fn refusal(conn: &mut SqliteConnection, c: &TaskCommit) -> Result<CommitOutcome, StoreError> {
-    let row: Option<(i64, Option<String>)> =
-        sqlx::query_as("SELECT last_seq, lease_owner FROM tasks WHERE id = ?")
-            .bind(&c.task_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .ctx("reading a task after a refused commit")?;
-    Ok(match row {
-        None => CommitOutcome::TaskMissing,
-        Some((found, _)) if found != c.expected_seq => CommitOutcome::StaleSequence {
-            expected: c.expected_seq,
-            found,
-        },
-        Some((_, holder)) => CommitOutcome::LeaseLost { holder },
-    })
-}
-
-async fn write_step(
-    conn: &mut SqliteConnection,
-    task_id: &str,
-    at: Millis,
-    step: &StepWrite,
-) -> Result<(), StoreError> {
-    match step {
-        StepWrite::Start {
-            step_no,
-            state_name,
-            kind,
-            attempt,
-        } => {
-            sqlx::query(
-                "INSERT INTO steps (task_id, step_no, state_name, kind, attempts, started_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (task_id, step_no) DO UPDATE SET attempts = excluded.attempts,
-                    ended_at = NULL, outcome = NULL, error = NULL",
-            )
-            .bind(task_id)
-            .bind(step_no)
-            .bind(state_name)
-            .bind(kind)
-            .bind(attempt)
-            .bind(at)
-            .execute(&mut *conn)
-            .await
-            .ctx("recording a step start")?;
+    let updates: Vec<&TaskCommit> = layer
+        .iter()
+        .filter(|(c, _)| c.create.is_none())
+        .map(|(c, _)| *c)
+        .collect();
+    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+        // The checks ran under this transaction's write lock, so every row matches; the
+        // guard stays in the statement anyway, and its count is asserted before COMMIT.
+        batch.values(
+            "WITH v (id, expected_seq, lease_owner, status, current_state, step_no, attempt,
+                phase, error, wake_at, recovery_failures, last_seq, updated_at, release_lease,
+                terminal) AS (",
+            chunk.len(),
+            15,
+            ") UPDATE tasks SET status = v.status, current_state = v.current_state,
+                step_no = v.step_no, attempt = v.attempt, phase = v.phase, error = v.error,
+                wake_at = v.wake_at, recovery_failures = v.recovery_failures,
+                last_seq = v.last_seq, updated_at = v.updated_at,
+                lease_owner = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_owner END,
+                lease_expires_at = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_expires_at END,
+                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END
+             FROM v
+             WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
+                AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
+        );
+        for c in chunk {
+            let p = &c.projection;
+            batch.bind(c.task_id.as_str());
+            batch.bind(c.expected_seq);
+            batch.bind(c.lease_owner.as_deref());
+            batch.bind(p.status.as_str());
+            batch.bind(p.current_state.as_deref());
+            batch.bind(p.step_no);
+            batch.bind(p.attempt);
+            batch.bind(p.phase.to_string());
+            batch.bind(p.error.as_deref());
+            batch.bind(p.wake_at);
+            batch.bind(p.recovery_failures);
+            batch.bind(c.expected_seq + c.events.len() as i64);
+            batch.bind(c.at);
+            batch.bind(c.release_lease);
+            batch.bind(p.status.is_terminal());
         }
-        StepWrite::End {
-            step_no,
-            outcome,
-            error,
-        } => {
-            sqlx::query(
-                "UPDATE steps SET ended_at = ?, outcome = ?, error = ? WHERE task_id = ? AND step_no = ?",
-            )
-            .bind(at)
-            .bind(outcome)
-            .bind(error)
-            .bind(task_id)
-            .bind(step_no)
-            .execute(&mut *conn)
-            .await
-            .ctx("recording a step end")?;
+        batch.expect_changes(
+            chunk.len(),
+            "a checked task commit no longer matched its task",
+        );
+    }
+
+    let mut events: Vec<(&TaskCommit, i64, &str, String)> = Vec::new();
+    for (c, bodies) in &mut layer {
+        let c: &TaskCommit = c;
+        for (i, (event, body)) in c.events.iter().zip(std::mem::take(bodies)).enumerate() {
+            events.push((c, c.expected_seq + 1 + i as i64, event.kind.as_str(), body));
+        }
+    }
+    for chunk in chunks_owned(events) {
+        batch.values(
+            "INSERT INTO task_events (task_id, seq, at, kind, body)",
+            chunk.len(),
+            5,
+            "",
+        );
+        for (c, seq, kind, body) in chunk {
+            batch.bind(c.task_id.as_str());
+            batch.bind(seq);
+            batch.bind(c.at);
+            batch.bind(kind);
+            batch.bind(body);
+        }
+    }
+
+    // A commit names each output once (the engine's drafts keep a set); should one name a
+    // state twice, the last value wins, as it did when they were written one by one.
+    let mut outputs: Vec<(&TaskCommit, &str, &Value)> = Vec::new();
+    for (c, _) in &layer {
+        let c: &TaskCommit = c;
+        for (i, (name, value)) in c.outputs.iter().enumerate() {
+            if !c.outputs[i + 1..].iter().any(|(later, _)| later == name) {
+                outputs.push((c, name, value));
+            }
+        }
+    }
+    for chunk in outputs.chunks(ROWS_PER_STATEMENT) {
+        batch.values(
+            "INSERT INTO task_outputs (task_id, state_name, output)",
+            chunk.len(),
+            3,
+            " ON CONFLICT (task_id, state_name) DO UPDATE SET output = excluded.output",
+        );
+        for (c, name, value) in chunk {
+            batch.bind(c.task_id.as_str());
+            batch.bind(*name);
+            batch.bind(value.to_string());
+        }
+    }
+
+    let mut step_upserts = Vec::new();
+    let mut step_ends = Vec::new();
+    for (c, _) in &layer {
+        let c: &TaskCommit = c;
+        for (step_no, net) in fold_steps(&c.steps) {
+            match net {
+                NetStep::Upsert { .. } => step_upserts.push((c, step_no, net)),
+                NetStep::End { .. } => step_ends.push((c, step_no, net)),
+            }
+        }
+    }
+    for chunk in step_upserts.chunks(ROWS_PER_STATEMENT) {
+        batch.values(
+            "INSERT INTO steps (task_id, step_no, state_name, kind, attempts, started_at,
+                ended_at, outcome, error)",
+            chunk.len(),
+            9,
+            " ON CONFLICT (task_id, step_no) DO UPDATE SET attempts = excluded.attempts,
+                ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error",
+        );
+        for (c, step_no, net) in chunk {
+            let NetStep::Upsert {
+                state_name,
+                kind,
+                attempts,
+                end,
+            } = net
+            else {
+                continue;
+            };
+            batch.bind(c.task_id.as_str());
+            batch.bind(*step_no);
+            batch.bind(*state_name);
+            batch.bind(*kind);
+            batch.bind(*attempts);
+            batch.bind(c.at);
+            batch.bind(end.map(|_| c.at));
+            batch.bind(end.map(|(outcome, _)| outcome));
+            batch.bind(end.and_then(|(_, error)| error));
+        }
+    }
+    for chunk in step_ends.chunks(ROWS_PER_STATEMENT) {
+        batch.values(
+            "WITH v (task_id, step_no, ended_at, outcome, error) AS (",
+            chunk.len(),
+            5,
+            ") UPDATE steps SET ended_at = v.ended_at, outcome = v.outcome, error = v.error
+             FROM v WHERE steps.task_id = v.task_id AND steps.step_no = v.step_no",
+        );
+        for (c, step_no, net) in chunk {
+            let NetStep::End { outcome, error } = net else {
+                continue;
+            };
+            batch.bind(c.task_id.as_str());
+            batch.bind(*step_no);
+            batch.bind(c.at);
+            batch.bind(*outcome);
+            batch.bind(*error);
+        }
+    }
+
+    let mut call_inserts = Vec::new();
+    let mut call_outcomes = Vec::new();
+    for (c, _) in &layer {
+        let c: &TaskCommit = c;
+        for (id, net) in fold_calls(&c.tool_calls) {
+            match net {
+                NetCall::Insert { intent, outcome } => call_inserts.push((c, intent, outcome)),
+                NetCall::Update(outcome) => call_outcomes.push((c, id, outcome)),
+            }
+        }
+    }
+    for chunk in call_inserts.chunks(ROWS_PER_STATEMENT) {
+        batch.values(
+            "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args,
+                args_hash, idempotency_key, idempotent, intent_at, outcome, result, error,
+                outcome_at, resolved_by)",
+            chunk.len(),
+            16,
+            "",
+        );
+        for (c, intent, outcome) in chunk {
+            let ToolCallWrite::Intent {
+                id,
+                step_no,
+                attempt,
+                call_index,
+                tool,
+                args,
+                args_hash,
+                idempotency_key,
+                idempotent,
+            } = intent
+            else {
+                continue;
+            };
+            batch.bind(id.as_str());
+            batch.bind(c.task_id.as_str());
+            batch.bind(*step_no);
+            batch.bind(*attempt);
+            batch.bind(*call_index);
+            batch.bind(tool.as_str());
+            batch.bind(args.to_string());
+            batch.bind(args_hash.as_str());
+            batch.bind(idempotency_key.as_str());
+            batch.bind(*idempotent);
+            batch.bind(c.at);
+            batch.bind(outcome.map(|o| o.outcome.as_str()));
+            batch.bind(outcome.and_then(|o| o.result).map(Value::to_string));
+            batch.bind(outcome.and_then(|o| o.error));
+            batch.bind(outcome.map(|_| c.at));
+            batch.bind(outcome.and_then(|o| o.resolved_by));
+        }
+    }
+    for chunk in call_outcomes.chunks(ROWS_PER_STATEMENT) {
+        batch.values(
+            "WITH v (id, outcome, result, error, outcome_at, resolved_by) AS (",
+            chunk.len(),
+            6,
+            ") UPDATE tool_calls SET outcome = v.outcome, result = v.result, error = v.error,
+                outcome_at = v.outcome_at, resolved_by = COALESCE(v.resolved_by, tool_calls.resolved_by)
+             FROM v WHERE tool_calls.id = v.id",
+        );
+        for (c, id, o) in chunk {
+            batch.bind(*id);
+            batch.bind(o.outcome.as_str());
+            batch.bind(o.result.map(Value::to_string));
+            batch.bind(o.error);
+            batch.bind(c.at);
+            batch.bind(o.resolved_by);
+        }
+    }
+
+    // Approvals are few (a held call, a decision): one statement each.
+    for (c, _) in &layer {
+        for approval in &c.approvals {
+            write_approval(batch, &c.task_id, c.at, approval)?;
         }
     }
     Ok(())
 }
 
-async fn write_tool_call(
-    conn: &mut SqliteConnection,
-    task_id: &str,
-    at: Millis,
-    call: &ToolCallWrite,
-) -> Result<(), StoreError> {
-    match call {
-        ToolCallWrite::Intent {
-            id,
-            step_no,
-            attempt,
-            call_index,
-            tool,
-            args,
-            args_hash,
-            idempotency_key,
-            idempotent,
-        } => {
-            sqlx::query(
-                "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args, args_hash,
-                    idempotency_key, idempotent, intent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(task_id)
-            .bind(step_no)
-            .bind(attempt)
-            .bind(call_index)
-            .bind(tool)
-            .bind(args.to_string())
-            .bind(args_hash)
-            .bind(idempotency_key)
-            .bind(idempotent)
-            .bind(at)
-            .execute(&mut *conn)
-            .await
-            .ctx("recording a tool-call intent")?;
-        }
-        ToolCallWrite::Outcome {
-            id,
-            outcome,
-            result,
-            error,
-            resolved_by,
-        } => {
-            sqlx::query(
-                "UPDATE tool_calls SET outcome = ?, result = ?, error = ?, outcome_at = ?,
-                    resolved_by = COALESCE(?, resolved_by) WHERE id = ?",
-            )
-            .bind(outcome.as_str())
-            .bind(result.as_ref().map(Value::to_string))
-            .bind(error)
-            .bind(at)
-            .bind(resolved_by)
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .ctx("recording a tool-call outcome")?;
-        }
+/// `items` in owned chunks of [`ROWS_PER_STATEMENT`].
+fn chunks_owned<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut chunks = Vec::with_capacity(items.len().div_ceil(ROWS_PER_STATEMENT));
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(ROWS_PER_STATEMENT).collect());
     }
-    Ok(())
+    chunks
 }
 
-async fn write_approval(
-    conn: &mut SqliteConnection,
+fn write_approval(
+    batch: &mut Batch,
     task_id: &str,
     at: Millis,
     approval: &ApprovalWrite,
-) -> Result<Option<CommitOutcome>, StoreError> {
+) -> Result<(), StoreError> {
     match approval {
         ApprovalWrite::Request {
             id,
@@ -519,27 +887,23 @@ async fn write_approval(
                     what: "held call",
                     detail: e.to_string(),
                 })?;
-            sqlx::query(
+            batch.statement(
                 "INSERT INTO approvals (id, task_id, step_no, state_name, tool_call_id, args_hash,
                     policy_version, prompt, approvers, status, requested_at, expires_at, held_call)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(task_id)
-            .bind(step_no)
-            .bind(state_name)
-            .bind(tool_call_id)
-            .bind(args_hash)
-            .bind(policy_version)
-            .bind(prompt)
-            .bind(approvers)
-            .bind(at)
-            .bind(expires_at)
-            .bind(held_call)
-            .execute(&mut *conn)
-            .await
-            .ctx("recording an approval request")?;
-            Ok(None)
+            );
+            batch.bind(id.as_str());
+            batch.bind(task_id);
+            batch.bind(*step_no);
+            batch.bind(state_name.as_str());
+            batch.bind(tool_call_id.as_deref());
+            batch.bind(args_hash.as_deref());
+            batch.bind(policy_version.as_deref());
+            batch.bind(prompt.as_str());
+            batch.bind(approvers);
+            batch.bind(at);
+            batch.bind(*expires_at);
+            batch.bind(held_call);
         }
         ApprovalWrite::Decide { id, status } => {
             let (by, decided_at, reason, edited) = match status {
@@ -565,23 +929,22 @@ async fn write_approval(
                 }
                 ApprovalStatus::Expired { at } => (None, *at, None, None),
             };
-            let done = sqlx::query(
+            batch.statement(
                 "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?,
                     edited_args = ?
                  WHERE id = ? AND task_id = ? AND status = 'pending'",
-            )
-            .bind(status.as_str())
-            .bind(decided_at)
-            .bind(by)
-            .bind(reason)
-            .bind(edited)
-            .bind(id)
-            .bind(task_id)
-            .execute(&mut *conn)
-            .await
-            .ctx("recording an approval decision")?;
-            Ok((done.rows_affected() == 0)
-                .then(|| CommitOutcome::ApprovalAlreadyDecided { id: id.clone() }))
+            );
+            batch.bind(status.as_str());
+            batch.bind(decided_at);
+            batch.bind(by);
+            batch.bind(reason);
+            batch.bind(edited);
+            batch.bind(id.as_str());
+            batch.bind(task_id);
+            // Checked pending above under the same write lock, so this cannot miss; if it
+            // does, the group fails rather than keep half a commit.
+            batch.expect_changes(1, "a decided approval was checked pending");
         }
     }
+    Ok(())
 }

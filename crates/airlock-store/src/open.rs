@@ -82,6 +82,9 @@ impl Store {
         migrate(&mut writer, now).await?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
+            // A connection to a local file cannot have gone away, so no ping before each
+            // use (a ping is one more hand-off to the connection's thread per read).
+            .test_before_acquire(false)
             .connect_with(connect.read_only(true))
             .await
             .map_err(|source| StoreError::Open {

@@ -1,0 +1,104 @@
+//! Several SQL statements sent to the writer connection as one.
+//!
+//! sqlx runs each SQLite connection on a worker thread, and every statement sent to it is
+//! a hand-off between threads (a message and a reply, each waking a thread). A batch is
+//! one `query_with` whose text holds many statements separated by `;`: SQLite's driver
+//! prepares and steps them one after another on the worker, consuming the bound arguments
+//! in order, so the whole batch costs one hand-off.
+//!
+//! This is the SQLite writer's own trick (sqlx calls multi-statement prepared queries a
+//! SQLite-only behaviour; the version is pinned). Every statement in a batch is portable
+//! SQL on its own; a Postgres backend would send the same statements as a pipeline.
+
+use sqlx::error::BoxDynError;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, Encode, Sqlite, Type};
+
+/// Rows per multi-row statement: at most 16 values each, so far under SQLite's limit of
+/// bound values per statement (32,766).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+#[derive(Default)]
+pub(crate) struct Batch {
+    sql: String,
+    args: SqliteArguments,
+    /// The first value that could not be encoded (none of the store's types can fail).
+    error: Option<BoxDynError>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Appends one statement, written out whole.
+    pub fn statement(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+        self.sql.push_str(";\n");
+    }
+
+    /// Appends `{head} VALUES (?, …), (?, …){tail}` with `rows` rows of `columns` values;
+    /// the caller binds `rows × columns` values, row by row.
+    pub fn values(&mut self, head: &str, rows: usize, columns: usize, tail: &str) {
+        debug_assert!(rows > 0 && columns > 0);
+        self.sql
+            .reserve(head.len() + tail.len() + rows * (columns * 3 + 3) + 10);
+        self.sql.push_str(head);
+        self.sql.push_str(" VALUES ");
+        for r in 0..rows {
+            if r > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push('(');
+            for c in 0..columns {
+                self.sql.push_str(if c == 0 { "?" } else { ", ?" });
+            }
+            self.sql.push(')');
+        }
+        self.sql.push_str(tail);
+        self.sql.push_str(";\n");
+    }
+
+    /// Appends `{head}?, ?, …{tail}` with `n` placeholders (an `IN` list); the caller
+    /// binds `n` values.
+    pub fn list(&mut self, head: &str, n: usize, tail: &str) {
+        self.sql.push_str(head);
+        for i in 0..n {
+            self.sql.push_str(if i == 0 { "?" } else { ", ?" });
+        }
+        self.sql.push_str(tail);
+        self.sql.push_str(";\n");
+    }
+
+    /// Appends a check that the statement before it changed exactly `expected` rows; when
+    /// it did not, the check fails with `message`, which ends the batch before anything
+    /// after it (the `COMMIT`) runs. SQLite has no `RAISE` outside triggers, so the error
+    /// comes from `json_extract` given a path that is not one: the message is the path.
+    pub fn expect_changes(&mut self, expected: usize, message: &str) {
+        self.statement("SELECT json_extract('{}', CASE WHEN changes() = ? THEN '$' ELSE ? END)");
+        self.bind(i64::try_from(expected).unwrap_or(i64::MAX));
+        self.bind(format!("store invariant broken: {message}"));
+    }
+
+    pub fn bind<'t, T>(&mut self, value: T)
+    where
+        T: Encode<'t, Sqlite> + Type<Sqlite>,
+    {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// The whole batch as one query. `persistent` keeps its prepared statements in the
+    /// connection's cache (worth it for shapes that repeat).
+    pub fn into_query(
+        self,
+        persistent: bool,
+    ) -> Result<Query<'static, Sqlite, SqliteArguments>, BoxDynError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args).persistent(persistent))
+    }
+}
