@@ -790,11 +790,12 @@ impl Engine {
                 .approval(id)
                 .await?
                 .ok_or_else(|| EngineError::NoApproval(id.clone()))?;
+            // Four eyes holds for grants too: a requester cannot grant their own calls.
             may_decide(
                 &self.inner.governance,
                 by,
                 &approval.approvers,
-                None,
+                approval.held_call.as_ref(),
                 self.inner.clock.now(),
             )
             .map_err(|reason| EngineError::NotAllowed {

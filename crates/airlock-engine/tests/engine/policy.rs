@@ -523,6 +523,19 @@ async fn four_eyes_stops_the_requester_approving_their_own_call() {
             matches!(&own, EngineError::NotAllowed { reason, .. } if reason.contains("four eyes")),
             "{own}"
         );
+        // Nor can the requester grant their own calls from it.
+        let grant = engine
+            .create_grant(
+                GrantSpec {
+                    tool: "builtin.record".into(),
+                    from_approval: Some(approval_id.clone()),
+                    ..GrantSpec::default()
+                },
+                "carol",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(grant, EngineError::NotAllowed { .. }), "{grant}");
         engine
             .answer_approval(&approval_id, approve("second pair of eyes"), "carl")
             .await
