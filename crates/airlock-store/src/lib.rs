@@ -13,6 +13,7 @@ mod error;
 mod grants;
 mod lease;
 mod memory;
+mod metrics;
 mod migrate;
 mod open;
 mod policy_versions;
@@ -30,6 +31,11 @@ pub use error::StoreError;
 pub use grants::{GrantRecord, NewGrant};
 pub use lease::EngineRegistration;
 pub use memory::{MemoryQuery, MemoryRecord, NewMemory};
+pub use metrics::{
+    ApprovalFigures, Bucket, BucketFigures, CheckFigures, Corrections, DEFAULT_DUPLICATE_WINDOW,
+    ExceptionRecord, Exceptions, FailureMode, Figures, HeldCallDecision, Metrics, MetricsFilter,
+    ModelTokens, OverrideRecord, RatingRecord, Satisfaction, Spread, WorkflowFigures,
+};
 pub use open::{Durability, Store, StoreOptions};
 pub use policy_versions::PolicyVersionRecord;
 pub use query::TaskFilter;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_task_outputs.sql")),
     (4, include_str!("../migrations/0004_policy.sql")),
     (5, include_str!("../migrations/0005_audit.sql")),
+    (6, include_str!("../migrations/0006_ratings.sql")),
     (7, include_str!("../migrations/0007_memory.sql")),
 ];
 
