@@ -11,6 +11,7 @@ pub mod clock;
 mod draft;
 mod engine;
 mod error;
+pub mod evaluation;
 pub mod event;
 mod gate;
 mod identity;
@@ -26,6 +27,10 @@ pub use builtin_tools::BuiltinTools;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Answer, Answered, CancelOutcome, Engine, EngineConfig, GrantSpec, TaskChange};
 pub use error::EngineError;
+pub use evaluation::{
+    BadRating, Cost, MetricsReport, PolicySuggestion, PricedFigures, Pricing, Rating, Review,
+    SuggestionKind,
+};
 pub use event::{Decision, Phase, TaskEvent};
 pub use gate::{Governance, PolicySource};
 pub use identity::os_user;
