@@ -127,6 +127,7 @@ impl From<EngineError> for CommandError {
             | EngineError::NoGrant(_)
             | EngineError::NoTool(_)
             | EngineError::NoMemory(_)
+            | EngineError::NoLesson(_)
             | EngineError::AmbiguousTask { .. } => ErrorCode::NotFound,
             EngineError::WrongStatus { .. }
             | EngineError::AlreadyDecided(_)

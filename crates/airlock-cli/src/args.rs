@@ -147,6 +147,12 @@ pub enum Command {
     },
     /// The identities and their roles
     Identities,
+    /// Lessons from people's corrections: list them, accept (maybe reworded) or dismiss;
+    /// accepted ones are given to the workflow's agents
+    Lessons {
+        #[command(subcommand)]
+        action: Option<LessonsAction>,
+    },
     /// Long-lived memory (what `remember` states wrote): list and search it, correct or
     /// forget an entry
     Memory {
@@ -179,6 +185,26 @@ pub enum ToolsAction {
     Review,
     /// Accept a tool's changed definition: it becomes the pin and the tool is usable again
     Accept { tool: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LessonsAction {
+    /// Lessons, newest first (the default action)
+    List {
+        #[arg(long)]
+        workflow: Option<String>,
+        /// proposed, accepted or dismissed
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Accept a proposed lesson, optionally in your own words
+    Accept {
+        id: String,
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Dismiss a proposed lesson
+    Dismiss { id: String },
 }
 
 #[derive(Subcommand, Debug)]

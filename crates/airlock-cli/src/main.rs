@@ -6,6 +6,7 @@ mod args;
 mod output;
 mod exit;
 mod governance;
+mod lessons;
 mod memory;
 mod render;
 mod workflow_source;
@@ -65,7 +66,8 @@ fn classify(e: &anyhow::Error) -> Exit {
             | EngineError::AmbiguousTask { .. }
             | EngineError::NoGrant(_)
             | EngineError::NoTool(_)
-            | EngineError::NoMemory(_),
+            | EngineError::NoMemory(_)
+            | EngineError::NoLesson(_),
         ) => Exit::NotFound,
         Some(
             EngineError::NotAllowed { .. }
@@ -203,6 +205,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             | Command::Audit { .. }
             | Command::Grants { .. }
             | Command::Memory { .. }
+            | Command::Lessons { .. }
     );
     let (engine, mcp) = open_engine(&cli, with_servers).await?;
     let result = dispatch(&cli, &engine, mcp.as_deref()).await;
@@ -485,6 +488,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
         }
         Command::Policy { action } => governance::explain(engine, &me, action, cli.json).await,
         Command::Memory { action } => memory::run(engine, &me, action.as_ref(), cli.json).await,
+        Command::Lessons { action } => lessons::run(engine, &me, action.as_ref(), cli.json).await,
         Command::Grants { action } => {
             governance::grants(engine, &me, action.as_ref(), cli.json).await
         }

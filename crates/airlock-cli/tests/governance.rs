@@ -247,3 +247,63 @@ fn a_grant_covers_its_count_then_calls_wait_again() {
         .expect("grant");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
+
+#[test]
+fn a_rejection_with_a_reason_becomes_a_lesson_a_person_accepts() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let (code, _) = run_payout(&sb, 500);
+    assert_eq!(code, Some(5));
+    let checkpoint = pending(&sb)[0]["id"].as_str().expect("id").to_owned();
+    let (code, _) = sb
+        .json([
+            "reject",
+            &checkpoint,
+            "--as",
+            "carol",
+            "--reason",
+            "payees need a signed contract first",
+        ])
+        .expect("reject");
+    assert_eq!(code, Some(4), "the task takes its rejection path");
+    let (code, lessons) = sb
+        .json(["lessons", "list", "--status", "proposed"])
+        .expect("lessons");
+    assert_eq!(code, Some(0));
+    let lesson = &lessons[0];
+    assert_eq!(lesson["workflow"], "approve-payout");
+    assert_eq!(lesson["source"], "rejection");
+    assert!(
+        lesson["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("payees need a signed contract first")),
+        "{lesson}"
+    );
+    let id = lesson["id"].as_str().expect("id").to_owned();
+    let (code, _) = sb
+        .json([
+            "lessons",
+            "accept",
+            &id,
+            "--text",
+            "Check that the payee has a signed contract before proposing a payout",
+        ])
+        .expect("accept");
+    assert_eq!(code, Some(0));
+    let (_, accepted) = sb
+        .json(["lessons", "list", "--status", "accepted"])
+        .expect("lessons");
+    assert_eq!(
+        accepted[0]["text"],
+        "Check that the payee has a signed contract before proposing a payout"
+    );
+    let again = sb
+        .airlock(["lessons", "dismiss", &id])
+        .output()
+        .expect("dismiss");
+    assert_eq!(
+        again.status.code(),
+        Some(6),
+        "a reviewed lesson is not reviewed again: {}",
+        text(&again)
+    );
+}

@@ -26,6 +26,7 @@ use crate::event::{Decision, Phase, TaskEvent, phase_of};
 use crate::gate::{CallSite, Governance, GrantRules, grant_policy, may_decide};
 use crate::identity::{host_name, known_dead, process_started};
 use crate::ledger::new_id;
+use crate::lessons::lesson_from_decision;
 use crate::model::Model;
 use crate::runner::{CancelFlag, Runner};
 use crate::tool_host::ToolHost;
@@ -642,6 +643,13 @@ impl Engine {
                 (Decision::Approved, reason, Some(args))
             }
         };
+        let lesson = lesson_from_decision(
+            &approval,
+            decision == Decision::Rejected,
+            reason.as_deref(),
+            edited_args.as_ref(),
+            by,
+        );
         let task = settle_approval(
             &self.inner,
             &approval.task_id,
@@ -652,6 +660,17 @@ impl Engine {
             edited_args,
         )
         .await?;
+        if let Some((source, text)) = lesson {
+            self.inner
+                .propose_lesson(
+                    &task.workflow_name,
+                    source,
+                    approval_id,
+                    Some(&task.id),
+                    &text,
+                )
+                .await;
+        }
         Ok(Answered::Decided(task))
     }
 

@@ -44,6 +44,8 @@ pub enum EngineError {
     NoTool(String),
     #[error("no memory entry `{0}` that is still in force")]
     NoMemory(String),
+    #[error("no proposed lesson `{0}`")]
+    NoLesson(String),
     #[error("task {task} is being run by another engine ({holder})")]
     Busy { task: String, holder: String },
     #[error("the stored definition of workflow #{id} cannot be used: {detail}")]

@@ -16,6 +16,7 @@ pub mod event;
 mod gate;
 mod identity;
 pub mod ledger;
+mod lessons;
 mod memory;
 pub mod model;
 mod runner;

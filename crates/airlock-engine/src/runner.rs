@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_store::{
-    ApprovalWrite, MemoryQuery, Millis, NewMemory, StepWrite, StoreError, TaskRecord, TaskStatus,
-    ToolCallOutcome, ToolCallWrite,
+    ApprovalWrite, LessonSource, MemoryQuery, Millis, NewMemory, StepWrite, StoreError, TaskRecord,
+    TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
@@ -45,10 +45,9 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 fn subject_of(expr: &airlock_workflow::Expr, scope: &Scope) -> Result<String, String> {
     match expr.eval(scope).map_err(|e| e.to_string())? {
         Value::String(s) if !s.trim().is_empty() => Ok(s),
-        Value::String(_) | Value::Null => Err(format!(
-            "the memory subject `{}` is empty",
-            expr.source()
-        )),
+        Value::String(_) | Value::Null => {
+            Err(format!("the memory subject `{}` is empty", expr.source()))
+        }
         other => Ok(other.to_string()),
     }
 }
@@ -458,6 +457,15 @@ impl Runner {
                             Some(t) => t.render(&scope).unwrap_or_else(|e| e.to_string()),
                             None => format!("`{}` was false", check.assert.source()),
                         };
+                        self.inner
+                            .propose_lesson(
+                                &self.wf.name,
+                                LessonSource::FailedCheck,
+                                &format!("{}/{step_no}", self.draft.task_id),
+                                Some(&self.draft.task_id),
+                                &format!("The outcome check `{}` failed: {message}", state.name),
+                            )
+                            .await;
                         self.succeed(
                             &state,
                             json!({ "passed": false, "message": message }),
@@ -1202,11 +1210,19 @@ impl Runner {
                 tools.push(tool);
             }
         }
+        // Accepted lessons of this workflow travel with every request of its agents.
+        let mut context = json!({ "inputs": self.inputs, "state": self.draft.proj.state });
+        let lessons = self.inner.accepted_lessons(&self.wf.name).await?;
+        if !lessons.is_empty()
+            && let Some(map) = context.as_object_mut()
+        {
+            map.insert("lessons".into(), json!(lessons));
+        }
         let request = ModelRequest {
             task_id: self.draft.task_id.clone(),
             workflow: self.wf.name.clone(),
             state: state.name.clone(),
-            context: json!({ "inputs": self.inputs, "state": self.draft.proj.state }),
+            context,
             goal,
             tools,
             output_schema: agent.output_schema.clone(),

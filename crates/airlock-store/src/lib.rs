@@ -12,6 +12,7 @@ mod commit;
 mod error;
 mod grants;
 mod lease;
+mod lessons;
 mod memory;
 mod metrics;
 mod migrate;
@@ -30,6 +31,7 @@ pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, T
 pub use error::StoreError;
 pub use grants::{GrantRecord, NewGrant};
 pub use lease::EngineRegistration;
+pub use lessons::{LessonRecord, LessonSource, LessonStatus};
 pub use memory::{MemoryQuery, MemoryRecord, NewMemory};
 pub use metrics::{
     ApprovalFigures, Bucket, BucketFigures, CheckFigures, Corrections, DEFAULT_DUPLICATE_WINDOW,

@@ -166,13 +166,18 @@ impl Store {
         .execute(&mut *tx)
         .await
         .ctx("superseding a memory entry")?;
-        let record = fetch(&mut tx, &m.id).await?.ok_or_else(|| StoreError::Corrupt {
-            what: "memory entry",
-            detail: format!("{} vanished as it was written", m.id),
-        })?;
+        let record = fetch(&mut tx, &m.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "memory entry",
+                detail: format!("{} vanished as it was written", m.id),
+            })?;
         let actor = m.source_person.clone().unwrap_or_else(|| "engine".into());
-        append_entries(&mut tx, &[audit("memory_written", &actor, &record, Value::Null)])
-            .await?;
+        append_entries(
+            &mut tx,
+            &[audit("memory_written", &actor, &record, Value::Null)],
+        )
+        .await?;
         tx.commit().await.ctx("committing a memory write")?;
         Ok(record)
     }
@@ -274,10 +279,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .ctx("superseding a corrected memory entry")?;
-        let record = fetch(&mut tx, new_id).await?.ok_or_else(|| StoreError::Corrupt {
-            what: "memory entry",
-            detail: format!("{new_id} vanished as it was written"),
-        })?;
+        let record = fetch(&mut tx, new_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "memory entry",
+                detail: format!("{new_id} vanished as it was written"),
+            })?;
         append_entries(
             &mut tx,
             &[audit(
@@ -322,8 +329,14 @@ impl Store {
             created_at: now,
             ..old
         };
-        append_entries(&mut tx, &[audit("memory_forgotten", by, &tombstone, Value::Null)]).await?;
-        tx.commit().await.ctx("committing a forgotten memory entry")?;
+        append_entries(
+            &mut tx,
+            &[audit("memory_forgotten", by, &tombstone, Value::Null)],
+        )
+        .await?;
+        tx.commit()
+            .await
+            .ctx("committing a forgotten memory entry")?;
         Ok(true)
     }
 }

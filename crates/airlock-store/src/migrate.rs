@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_audit.sql")),
     (6, include_str!("../migrations/0006_ratings.sql")),
     (7, include_str!("../migrations/0007_memory.sql")),
+    (8, include_str!("../migrations/0008_lessons.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

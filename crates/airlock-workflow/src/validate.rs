@@ -32,7 +32,10 @@ pub(crate) const FIELD_KINDS: &[(&str, &[&str])] = &[
     ("tool", &["tool"]),
     ("args", &["tool"]),
     ("idempotent", &["tool"]),
-    ("next", &["tool", "agent", "approval", "check", "recall", "remember"]),
+    (
+        "next",
+        &["tool", "agent", "approval", "check", "recall", "remember"],
+    ),
     ("timeout", &["tool", "agent", "check"]),
     ("retry", &["tool", "agent", "check"]),
     ("on_error", &["tool", "agent", "check"]),
@@ -578,7 +581,9 @@ impl Checker<'_> {
                                 self.r.error_at(
                                     Code::BadValue,
                                     &c.span(),
-                                    format!("`categories` of state `{state_name}` holds an empty name"),
+                                    format!(
+                                        "`categories` of state `{state_name}` holds an empty name"
+                                    ),
                                 );
                             }
                             c.get_ref().clone()
@@ -615,7 +620,10 @@ impl Checker<'_> {
                     .as_ref()
                     .and_then(|e| self.expr(e, &what("subject")));
                 let key = raw.key.as_ref().and_then(|e| self.expr(e, &what("key")));
-                let value = raw.value.as_ref().and_then(|e| self.expr(e, &what("value")));
+                let value = raw
+                    .value
+                    .as_ref()
+                    .and_then(|e| self.expr(e, &what("value")));
                 let text = raw
                     .text
                     .as_ref()

@@ -161,8 +161,16 @@ async fn an_onboarding_over_several_days_never_asks_twice_and_never_skips_the_ap
         let t = task(&engine, &tuesday).await;
         assert_eq!(t.projection.status, TaskStatus::WaitingApproval);
         assert_eq!(t.projection.state["recall"]["count"], json!(1));
-        assert_eq!(effects_labelled(&env, "document").await, 1, "not filed twice");
-        assert_eq!(effects_labelled(&env, "laptop").await, 0, "no approval, no laptop");
+        assert_eq!(
+            effects_labelled(&env, "document").await,
+            1,
+            "not filed twice"
+        );
+        assert_eq!(
+            effects_labelled(&env, "laptop").await,
+            0,
+            "no approval, no laptop"
+        );
 
         // The manager approves Monday's request on Tuesday: the laptop is ordered, once.
         approve_pending(&engine, &monday).await;
@@ -183,16 +191,22 @@ async fn an_onboarding_over_several_days_never_asks_twice_and_never_skips_the_ap
             task(&engine, &tuesday).await.projection.status,
             TaskStatus::Succeeded
         );
-        assert_eq!(effects_labelled(&env, "laptop").await, 1, "expiry orders nothing");
+        assert_eq!(
+            effects_labelled(&env, "laptop").await,
+            1,
+            "expiry orders nothing"
+        );
         let thursday = day(&engine, "EMP-1", "i9").await;
         let t = task(&engine, &thursday).await;
         assert_eq!(t.projection.status, TaskStatus::Succeeded);
-        assert!(engine
-            .store()
-            .task_approvals(&thursday)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(
+            engine
+                .store()
+                .task_approvals(&thursday)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(effects_labelled(&env, "document").await, 2);
         for id in [&monday, &tuesday, &thursday] {
             assert_consistent(&engine, id).await;
@@ -213,7 +227,11 @@ async fn an_onboarding_over_several_days_never_asks_twice_and_never_skips_the_ap
             .collect();
         assert_eq!(
             keys,
-            [("document", "i9"), ("equipment", "laptop"), ("document", "w4")]
+            [
+                ("document", "i9"),
+                ("equipment", "laptop"),
+                ("document", "w4")
+            ]
         );
         assert_eq!(remembered[2].source_task.as_deref(), Some(monday.as_str()));
         let found = engine
@@ -253,14 +271,24 @@ async fn people_correct_and_forget_entries_and_each_change_is_recorded() {
         assert_eq!(before.len(), 1);
 
         let corrected = engine
-            .correct_memory(&before[0].id, json!({"filed_by_task": "paper"}), None, "sam")
+            .correct_memory(
+                &before[0].id,
+                json!({"filed_by_task": "paper"}),
+                None,
+                "sam",
+            )
             .await
             .unwrap();
         assert_eq!(corrected.source_person.as_deref(), Some("sam"));
         let now = nda(engine.clone()).await;
         assert_eq!(now.len(), 1);
         assert_eq!(now[0].value, Some(json!({"filed_by_task": "paper"})));
-        let old = engine.store().memory_entry(&before[0].id).await.unwrap().unwrap();
+        let old = engine
+            .store()
+            .memory_entry(&before[0].id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(old.superseded_by.as_deref(), Some(corrected.id.as_str()));
 
         engine.forget_memory(&corrected.id, "sam").await.unwrap();
@@ -302,7 +330,10 @@ async fn people_correct_and_forget_entries_and_each_change_is_recorded() {
             })
             .await
             .unwrap_err();
-        assert!(bad.to_string().contains("not valid full-text search"), "{bad}");
+        assert!(
+            bad.to_string().contains("not valid full-text search"),
+            "{bad}"
+        );
     })
     .await;
 }

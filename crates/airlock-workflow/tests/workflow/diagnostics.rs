@@ -735,7 +735,9 @@ status = "succeeded"
         "{problems}"
     );
     assert!(
-        problems.contains("test.toml:7:9: error[bad-value]: `limit` of state `look` is 5000; use 1 to 1000"),
+        problems.contains(
+            "test.toml:7:9: error[bad-value]: `limit` of state `look` is 5000; use 1 to 1000"
+        ),
         "{problems}"
     );
     assert!(
