@@ -11,6 +11,8 @@ const COMMANDS: &[&str] = &[
     "task_detail",
     "list_approvals",
     "answer_approval",
+    "resolve_in_doubt",
+    "cancel_task",
     "list_grants",
     "create_grant",
     "revoke_grant",

@@ -7,20 +7,24 @@
 //! and to the window's capability in `capabilities/main.json`.
 
 use airlock_engine::policy::Policy;
-use airlock_engine::store::{ApprovalRecord, TaskFilter, TaskRecord};
-use airlock_engine::{Answered, Engine, os_user};
+use airlock_engine::store::{
+    ApprovalRecord, TaskFilter, TaskRecord, TaskStatus as StoreTaskStatus, ToolCallOutcome,
+};
+use airlock_engine::{Answered, Engine, EngineError, os_user};
 use serde_json::{Map, Value};
 use tauri::State;
 
 use crate::state::{Airlock, Desktop};
 use crate::wire::{
-    AnswerReply, AnswerRequest, AppInfo, ApprovalRow, CommandError, ErrorCode, GrantRequest,
-    GrantRow, Inbox, Person, PolicyView, RuleView, ServerList, ServerRow, StartedTask, TaskDetail,
-    TaskRow, TaskStatus, WorkflowList, WorkflowProblem,
+    AnswerReply, AnswerRequest, AppInfo, ApprovalRow, CancelReply, CommandError, ErrorCode,
+    GrantRequest, GrantRow, InDoubtCall, Inbox, Person, PolicyView, RuleView, ServerList,
+    ServerRow, StartedTask, TaskDetail, TaskRow, TaskStatus, WorkflowList, WorkflowProblem,
 };
 
 /// The most tasks one `list_tasks` returns (newest first).
 const TASK_PAGE: i64 = 500;
+/// The most in-doubt calls the inbox lists.
+const IN_DOUBT_PAGE: i64 = 200;
 
 /// Which build is running and where its database and workspace are.
 #[tauri::command]
@@ -131,8 +135,8 @@ fn acting_as(airlock: &Airlock) -> Person {
     Person::new(&os_user(), &airlock.opened.engine.governance().identities)
 }
 
-/// Approvals waiting for a decision, with their tasks' workflow and requester, and who
-/// this app decides as.
+/// Approvals waiting for a decision, with their tasks' workflow and requester; calls in
+/// doubt whose tasks wait for a person; and who this app decides as.
 #[tauri::command]
 #[tracing::instrument(skip_all)]
 pub async fn list_approvals(desktop: State<'_, Desktop>) -> Result<Inbox, CommandError> {
@@ -147,11 +151,104 @@ pub async fn list_approvals(desktop: State<'_, Desktop>) -> Result<Inbox, Comman
             approvals.push(approval_row(engine, &approval, &task, &policy).await?);
         }
     }
-    tracing::debug!(pending = approvals.len(), "answered list_approvals");
+    let mut in_doubt = Vec::new();
+    let calls = store
+        .all_tool_calls(Some(ToolCallOutcome::InDoubt), IN_DOUBT_PAGE)
+        .await?;
+    // Oldest first, like the approvals.
+    for call in calls.iter().rev() {
+        // Only a task that waits on the call can be told whether it happened; one that
+        // was cancelled while the call was under way keeps it in its history instead.
+        if let Some(task) = store.task(&call.task_id).await?
+            && task.projection.status == StoreTaskStatus::InDoubt
+        {
+            in_doubt.push(InDoubtCall::new(call, &task));
+        }
+    }
+    tracing::debug!(
+        pending = approvals.len(),
+        in_doubt = in_doubt.len(),
+        "answered list_approvals"
+    );
     Ok(Inbox {
         acting_as: acting_as(&airlock),
         approvals,
+        in_doubt,
     })
+}
+
+/// A person's answer to "did this call happen?", as the OS user: when it did, the task
+/// moves on as if the call had returned; when it did not, the call is made again as a new
+/// attempt (with the same idempotency key). Answers the task as it is after.
+#[tauri::command]
+#[tracing::instrument(skip(desktop))]
+pub async fn resolve_in_doubt(
+    desktop: State<'_, Desktop>,
+    call_id: String,
+    happened: bool,
+) -> Result<TaskRow, CommandError> {
+    let airlock = desktop.airlock().await?;
+    match airlock
+        .opened
+        .engine
+        .resolve_in_doubt(&call_id, happened, &os_user())
+        .await
+    {
+        Ok(task) => Ok(TaskRow::from(&task)),
+        Err(EngineError::WrongStatus { .. }) => Err(CommandError::new(
+            ErrorCode::Conflict,
+            "This call is no longer in doubt: someone has already said whether it happened, \
+             or its task was cancelled.",
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Cancels a task as the OS user, with an optional reason: at once when it waits (for a
+/// person, or for its next attempt), else at its next safe point.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, reason))]
+pub async fn cancel_task(
+    desktop: State<'_, Desktop>,
+    id: String,
+    reason: Option<String>,
+) -> Result<CancelReply, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let engine = &airlock.opened.engine;
+    let task = engine.find_task(&id).await?;
+    if task.projection.status.is_terminal() {
+        return Err(ended(&task));
+    }
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let outcome = match engine.cancel(&task.id, &os_user(), reason).await {
+        Ok(outcome) => outcome,
+        // It ended while we asked.
+        Err(EngineError::WrongStatus { .. }) => {
+            return Err(ended(&engine.find_task(&task.id).await?));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let task = engine.find_task(&task.id).await?;
+    Ok(CancelReply {
+        outcome: outcome.into(),
+        task: TaskRow::from(&task),
+    })
+}
+
+/// The refusal to cancel a task that has ended.
+fn ended(task: &TaskRecord) -> CommandError {
+    let how = match task.projection.status {
+        StoreTaskStatus::Succeeded => "succeeded",
+        StoreTaskStatus::Failed => "failed",
+        StoreTaskStatus::Cancelled => "was cancelled",
+        _ => "ended",
+    };
+    CommandError::new(
+        ErrorCode::Conflict,
+        format!("This task has already ended (it {how}); there is nothing to cancel."),
+    )
 }
 
 /// Answers a pending approval as the OS user: approve, approve with changed arguments, or

@@ -1,27 +1,33 @@
 //! Opening the engine at start-up and following its change feed: every committed
 //! transition goes to the UI as one `task-changed` event, and a task that starts waiting
-//! for an approval (a workflow checkpoint or a tool call a policy rule held) raises a
-//! desktop notification.
+//! for an approval (a workflow checkpoint or a tool call a policy rule held), or for a
+//! person to say whether a call in doubt happened, raises a desktop notification.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use airlock_engine::Engine;
-use airlock_engine::store::{ApprovalStatus, TaskStatus};
+use airlock_engine::store::{ApprovalStatus, TaskStatus, ToolCallOutcome};
 use airlock_workspace::Setup;
 use tauri::{AppHandle, Emitter, Runtime};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::locations::Locations;
-use crate::notify::{ApprovalNote, HeldNote};
+use crate::notify::{ApprovalNote, HeldNote, InDoubtNote};
 use crate::state::{Airlock, DesktopExt, EngineSlot};
 use crate::wire::{TASK_CHANGED, TaskChanged};
 
-/// Where the desktop's engine comes from: the resolved locations, servers started.
+/// Where the desktop's engine comes from: the resolved locations (the same files the CLI
+/// would use with the same environment), servers started.
 pub fn setup_for(locations: &Locations) -> Setup {
+    let files = &locations.files;
     Setup {
         db: Some(locations.database_path.clone()),
         workspace: locations.workspace_path.clone(),
+        servers: files.servers.clone(),
+        effects_db: files.effects_db.clone(),
+        policy: files.policy.clone(),
+        identities: files.identities.clone(),
         start_servers: true,
         ..Setup::default()
     }
@@ -71,6 +77,18 @@ pub async fn open_engine<R: Runtime>(
             "some workflow files do not validate"
         );
     }
+    if let Some(workspace) = &setup.workspace {
+        match crate::demo::first_run(&opened.engine, workspace, &workflows).await {
+            Ok(started) if !started.is_empty() => {
+                tracing::info!(
+                    tasks = started.len(),
+                    "first run of the demo: tasks started"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "the demo's first tasks were not started"),
+        }
+    }
     opened.engine.serve();
     tracing::info!(workflows = workflows.len(), "engine open and serving");
     desktop.set_engine(EngineSlot::Ready(Arc::new(Airlock { setup, opened })));
@@ -103,8 +121,14 @@ async fn forward<R: Runtime>(
         if let Err(error) = app.emit(TASK_CHANGED, &event) {
             tracing::warn!(%error, "could not send a task change to the window");
         }
-        if change.status == TaskStatus::WaitingApproval {
-            note_approvals(&engine, &change.task_id, &mut noted, &notes).await;
+        match change.status {
+            TaskStatus::WaitingApproval => {
+                note_approvals(&engine, &change.task_id, &mut noted, &notes).await;
+            }
+            TaskStatus::InDoubt => {
+                note_in_doubt(&engine, &change.task_id, &mut noted, &notes).await;
+            }
+            _ => {}
         }
     }
 }
@@ -136,6 +160,39 @@ async fn note_approvals(
                 held: approval.held_call.map(|held| HeldNote {
                     tool: held.tool,
                     rule: held.rule,
+                }),
+                in_doubt: None,
+            });
+        }
+    }
+}
+
+/// Notes the task's calls in doubt not noted before (each call once).
+async fn note_in_doubt(
+    engine: &Engine,
+    task_id: &str,
+    noted: &mut HashSet<String>,
+    notes: &mpsc::UnboundedSender<ApprovalNote>,
+) {
+    let store = engine.store();
+    let (task, calls) = match (store.task(task_id).await, store.tool_calls(task_id).await) {
+        (Ok(Some(task)), Ok(calls)) => (task, calls),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(task = task_id, %error, "could not read a task's calls");
+            return;
+        }
+        (Ok(None), _) => return,
+    };
+    for call in calls {
+        if call.outcome == Some(ToolCallOutcome::InDoubt) && noted.insert(call.id.clone()) {
+            let _ = notes.send(ApprovalNote {
+                workflow: task.workflow_name.clone(),
+                task_id: task.id.clone(),
+                prompt: format!("Did `{}` happen?", call.tool),
+                held: None,
+                in_doubt: Some(InDoubtNote {
+                    tool: call.tool,
+                    reason: call.error,
                 }),
             });
         }

@@ -4,10 +4,11 @@
 //! Tauri runtime so tests boot the same app on `tauri::test::mock_builder()`. The shell owns
 //! no behaviour of its own: [`commands`] adapt IPC calls to engine calls, [`wire`] holds the
 //! types that cross to TypeScript, [`feed`] opens the engine and forwards its change feed,
-//! [`notify`] raises desktop notifications for approvals, and [`locations`] decides where
-//! data lives on this machine.
+//! [`notify`] raises desktop notifications for approvals, [`demo`] starts the demo's first
+//! tasks, and [`locations`] decides where data lives on this machine.
 
 pub mod commands;
+pub mod demo;
 pub mod feed;
 pub mod locations;
 pub mod notify;
@@ -57,6 +58,8 @@ pub fn run_app_with<R: tauri::Runtime>(
             commands::task_detail,
             commands::list_approvals,
             commands::answer_approval,
+            commands::resolve_in_doubt,
+            commands::cancel_task,
             commands::list_grants,
             commands::create_grant,
             commands::revoke_grant,

@@ -1,5 +1,7 @@
-//! Where Airlock keeps its data on this machine: the SQLite database and the workspace
-//! folder of workflow and policy files. Resolved once at start-up from the environment.
+//! Where Airlock keeps its data on this machine: the SQLite database, the workspace
+//! folder of workflow and policy files, and the files that override the workspace's own
+//! (servers, policy, identities, the built-in tools' effects). Resolved once at start-up
+//! from the same environment variables the `airlock` CLI reads, so both mean the same.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +9,14 @@ use std::path::{Path, PathBuf};
 pub const DB_ENV: &str = "AIRLOCK_DB";
 /// Environment variable naming the workspace folder (workflows, policies, server configs).
 pub const WORKSPACE_ENV: &str = "AIRLOCK_WORKSPACE";
+/// Environment variable naming the MCP servers file (the CLI's `--servers`).
+pub const SERVERS_ENV: &str = "AIRLOCK_SERVERS";
+/// Environment variable naming the built-in tools' effects file (the CLI's `--effects-db`).
+pub const EFFECTS_DB_ENV: &str = "AIRLOCK_EFFECTS_DB";
+/// Environment variable naming the policy file (the CLI's `--policy`).
+pub const POLICY_ENV: &str = "AIRLOCK_POLICY";
+/// Environment variable naming the identities file (the CLI's `--identities`).
+pub const IDENTITIES_ENV: &str = "AIRLOCK_IDENTITIES";
 /// File name of the database inside the data dir when `AIRLOCK_DB` is not set.
 pub const DATABASE_FILE: &str = "airlock.sqlite";
 
@@ -17,6 +27,22 @@ pub struct Locations {
     pub data_dir: PathBuf,
     pub database_path: PathBuf,
     pub workspace_path: Option<PathBuf>,
+    /// Files given explicitly instead of the workspace's (or the data dir's) own.
+    pub files: ConfigFiles,
+}
+
+/// Files named by environment variables; `None` leaves the choice to
+/// `airlock_workspace::Setup` (the workspace's file, else the one beside the database).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigFiles {
+    /// `AIRLOCK_SERVERS`: the MCP servers file.
+    pub servers: Option<PathBuf>,
+    /// `AIRLOCK_EFFECTS_DB`: where the built-in tools record their effects.
+    pub effects_db: Option<PathBuf>,
+    /// `AIRLOCK_POLICY`: the policy file.
+    pub policy: Option<PathBuf>,
+    /// `AIRLOCK_IDENTITIES`: people and their roles.
+    pub identities: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +65,9 @@ impl Locations {
 
     /// The rule itself, with the environment and the OS data dir passed in:
     /// `AIRLOCK_DB` wins, else `<data dir>/airlock/airlock.sqlite`; the workspace is
-    /// `AIRLOCK_WORKSPACE` or none. Empty variables count as unset.
+    /// `AIRLOCK_WORKSPACE` or none; `AIRLOCK_SERVERS`, `AIRLOCK_EFFECTS_DB`,
+    /// `AIRLOCK_POLICY` and `AIRLOCK_IDENTITIES` name their files or leave them to the
+    /// defaults. Empty variables count as unset.
     pub fn resolve(
         var: impl Fn(&str) -> Option<PathBuf>,
         os_data_dir: Option<PathBuf>,
@@ -57,6 +85,12 @@ impl Locations {
             data_dir,
             database_path,
             workspace_path: var(WORKSPACE_ENV),
+            files: ConfigFiles {
+                servers: var(SERVERS_ENV),
+                effects_db: var(EFFECTS_DB_ENV),
+                policy: var(POLICY_ENV),
+                identities: var(IDENTITIES_ENV),
+            },
         })
     }
 }
@@ -90,6 +124,7 @@ mod tests {
             data_dir: data_dir.into(),
             database_path: database_path.into(),
             workspace_path: workspace_path.map(PathBuf::from),
+            files: ConfigFiles::default(),
         })
     }
 
@@ -135,6 +170,30 @@ mod tests {
                 vars: &[("AIRLOCK_DB", "/var/lib/airlock/db.sqlite")],
                 os_data_dir: None,
                 expected: found("/var/lib/airlock", "/var/lib/airlock/db.sqlite", None),
+            },
+            Case {
+                name: "the CLI's file variables name their files",
+                vars: &[
+                    ("AIRLOCK_SERVERS", "/etc/airlock/servers.json"),
+                    ("AIRLOCK_EFFECTS_DB", "/tmp/effects.sqlite"),
+                    ("AIRLOCK_POLICY", "/etc/airlock/policy.toml"),
+                    ("AIRLOCK_IDENTITIES", ""),
+                ],
+                os_data_dir: home,
+                expected: found(
+                    "/home/ada/.local/share/airlock",
+                    "/home/ada/.local/share/airlock/airlock.sqlite",
+                    None,
+                )
+                .map(|found| Locations {
+                    files: ConfigFiles {
+                        servers: Some("/etc/airlock/servers.json".into()),
+                        effects_db: Some("/tmp/effects.sqlite".into()),
+                        policy: Some("/etc/airlock/policy.toml".into()),
+                        identities: None,
+                    },
+                    ..found
+                }),
             },
             Case {
                 name: "no OS data dir and no AIRLOCK_DB",

@@ -1,5 +1,6 @@
-//! Desktop notifications for approvals: bursts are coalesced into one notification, and a
-//! machine without a notification daemon is told about once in the log, never in the app.
+//! Desktop notifications for what waits for a person (approvals, and calls in doubt):
+//! bursts are coalesced into one notification, and a machine without a notification daemon
+//! is told about once in the log, never in the app.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,8 @@ use tokio::sync::mpsc;
 /// How long after an approval arrives the app waits for more before notifying.
 pub const BURST_WINDOW: Duration = Duration::from_secs(2);
 
-/// A task that has started waiting for an approval.
+/// A task that has started waiting for a person: for an approval, or to say whether a
+/// call in doubt happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalNote {
     pub workflow: String,
@@ -18,6 +20,15 @@ pub struct ApprovalNote {
     pub prompt: String,
     /// The tool call a policy rule held, when it is one (not a workflow checkpoint).
     pub held: Option<HeldNote>,
+    /// The call in doubt, when the task waits on one rather than on an approval.
+    pub in_doubt: Option<InDoubtNote>,
+}
+
+/// What an in-doubt call's notification names: the tool and why it is in doubt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InDoubtNote {
+    pub tool: String,
+    pub reason: Option<String>,
 }
 
 /// What a held call's notification names: the tool and the rule that held it.
@@ -30,10 +41,20 @@ pub struct HeldNote {
 impl ApprovalNote {
     /// The body of a notification for this approval alone.
     fn body(&self) -> String {
+        let task: String = self.task_id.chars().take(8).collect();
+        if let Some(doubt) = &self.in_doubt {
+            let why = doubt
+                .reason
+                .as_deref()
+                .map_or_else(String::new, |reason| format!(" ({reason})"));
+            return format!(
+                "{} in task {task} ({}) may or may not have taken effect{why}. Open Airlock to say whether it happened.",
+                doubt.tool, self.workflow
+            );
+        }
         let Some(held) = &self.held else {
             return self.prompt.clone();
         };
-        let task: String = self.task_id.chars().take(8).collect();
         let why = held.rule.as_deref().map_or_else(
             || "its policy requires approval".to_owned(),
             |rule| format!("rule “{rule}”"),
@@ -52,21 +73,39 @@ pub struct Notice {
     pub body: String,
 }
 
-/// One approval is named with its prompt (a held call with its tool, task and rule);
-/// several become a count with their workflows.
+/// One approval is named with its prompt (a held call with its tool, task and rule), one
+/// call in doubt with its tool, task and why; several become a count with their workflows.
 pub fn compose(batch: &[ApprovalNote]) -> Option<Notice> {
     match batch {
         [] => None,
         [one] => Some(Notice {
-            summary: format!("Approval needed: {}", one.workflow),
+            summary: if one.in_doubt.is_some() {
+                format!("Did this happen? {}", one.workflow)
+            } else {
+                format!("Approval needed: {}", one.workflow)
+            },
             body: one.body(),
         }),
         many => {
             let mut workflows: Vec<&str> = many.iter().map(|n| n.workflow.as_str()).collect();
             workflows.sort_unstable();
             workflows.dedup();
+            let doubts = many.iter().filter(|n| n.in_doubt.is_some()).count();
+            let approvals = many.len() - doubts;
+            let count = |n: usize, one: &str, several: &str| {
+                format!("{n} {}", if n == 1 { one } else { several })
+            };
+            let summary = match (approvals, doubts) {
+                (_, 0) => format!("{approvals} approvals waiting"),
+                (0, _) => format!("{doubts} calls in doubt"),
+                _ => format!(
+                    "{} and {} wait for you",
+                    count(approvals, "approval", "approvals"),
+                    count(doubts, "call in doubt", "calls in doubt")
+                ),
+            };
             Some(Notice {
-                summary: format!("{} approvals waiting", many.len()),
+                summary,
                 body: format!("From {}. Open Airlock to decide.", workflows.join(", ")),
             })
         }
@@ -134,7 +173,44 @@ mod tests {
             task_id: "3f1c2a9e-0000-4000-8000-000000000001".into(),
             prompt: prompt.into(),
             held: None,
+            in_doubt: None,
         }
+    }
+
+    fn doubt(workflow: &str) -> ApprovalNote {
+        ApprovalNote {
+            in_doubt: Some(InDoubtNote {
+                tool: "support.issue_refund".into(),
+                reason: Some("no answer from the tool: no answer within 30s".into()),
+            }),
+            ..note(workflow, "")
+        }
+    }
+
+    #[test]
+    fn a_call_in_doubt_names_its_tool_task_and_why() {
+        assert_eq!(
+            compose(&[doubt("support-refund")]),
+            Some(Notice {
+                summary: "Did this happen? support-refund".into(),
+                body: "support.issue_refund in task 3f1c2a9e (support-refund) may or may not have \
+                       taken effect (no answer from the tool: no answer within 30s). Open Airlock \
+                       to say whether it happened."
+                    .into(),
+            })
+        );
+        let mixed = compose(&[
+            note("hr-onboarding", "a"),
+            doubt("support-refund"),
+            note("support-refund", "b"),
+        ])
+        .expect("a notice");
+        assert_eq!(
+            mixed.summary,
+            "2 approvals and 1 call in doubt wait for you"
+        );
+        let doubts = compose(&[doubt("a"), doubt("b")]).expect("a notice");
+        assert_eq!(doubts.summary, "2 calls in doubt");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use airlock_engine::store::{
     TaskStatus as StoreTaskStatus, ToolCallOutcome, ToolCallRecord,
 };
 use airlock_engine::workflow::{Diagnostics, InputSpec, InputType, Workflow};
-use airlock_engine::{Answer, EngineError, GrantSpec};
+use airlock_engine::{Answer, CancelOutcome, EngineError, GrantSpec};
 use airlock_mcp::{ServerState as McpServerState, ServerStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -716,6 +716,86 @@ pub struct Inbox {
     pub acting_as: Person,
     /// Oldest first.
     pub approvals: Vec<ApprovalRow>,
+    /// Calls whose effect is in doubt, whose tasks wait for a person to say whether they
+    /// happened; oldest first.
+    pub in_doubt: Vec<InDoubtCall>,
+}
+
+/// A tool call that may or may not have taken effect (its answer never came, or the engine
+/// stopped while it was under way, and the tool is not safe to repeat). Its task waits
+/// until a person says whether it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct InDoubtCall {
+    /// The ledger row's id, which `resolve_in_doubt` takes.
+    pub call_id: String,
+    pub task_id: String,
+    pub workflow: String,
+    /// The state of the workflow that made the call.
+    pub state_name: Option<String>,
+    /// Who requested the task.
+    pub requester: String,
+    /// `<server>.<tool>`.
+    pub tool: String,
+    #[ts(type = "Record<string, unknown>")]
+    pub args: Value,
+    /// Why it is in doubt, as the engine recorded it.
+    pub reason: Option<String>,
+    #[ts(type = "number")]
+    pub attempt: i64,
+    /// The key the call carried; a tool that honours it will not repeat the effect.
+    pub idempotency_key: String,
+    /// When the intent was recorded (the call was about to be made).
+    #[ts(type = "number")]
+    pub intent_at: i64,
+    /// When it was found to be in doubt.
+    #[ts(type = "number | null")]
+    pub outcome_at: Option<i64>,
+}
+
+impl InDoubtCall {
+    pub fn new(call: &ToolCallRecord, task: &TaskRecord) -> Self {
+        Self {
+            call_id: call.id.clone(),
+            task_id: task.id.clone(),
+            workflow: task.workflow_name.clone(),
+            state_name: task.projection.current_state.clone(),
+            requester: task.requester.clone(),
+            tool: call.tool.clone(),
+            args: call.args.clone(),
+            reason: call.error.clone(),
+            attempt: call.attempt,
+            idempotency_key: call.idempotency_key.clone(),
+            intent_at: call.intent_at,
+            outcome_at: call.outcome_at,
+        }
+    }
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelResult {
+    /// The task is cancelled now.
+    Cancelled,
+    /// The task was running: it stops at its next safe point (a call under way is
+    /// abandoned and recorded as in doubt).
+    Requested,
+}
+
+impl From<CancelOutcome> for CancelResult {
+    fn from(outcome: CancelOutcome) -> Self {
+        match outcome {
+            CancelOutcome::Cancelled => Self::Cancelled,
+            CancelOutcome::Requested => Self::Requested,
+        }
+    }
+}
+
+/// What `cancel_task` answers: what it did, and the task as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct CancelReply {
+    pub outcome: CancelResult,
+    pub task: TaskRow,
 }
 
 /// An identity and its roles.
@@ -1075,6 +1155,9 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<SeenValue>(&cfg)?,
         one::<VoteView>(&cfg)?,
         one::<Inbox>(&cfg)?,
+        one::<InDoubtCall>(&cfg)?,
+        one::<CancelResult>(&cfg)?,
+        one::<CancelReply>(&cfg)?,
         one::<Person>(&cfg)?,
         one::<AnswerRequest>(&cfg)?,
         one::<AnswerReply>(&cfg)?,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airlock_desktop::locations::{LocationError, Locations};
+use airlock_desktop::locations::{ConfigFiles, LocationError, Locations};
 use airlock_desktop::wire::{AppInfo, ErrorCode};
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
@@ -70,6 +70,7 @@ impl Sandbox {
             data_dir: self.dir.path().join("data"),
             database_path: self.dir.path().join("data/airlock.sqlite"),
             workspace_path: Some(self.dir.path().join("workspace")),
+            files: ConfigFiles::default(),
         }
     }
 }
@@ -236,6 +237,7 @@ fn an_engine_that_cannot_open_is_explained_and_the_window_still_answers() {
         data_dir: dir.path().to_path_buf(),
         database_path: dir.path().join("blocked/airlock.sqlite"),
         workspace_path: None,
+        files: ConfigFiles::default(),
     };
     let (_app, window) = boot(Ok(locations));
 
@@ -802,6 +804,342 @@ fn the_policy_in_force_is_described_and_a_refused_edit_is_explained() {
     assert_eq!(view["label"], "examples-2");
     assert_ne!(view["version"], version.as_str());
     assert_eq!(view["problems"], json!([]));
+}
+
+/// A tool state that sleeps long enough to be cancelled while it runs.
+const NAP: &str = r#"
+name = "nap"
+start = "nap"
+
+[states.nap]
+kind = "tool"
+tool = "builtin.sleep"
+args = { ms = 20000 }
+next = "done"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+
+/// A record whose answer comes too late: the effect is made, the call times out, and
+/// `builtin.record` is not safe to repeat, so the call is in doubt.
+const SLOW_RECORD: &str = r#"
+name = "slow-record"
+start = "record"
+
+[states.record]
+kind = "tool"
+tool = "builtin.record"
+args = { label = "'slow'", linger_ms = 2000 }
+timeout = "100ms"
+next = "done"
+on_error = "failed"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+
+[states.failed]
+kind = "end"
+status = "failed"
+"#;
+
+fn start(window: &WebviewWindow<MockRuntime>, workflow: &str, inputs: Value) -> String {
+    let started = invoke_with(
+        window,
+        "start_task",
+        json!({"workflow": workflow, "inputs": inputs}),
+    )
+    .expect("start_task succeeds");
+    started["task_id"].as_str().expect("a task id").to_owned()
+}
+
+fn status_of(window: &WebviewWindow<MockRuntime>, task_id: &str, status: &str) -> Value {
+    wait_for(window, "task_detail", json!({"id": task_id}), |d| {
+        d["task"]["status"] == status
+    })
+}
+
+#[test]
+fn a_waiting_task_is_cancelled_at_once_a_running_one_at_its_next_safe_point() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.dir.path().join("workspace/nap.toml"), NAP).expect("workflow");
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+
+    // Waiting for its checkpoint: cancelled now, and the approval leaves the inbox.
+    let task_id = start_payout(&window, 250.0);
+    wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 1);
+    let reply = invoke_with(
+        &window,
+        "cancel_task",
+        json!({"id": task_id, "reason": "  sent to the wrong payee  "}),
+    )
+    .expect("the task is cancelled");
+    assert_eq!(reply["outcome"], "cancelled");
+    assert_eq!(reply["task"]["status"], "cancelled");
+    assert_eq!(
+        pending(&invoke(&window, "list_approvals").expect("inbox")),
+        0
+    );
+    let detail = status_of(&window, &task_id, "cancelled");
+    assert_eq!(detail["approvals"][0]["state"], "rejected");
+    assert_eq!(detail["approvals"][0]["reason"], "sent to the wrong payee");
+    assert!(
+        summaries(&detail).iter().any(|l| l.contains(me.as_str())),
+        "{:#?}",
+        summaries(&detail)
+    );
+
+    let again = invoke_with(
+        &window,
+        "cancel_task",
+        json!({"id": task_id, "reason": null}),
+    )
+    .expect_err("an ended task cannot be cancelled");
+    assert_eq!(again["code"], "conflict");
+    assert_eq!(
+        again["message"],
+        "This task has already ended (it was cancelled); there is nothing to cancel."
+    );
+
+    // Running a call: asked to stop, and it does.
+    let napping = start(&window, "nap", json!({}));
+    wait_for(&window, "task_detail", json!({"id": napping}), |d| {
+        d["tool_calls"][0]["outcome"] == "intent_only"
+    });
+    let reply = invoke_with(
+        &window,
+        "cancel_task",
+        json!({"id": napping, "reason": null}),
+    )
+    .expect("the cancellation is requested");
+    assert_eq!(reply["outcome"], "requested");
+    status_of(&window, &napping, "cancelled");
+
+    let missing = invoke_with(
+        &window,
+        "cancel_task",
+        json!({"id": "nope", "reason": null}),
+    )
+    .expect_err("an unknown task");
+    assert_eq!(missing["code"], "not_found");
+}
+
+#[test]
+fn a_call_in_doubt_waits_in_the_inbox_until_a_person_says_whether_it_happened() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.dir.path().join("workspace/slow-record.toml"),
+        SLOW_RECORD,
+    )
+    .expect("workflow");
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+
+    let first = start(&window, "slow-record", json!({}));
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| {
+        i["in_doubt"].as_array().is_some_and(|d| d.len() == 1)
+    });
+    assert_eq!(pending(&inbox), 0, "no approval, only the call in doubt");
+    let doubt = &inbox["in_doubt"][0];
+    assert_eq!(doubt["task_id"], first.as_str());
+    assert_eq!(doubt["workflow"], "slow-record");
+    assert_eq!(doubt["state_name"], "record");
+    assert_eq!(doubt["tool"], "builtin.record");
+    assert_eq!(doubt["args"], json!({"label": "slow", "linger_ms": 2000}));
+    assert_eq!(doubt["requester"], me.as_str());
+    assert_eq!(doubt["attempt"], 1);
+    assert_eq!(doubt["reason"], "no answer within 100ms", "{doubt}");
+    assert!(
+        doubt["idempotency_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with(&first))
+    );
+    assert!(doubt["outcome_at"].as_i64() >= doubt["intent_at"].as_i64());
+
+    // It happened: the task moves on without making the call again.
+    let call_id = doubt["call_id"].clone();
+    let task = invoke_with(
+        &window,
+        "resolve_in_doubt",
+        json!({"callId": call_id, "happened": true}),
+    )
+    .expect("resolved");
+    assert_eq!(task["id"], first.as_str());
+    let detail = status_of(&window, &first, "succeeded");
+    assert_eq!(detail["tool_calls"].as_array().map(Vec::len), Some(1));
+    assert_eq!(detail["tool_calls"][0]["outcome"], "happened");
+    assert_eq!(detail["tool_calls"][0]["resolved_by"], me.as_str());
+    let again = invoke_with(
+        &window,
+        "resolve_in_doubt",
+        json!({"callId": call_id, "happened": false}),
+    )
+    .expect_err("a settled call cannot be settled again");
+    assert_eq!(again["code"], "conflict");
+    assert!(
+        again["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("This call is no longer in doubt")),
+        "{again}"
+    );
+
+    // It did not happen: the call is made again, as a new attempt.
+    let second = start(&window, "slow-record", json!({}));
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| {
+        i["in_doubt"].as_array().is_some_and(|d| d.len() == 1)
+    });
+    let call_id = inbox["in_doubt"][0]["call_id"].clone();
+    invoke_with(
+        &window,
+        "resolve_in_doubt",
+        json!({"callId": call_id, "happened": false}),
+    )
+    .expect("resolved");
+    let detail = wait_for(&window, "task_detail", json!({"id": second}), |d| {
+        d["tool_calls"].as_array().map(Vec::len) == Some(2)
+    });
+    assert_eq!(detail["tool_calls"][0]["outcome"], "not_happened");
+    assert_eq!(detail["tool_calls"][1]["attempt"], 2);
+    // The new attempt's answer is late too: in doubt again, in the inbox again.
+    let inbox = wait_for(&window, "list_approvals", json!({}), |i| {
+        i["in_doubt"][0]["attempt"] == 2
+    });
+    assert_eq!(inbox["in_doubt"].as_array().map(Vec::len), Some(1));
+
+    // A cancelled task's call in doubt can no longer be settled: it leaves the inbox.
+    invoke_with(
+        &window,
+        "cancel_task",
+        json!({"id": second, "reason": null}),
+    )
+    .expect("cancelled");
+    status_of(&window, &second, "cancelled");
+    let inbox = invoke(&window, "list_approvals").expect("inbox");
+    assert_eq!(inbox["in_doubt"], json!([]));
+}
+
+/// A demo file starting two payouts that wait at their checkpoint.
+const DEMO: &str = r#"
+[[start]]
+workflow = "approve-payout"
+inputs = { amount = 250.0, payee = "Ada" }
+
+[[start]]
+workflow = "approve-payout"
+inputs = { amount = 900.0, payee = "Grace" }
+"#;
+
+fn task_count(window: &WebviewWindow<MockRuntime>) -> usize {
+    invoke_with(window, "list_tasks", json!({"status": null}))
+        .expect("list_tasks")
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn a_demo_workspace_starts_its_tasks_on_the_first_launch_only() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.dir.path().join("workspace/demo.toml"), DEMO).expect("demo file");
+    {
+        let (app, window) = boot(Ok(sandbox.locations()));
+        let inbox = wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 2);
+        let prompts: Vec<&str> = inbox["approvals"]
+            .as_array()
+            .expect("approvals")
+            .iter()
+            .filter_map(|a| a["prompt"].as_str())
+            .collect();
+        assert!(
+            prompts.contains(&"Pay 250 to Ada?") && prompts.contains(&"Pay 900 to Grace?"),
+            "{prompts:?}"
+        );
+        let tasks = invoke_with(&window, "list_tasks", json!({"status": null})).expect("tasks");
+        assert!(
+            tasks
+                .as_array()
+                .expect("tasks")
+                .iter()
+                .all(|t| t["requester"] == airlock_engine::os_user().as_str()),
+            "{tasks}"
+        );
+        airlock_desktop::on_exit(app.handle());
+    }
+    // The second launch on the same database starts nothing.
+    let (app, window) = boot(Ok(sandbox.locations()));
+    wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(task_count(&window), 2);
+    airlock_desktop::on_exit(app.handle());
+
+    // A demo file that names a workflow the workspace lacks starts nothing at all.
+    let broken = Sandbox::new();
+    std::fs::write(
+        broken.dir.path().join("workspace/demo.toml"),
+        format!("{DEMO}\n[[start]]\nworkflow = \"no-such-flow\"\n"),
+    )
+    .expect("demo file");
+    let (_app, window) = boot(Ok(broken.locations()));
+    invoke(&window, "list_workflows").expect("the engine is open");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(task_count(&window), 0);
+}
+
+#[test]
+fn the_files_the_cli_reads_from_the_environment_are_the_ones_the_app_uses() {
+    let sandbox = Sandbox::new();
+    let elsewhere = sandbox.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    let files = ConfigFiles {
+        servers: Some(elsewhere.join("servers.json")),
+        effects_db: Some(elsewhere.join("effects.sqlite")),
+        policy: Some(elsewhere.join("policy.toml")),
+        identities: Some(elsewhere.join("identities.toml")),
+    };
+    std::fs::write(elsewhere.join("servers.json"), r#"{"mcpServers": {}}"#).expect("servers");
+    std::fs::write(
+        elsewhere.join("policy.toml"),
+        POLICY.replace("examples-1", "from-the-environment"),
+    )
+    .expect("policy");
+    std::fs::write(
+        elsewhere.join("identities.toml"),
+        "[identities.sam]\nroles = [\"controller\"]\n",
+    )
+    .expect("identities");
+    let locations = Locations {
+        files,
+        ..sandbox.locations()
+    };
+    let (_app, window) = boot(Ok(locations));
+
+    let policy = invoke(&window, "policy_info").expect("policy_info");
+    assert_eq!(policy["file"], path_json(&elsewhere.join("policy.toml")));
+    assert_eq!(policy["label"], "from-the-environment");
+    assert_eq!(
+        policy["identities_file"],
+        path_json(&elsewhere.join("identities.toml"))
+    );
+    assert_eq!(policy["people"][0]["name"], "sam");
+    let servers = invoke(&window, "list_servers").expect("list_servers");
+    assert_eq!(
+        servers["servers_file"],
+        path_json(&elsewhere.join("servers.json"))
+    );
+
+    // A payout below the checkpoint runs straight through and records its effect there.
+    let task_id = start_payout(&window, 50.0);
+    status_of(&window, &task_id, "succeeded");
+    assert!(elsewhere.join("effects.sqlite").is_file());
+    assert!(
+        !sandbox
+            .dir
+            .path()
+            .join("data/builtin-effects.sqlite")
+            .exists()
+    );
 }
 
 #[test]

@@ -74,7 +74,8 @@ export function App() {
   const [view, setView] = useState<View>({ section: "approvals" });
   const [pending] = useLive(listApprovals, (change) => change.status !== "running");
   const now = useNow();
-  const pendingCount = pending.state === "ready" ? pending.data.approvals.length : 0;
+  const pendingCount =
+    pending.state === "ready" ? pending.data.approvals.length + pending.data.in_doubt.length : 0;
   const current: Section = view.section === "task" ? "tasks" : view.section;
 
   const openTask = (id: string) => {

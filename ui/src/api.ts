@@ -6,6 +6,7 @@ import { listen } from "@tauri-apps/api/event";
 import type { AnswerReply } from "./bindings/AnswerReply";
 import type { AnswerRequest } from "./bindings/AnswerRequest";
 import type { AppInfo } from "./bindings/AppInfo";
+import type { CancelReply } from "./bindings/CancelReply";
 import type { CommandError } from "./bindings/CommandError";
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { GrantRequest } from "./bindings/GrantRequest";
@@ -46,6 +47,14 @@ export function listApprovals(): Promise<Inbox> {
 
 export function answerApproval(id: string, answer: AnswerRequest): Promise<AnswerReply> {
   return invoke<AnswerReply>("answer_approval", { id, answer });
+}
+
+export function resolveInDoubt(callId: string, happened: boolean): Promise<TaskRow> {
+  return invoke<TaskRow>("resolve_in_doubt", { callId, happened });
+}
+
+export function cancelTask(id: string, reason: string | null): Promise<CancelReply> {
+  return invoke<CancelReply>("cancel_task", { id, reason });
 }
 
 export function listGrants(): Promise<GrantRow[]> {

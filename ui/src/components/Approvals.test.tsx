@@ -3,7 +3,16 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { GrantRow } from "../bindings/GrantRow";
-import { NOW, backend, commandError, heldRefund, me, refundApproval, refundTask } from "../test/fixtures";
+import {
+  NOW,
+  backend,
+  commandError,
+  heldRefund,
+  lostRefund,
+  me,
+  refundApproval,
+  refundTask,
+} from "../test/fixtures";
 import { Approvals } from "./Approvals";
 
 type Handlers = Record<string, (args: Record<string, unknown>) => unknown>;
@@ -11,7 +20,7 @@ type Handlers = Record<string, (args: Record<string, unknown>) => unknown>;
 function setup(pending: ApprovalRow[], extra: Handlers = {}, now = NOW) {
   let current = pending;
   const calls = backend({
-    list_approvals: () => ({ acting_as: me, approvals: current }),
+    list_approvals: () => ({ acting_as: me, approvals: current, in_doubt: [] }),
     answer_approval: (args) => {
       current = current.filter((a) => a.id !== args.id);
       return { outcome: "decided", task: { ...refundTask, status: "running" } };
@@ -119,7 +128,7 @@ describe("Approvals: workflow checkpoints", () => {
 
   it("says why a decision was not recorded, on the approval", async () => {
     backend({
-      list_approvals: () => ({ acting_as: me, approvals: [refundApproval] }),
+      list_approvals: () => ({ acting_as: me, approvals: [refundApproval], in_doubt: [] }),
       answer_approval: () => {
         throw commandError("conflict", "Approval ap-1 was already decided.");
       },
@@ -356,5 +365,65 @@ describe("Approvals: held tool calls", () => {
     expect(status).toHaveTextContent(
       "Approved support.issue_refund for task 3f1c2a9e. The grant was not made: The grant cannot be made: its condition does not compile.",
     );
+  });
+});
+
+describe("Approvals: calls in doubt", () => {
+  function doubtful(extra: Handlers = {}) {
+    let doubts = [lostRefund];
+    const calls = backend({
+      list_approvals: () => ({ acting_as: me, approvals: [], in_doubt: doubts }),
+      resolve_in_doubt: () => {
+        doubts = [];
+        return { ...refundTask, status: "running" };
+      },
+      ...extra,
+    });
+    render(<Approvals now={NOW} onOpenTask={vi.fn()} onShowTasks={vi.fn()} />);
+    return calls;
+  }
+
+  it("asks whether it happened, with the tool, arguments, task and why", async () => {
+    doubtful();
+    const item = await screen.findByRole("listitem", { name: "support.issue_refund in doubt, task 3f1c2a9e" });
+    expect(screen.getByRole("heading", { name: "Did this happen?" })).toBeInTheDocument();
+    expect(item).toHaveTextContent("support-refund · step refund · task 3f1c2a9e");
+    expect(within(item).getByText("ORD-5001")).toBeInTheDocument();
+    expect(within(item).getByText("No answer within 30s.")).toBeInTheDocument();
+    expect(item).toHaveTextContent(lostRefund.idempotency_key);
+    expect(item).toHaveTextContent("3 min ago for ada");
+    expect(screen.queryByText("Nothing waits for you")).toBeNull();
+  });
+
+  it("records that it happened after a confirmation", async () => {
+    const calls = doubtful();
+    await userEvent.click(await screen.findByRole("button", { name: "It happened" }));
+    expect(calls.filter((c) => c.cmd === "resolve_in_doubt")).toEqual([]);
+    await userEvent.click(screen.getByRole("button", { name: "Yes, it happened" }));
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      "Recorded that support.issue_refund happened; task 3f1c2a9e moves on without making it again.",
+    );
+    expect(calls.filter((c) => c.cmd === "resolve_in_doubt").map((c) => c.args)).toEqual([
+      { callId: "c-7", happened: true },
+    ]);
+    expect(await screen.findByText("Nothing waits for you")).toBeInTheDocument();
+  });
+
+  it("makes the call again when it did not happen, and shows a refusal in words", async () => {
+    const calls = doubtful({
+      resolve_in_doubt: () => {
+        throw commandError("conflict", "This call is no longer in doubt: someone has already said whether it happened, or its task was cancelled.");
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "It did not happen — make it again" }));
+    const confirm = screen.getByRole("group", { name: "Confirm your answer" });
+    expect(confirm).toHaveTextContent("Only if you checked that it did not take effect, or it happens twice.");
+    await userEvent.click(within(confirm).getByRole("button", { name: "Make it again" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Your answer was not recorded.");
+    expect(alert).toHaveTextContent("This call is no longer in doubt");
+    expect(calls.filter((c) => c.cmd === "resolve_in_doubt").map((c) => c.args)).toEqual([
+      { callId: "c-7", happened: false },
+    ]);
   });
 });

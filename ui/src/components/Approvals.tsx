@@ -1,16 +1,25 @@
 // Approvals: the inbox of what waits for a person. A workflow checkpoint is approved or
 // rejected; a tool call a policy rule held shows what it would do and why it waits, and can
-// also be edited then approved, or approved with a grant for later calls like it.
+// also be edited then approved, or approved with a grant for later calls like it. Below
+// them, calls in doubt ask "did this happen?": yes moves the task on, no makes the call again.
 // Keys act on the selected item: `a` then `a` (or Enter) approve, `r` reject, `e` edit, `g`
 // approve and grant, `j`/`k` (or the arrows) move, Escape closes a form. Approving by key
 // takes a second key, so stray typing outside a field never approves anything.
 import { useEffect, useRef, useState } from "react";
-import { answerApproval, createGrant, describeError, errorCode, listApprovals } from "../api";
+import {
+  answerApproval,
+  createGrant,
+  describeError,
+  errorCode,
+  listApprovals,
+  resolveInDoubt,
+} from "../api";
 import type { AnswerReply } from "../bindings/AnswerReply";
 import type { AnswerRequest } from "../bindings/AnswerRequest";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { GrantRequest } from "../bindings/GrantRequest";
 import type { HeldCallView } from "../bindings/HeldCallView";
+import type { InDoubtCall } from "../bindings/InDoubtCall";
 import type { Person } from "../bindings/Person";
 import {
   ago,
@@ -149,9 +158,35 @@ export function Approvals({
     null,
   );
   const [done, setDone] = useState<{ tone: "good" | "warn"; text: string } | null>(null);
+  const [settling, setSettling] = useState<{ id: string; happened: boolean } | null>(null);
   const list = useRef<HTMLUListElement>(null);
 
   const approvals = load.state === "ready" ? load.data.approvals : [];
+  const doubts = load.state === "ready" ? load.data.in_doubt : [];
+
+  const settle = (call: InDoubtCall, happened: boolean) => {
+    setBusy(true);
+    setFailure(null);
+    setDone(null);
+    resolveInDoubt(call.call_id, happened)
+      .then(() => {
+        setSettling(null);
+        setBusy(false);
+        setDone({
+          tone: "good",
+          text: happened
+            ? `Recorded that ${call.tool} happened; task ${shortId(call.task_id)} moves on without making it again.`
+            : `${call.tool} is made again for task ${shortId(call.task_id)} (attempt ${String(call.attempt + 1)}).`,
+        });
+        reload();
+      })
+      .catch((error: unknown) => {
+        setFailure({ id: call.call_id, title: "Your answer was not recorded.", message: describeError(error) });
+        setSettling(null);
+        setBusy(false);
+        reload();
+      });
+  };
   const selected =
     approvals.find((approval) => approval.id === selectedId) ?? approvals[0] ?? null;
 
@@ -236,6 +271,17 @@ export function Approvals({
     }
   }, [mode]);
 
+  // The confirmation of an answer about a call in doubt comes into view, its button focused.
+  const doubtList = useRef<HTMLUListElement>(null);
+  useEffect(() => {
+    if (settling === null) return;
+    const confirm = doubtList.current?.querySelector<HTMLElement>(".confirm");
+    confirm?.querySelector<HTMLElement>("button")?.focus({ preventScroll: true });
+    if (confirm !== null && confirm !== undefined && "scrollIntoView" in confirm) {
+      confirm.scrollIntoView({ block: "nearest" });
+    }
+  }, [settling]);
+
   // Keyboard: the handler reads the latest state through this ref.
   const keys = useRef<(event: KeyboardEvent) => void>(() => undefined);
   useEffect(() => {
@@ -292,7 +338,11 @@ export function Approvals({
   }, []);
 
   const orphanFailure =
-    failure !== null && !approvals.some((approval) => approval.id === failure.id) ? failure : null;
+    failure !== null &&
+    !approvals.some((approval) => approval.id === failure.id) &&
+    !doubts.some((call) => call.call_id === failure.id)
+      ? failure
+      : null;
 
   return (
     <section className="panel wide" aria-labelledby="approvals-title">
@@ -328,7 +378,7 @@ export function Approvals({
       {load.state === "failed" && (
         <Problem title="Airlock could not list the approvals." message={load.message} />
       )}
-      {load.state === "ready" && approvals.length === 0 && (
+      {load.state === "ready" && approvals.length === 0 && doubts.length === 0 && (
         <div className="card empty">
           <h2>Nothing waits for you</h2>
           <p>
@@ -595,8 +645,149 @@ export function Approvals({
           );
         })}
       </ul>
+
+      {doubts.length > 0 && (
+        <section className="doubts" aria-labelledby="in-doubt-title">
+          <h2 id="in-doubt-title">Did this happen?</h2>
+          <p className="lede">
+            These calls may or may not have taken effect: no answer came back, and the tool is not safe
+            to repeat. Check in the system it acts on, then say which; the task waits until you do.
+          </p>
+          <ul className="approvals" aria-label="Calls in doubt" ref={doubtList}>
+            {doubts.map((call) => (
+              <li key={call.call_id} className="approval doubt" aria-label={`${call.tool} in doubt, task ${shortId(call.task_id)}`}>
+                <Doubt call={call} now={now} />
+                {failure?.id === call.call_id && <Problem title={failure.title} message={failure.message} />}
+                {settling?.id === call.call_id ? (
+                  <div className="confirm" role="group" aria-label="Confirm your answer">
+                    <span>
+                      {settling.happened ? (
+                        <>
+                          Record that <code className="strong">{call.tool}</code> took effect? The task moves on
+                          without making it again.
+                        </>
+                      ) : (
+                        <>
+                          Make <code className="strong">{call.tool}</code> again? Only if you checked that it did
+                          not take effect, or it happens twice.
+                        </>
+                      )}
+                    </span>
+                    <button
+                      type="button"
+                      className={settling.happened ? "button primary" : "button danger"}
+                      disabled={busy}
+                      onClick={() => {
+                        settle(call, settling.happened);
+                      }}
+                    >
+                      {settling.happened ? "Yes, it happened" : "Make it again"}
+                    </button>
+                    <button
+                      type="button"
+                      className="button"
+                      disabled={busy}
+                      onClick={() => {
+                        setSettling(null);
+                      }}
+                    >
+                      Back
+                    </button>
+                  </div>
+                ) : (
+                  <div className="actions">
+                    <button
+                      type="button"
+                      className="button primary"
+                      disabled={busy}
+                      onClick={() => {
+                        setFailure(null);
+                        setSettling({ id: call.call_id, happened: true });
+                      }}
+                    >
+                      It happened
+                    </button>
+                    <button
+                      type="button"
+                      className="button"
+                      disabled={busy}
+                      onClick={() => {
+                        setFailure(null);
+                        setSettling({ id: call.call_id, happened: false });
+                      }}
+                    >
+                      It did not happen — make it again
+                    </button>
+                    <button
+                      type="button"
+                      className="button link push"
+                      onClick={() => {
+                        onOpenTask(call.task_id);
+                      }}
+                    >
+                      Open task {shortId(call.task_id)}
+                    </button>
+                  </div>
+                )}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
     </section>
   );
+}
+
+/** A call in doubt: what it was asked to do, for which task, and why nobody knows. */
+function Doubt({ call, now }: { call: InDoubtCall; now: number }) {
+  return (
+    <>
+      <div className="call-title">
+        <code className="tool">{call.tool}</code>
+        <span className="pill pill-attention">In doubt</span>
+      </div>
+      <p className="muted subline">
+        {call.workflow}
+        {call.state_name !== null && (
+          <>
+            {" "}
+            · step <code>{call.state_name}</code>
+          </>
+        )}{" "}
+        · task {shortId(call.task_id)}
+        {call.attempt > 1 && ` · attempt ${String(call.attempt)}`}
+      </p>
+      <div className="held">
+        <section aria-label="What it was asked to do">
+          <h3>What it was asked to do</h3>
+          <ArgsList args={call.args} />
+        </section>
+        <section aria-label="Why it is in doubt" className="why">
+          <h3>Why it is in doubt</h3>
+          <p>{call.reason === null ? "Its answer never came." : sentence(call.reason)}</p>
+          <p className="hint">
+            It carried the key <code>{call.idempotency_key}</code>; a system that records it can tell you
+            whether the call arrived.
+          </p>
+        </section>
+      </div>
+      <dl className="meta">
+        <div>
+          <dt>Called</dt>
+          <dd title={formatDateTime(call.intent_at)}>
+            {ago(call.intent_at, now)} for {call.requester}
+          </dd>
+        </div>
+      </dl>
+    </>
+  );
+}
+
+/** An engine clause ("no answer within 30s") as a sentence. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 
 function Expiry({ approval, now }: { approval: ApprovalRow; now: number }) {

@@ -65,6 +65,34 @@ describe("TaskDetail", () => {
     expect(onShowApprovals).toHaveBeenCalled();
   });
 
+  it("cancels a waiting task and follows it to cancelled", async () => {
+    let detail = { ...refundDetail, task: refundTask };
+    const calls = backend({
+      task_detail: () => detail,
+      cancel_task: () => {
+        detail = { ...refundDetail, task: { ...refundTask, status: "cancelled" } };
+        return { outcome: "cancelled", task: detail.task };
+      },
+    });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Cancel task…" }));
+    const form = screen.getByRole("form", { name: "Cancel task 3f1c2a9e" });
+    await userEvent.click(within(form).getByRole("button", { name: "Cancel task" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Cancelled support-refund (task 3f1c2a9e).");
+    expect(calls.filter((c) => c.cmd === "cancel_task").map((c) => c.args)).toEqual([
+      { id: refundTask.id, reason: null },
+    ]);
+    expect((await screen.findAllByText("Cancelled"))[0]).toHaveClass("pill");
+    expect(screen.queryByRole("button", { name: "Cancel task…" })).toBeNull();
+  });
+
+  it("offers no cancel for an ended task", async () => {
+    backend({ task_detail: () => refundDetail });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    await screen.findByRole("heading", { name: "support-refund" });
+    expect(screen.queryByRole("button", { name: "Cancel task…" })).toBeNull();
+  });
+
   it("says when the task cannot be found", async () => {
     backend({
       task_detail: () => {

@@ -1,11 +1,14 @@
 // Task detail: where one task stands, what it was given, what each state produced, and its
-// whole history: events, tool calls and approvals.
+// whole history: events, tool calls and approvals. A task that has not ended can be
+// cancelled from here.
+import { useState } from "react";
 import { taskDetail } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { CallOutcome } from "../bindings/CallOutcome";
 import { formatClock, formatDateTime, outcomeLabel, prettyJson } from "../format";
 import { useLive } from "../live";
 import { ArgsDiff } from "./Args";
+import { CancelForm, canCancel } from "./Cancel";
 import { Problem } from "./Problem";
 import { StatusPill } from "./StatusPill";
 
@@ -40,7 +43,9 @@ export function TaskDetail({
   onBack: () => void;
   onShowApprovals: () => void;
 }) {
-  const [load] = useLive(() => taskDetail(id), (change) => change.task_id === id);
+  const [load, reload] = useLive(() => taskDetail(id), (change) => change.task_id === id);
+  const [cancelling, setCancelling] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
 
   return (
     <section className="panel wide" aria-labelledby="task-title">
@@ -60,12 +65,51 @@ export function TaskDetail({
                 Task <code>{load.data.task.id}</code>
               </p>
             </div>
-            <StatusPill status={load.data.task.status} />
+            <div className="toolbar">
+              <StatusPill status={load.data.task.status} />
+              {canCancel(load.data.task.status) && !cancelling && (
+                <button
+                  type="button"
+                  className="button"
+                  onClick={() => {
+                    setDone(null);
+                    setCancelling(true);
+                  }}
+                >
+                  Cancel task…
+                </button>
+              )}
+            </div>
           </header>
 
-          {load.data.task.status === "waiting_approval" && (
+          {done !== null && (
+            <p className="done" role="status">
+              {done}
+            </p>
+          )}
+          {cancelling && canCancel(load.data.task.status) && (
+            <div className="panel-form">
+              <CancelForm
+                task={load.data.task}
+                onDone={(text) => {
+                  setCancelling(false);
+                  setDone(text);
+                  reload();
+                }}
+                onClose={() => {
+                  setCancelling(false);
+                }}
+              />
+            </div>
+          )}
+
+          {(load.data.task.status === "waiting_approval" || load.data.task.status === "in_doubt") && (
             <div className="notice">
-              <span>This task is waiting for an approval.</span>
+              <span>
+                {load.data.task.status === "waiting_approval"
+                  ? "This task is waiting for an approval."
+                  : "This task waits for you to say whether a call happened."}
+              </span>
               <button type="button" className="button primary" onClick={onShowApprovals}>
                 Review in Approvals
               </button>

@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { emit } from "@tauri-apps/api/event";
 import { describe, expect, it, vi } from "vitest";
 import type { TaskRow } from "../bindings/TaskRow";
-import { NOW, backend, refundTask } from "../test/fixtures";
+import { NOW, backend, commandError, refundTask } from "../test/fixtures";
 import { Tasks } from "./Tasks";
 
 describe("Tasks", () => {
@@ -41,6 +41,62 @@ describe("Tasks", () => {
       null,
       "failed",
     ]);
+  });
+
+  it("cancels a task from its row with a reason, and says what happened", async () => {
+    let tasks: TaskRow[] = [refundTask, { ...refundTask, id: "done-1", status: "succeeded" }];
+    const calls = backend({
+      list_tasks: () => tasks,
+      cancel_task: (args) => {
+        tasks = tasks.map((t) => (t.id === args.id ? { ...t, status: "cancelled" } : t));
+        return { outcome: "cancelled", task: { ...refundTask, status: "cancelled" } };
+      },
+    });
+    const onOpen = vi.fn();
+    render(<Tasks now={NOW} onOpen={onOpen} onStart={vi.fn()} />);
+    await screen.findAllByText("support-refund");
+    // An ended task has nothing to cancel.
+    expect(screen.getAllByRole("button", { name: /^Cancel task/ })).toHaveLength(1);
+
+    await userEvent.click(screen.getByRole("button", { name: "Cancel task 3f1c2a9e…" }));
+    expect(onOpen).not.toHaveBeenCalled();
+    const form = screen.getByRole("form", { name: "Cancel task 3f1c2a9e" });
+    expect(form).toHaveTextContent("Its pending approval is rejected with your reason");
+    await userEvent.type(within(form).getByRole("textbox"), "  duplicate order ");
+    await userEvent.click(within(form).getByRole("button", { name: "Cancel task" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Cancelled support-refund (task 3f1c2a9e).");
+    expect(calls.filter((c) => c.cmd === "cancel_task").map((c) => c.args)).toEqual([
+      { id: refundTask.id, reason: "duplicate order" },
+    ]);
+    expect(await screen.findAllByText("Cancelled")).not.toHaveLength(0);
+    expect(screen.queryByRole("button", { name: /^Cancel task/ })).toBeNull();
+  });
+
+  it("says a running task was asked to stop, and a refusal in words", async () => {
+    const running = { ...refundTask, status: "running" as const };
+    let refuse = false;
+    backend({
+      list_tasks: () => [running],
+      cancel_task: () => {
+        if (refuse) throw commandError("conflict", "This task has already ended (it succeeded); there is nothing to cancel.");
+        return { outcome: "requested", task: running };
+      },
+    });
+    render(<Tasks now={NOW} onOpen={vi.fn()} onStart={vi.fn()} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Cancel task 3f1c2a9e…" }));
+    await userEvent.click(screen.getByRole("button", { name: "Cancel task" }));
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      "Asked support-refund (task 3f1c2a9e) to stop. It was running, so it stops at its next safe point",
+    );
+
+    refuse = true;
+    await userEvent.click(screen.getByRole("button", { name: "Cancel task 3f1c2a9e…" }));
+    await userEvent.click(screen.getByRole("button", { name: "Cancel task" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("The task was not cancelled.");
+    expect(alert).toHaveTextContent("This task has already ended (it succeeded)");
+    await userEvent.click(screen.getByRole("button", { name: "Keep it" }));
+    expect(screen.queryByRole("form")).toBeNull();
   });
 
   it("shows the backend's error in words", async () => {

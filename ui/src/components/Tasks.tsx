@@ -1,9 +1,11 @@
-// Tasks: every run of a workflow, newest first, following the change feed.
-import { useState } from "react";
+// Tasks: every run of a workflow, newest first, following the change feed. A task that has
+// not ended can be cancelled from its row.
+import { Fragment, useState } from "react";
 import { listTasks } from "../api";
 import type { TaskStatus } from "../bindings/TaskStatus";
-import { ago, formatDateTime, statusLabel } from "../format";
+import { ago, formatDateTime, shortId, statusLabel } from "../format";
 import { useLive } from "../live";
+import { CancelForm, canCancel } from "./Cancel";
 import { Problem } from "./Problem";
 import { StatusPill } from "./StatusPill";
 
@@ -27,7 +29,9 @@ export function Tasks({
   now: number;
 }) {
   const [filter, setFilter] = useState<TaskStatus | null>(null);
-  const [load] = useLive(() => listTasks(filter), undefined, filter ?? "all");
+  const [load, reload] = useLive(() => listTasks(filter), undefined, filter ?? "all");
+  const [cancelling, setCancelling] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
 
   return (
     <section className="panel wide" aria-labelledby="tasks-title">
@@ -60,6 +64,11 @@ export function Tasks({
         </div>
       </header>
 
+      {done !== null && (
+        <p className="done" role="status">
+          {done}
+        </p>
+      )}
       {load.state === "loading" && <p className="muted">Loading tasks…</p>}
       {load.state === "failed" && (
         <Problem title="Airlock could not list the tasks." message={load.message} />
@@ -83,12 +92,15 @@ export function Tasks({
                 <th scope="col">Current state</th>
                 <th scope="col">Requester</th>
                 <th scope="col">Updated</th>
+                <th scope="col" className="end">
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {load.data.map((task) => (
+                <Fragment key={task.id}>
                 <tr
-                  key={task.id}
                   tabIndex={0}
                   onClick={() => {
                     onOpen(task.id);
@@ -108,7 +120,44 @@ export function Tasks({
                   </td>
                   <td>{task.requester}</td>
                   <td title={formatDateTime(task.updated_at)}>{ago(task.updated_at, now)}</td>
+                  <td className="end">
+                    {canCancel(task.status) && cancelling !== task.id && (
+                      <button
+                        type="button"
+                        className="button small"
+                        aria-label={`Cancel task ${shortId(task.id)}…`}
+                        onClick={(event) => {
+                          event.stopPropagation();
+                          setDone(null);
+                          setCancelling(task.id);
+                        }}
+                        onKeyDown={(event) => {
+                          event.stopPropagation();
+                        }}
+                      >
+                        Cancel…
+                      </button>
+                    )}
+                  </td>
                 </tr>
+                {cancelling === task.id && (
+                  <tr className="form-row">
+                    <td colSpan={6}>
+                      <CancelForm
+                        task={task}
+                        onDone={(text) => {
+                          setCancelling(null);
+                          setDone(text);
+                          reload();
+                        }}
+                        onClose={() => {
+                          setCancelling(null);
+                        }}
+                      />
+                    </td>
+                  </tr>
+                )}
+                </Fragment>
               ))}
             </tbody>
           </table>

@@ -3,6 +3,7 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { ErrorCode } from "../bindings/ErrorCode";
 import type { GrantRow } from "../bindings/GrantRow";
+import type { InDoubtCall } from "../bindings/InDoubtCall";
 import type { Person } from "../bindings/Person";
 import type { PolicyView } from "../bindings/PolicyView";
 import type { TaskDetail } from "../bindings/TaskDetail";
@@ -78,6 +79,22 @@ export const heldRefund: ApprovalRow = {
     four_eyes: false,
   },
   edited_args: null,
+};
+
+/** A refund whose answer never came. */
+export const lostRefund: InDoubtCall = {
+  call_id: "c-7",
+  task_id: refundTask.id,
+  workflow: "support-refund",
+  state_name: "refund",
+  requester: "ada",
+  tool: "support.issue_refund",
+  args: { order_id: "ORD-5001", amount_cents: 25000, reason: "customer request" },
+  reason: "no answer within 30s",
+  attempt: 1,
+  idempotency_key: `${refundTask.id}/4/0`,
+  intent_at: NOW - 3 * 60_000,
+  outcome_at: NOW - 2 * 60_000,
 };
 
 export const workflows: WorkflowList = {
