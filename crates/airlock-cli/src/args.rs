@@ -170,6 +170,53 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Figures of the tasks created in a period: completion, exceptions, duplicate
+    /// actions, approvals and overrides, outcome checks, corrections, satisfaction, model
+    /// tokens and cost, wall time; per workflow, and per day or week with --by
+    Metrics {
+        #[command(flatten)]
+        period: Period,
+        /// Also give the figures of each day or week (UTC)
+        #[arg(long, value_enum)]
+        by: Option<BucketArg>,
+    },
+    /// Rate a finished task from 1 (bad) to 5 (good); rating it again replaces the rating
+    /// in the figures (earlier ones are kept)
+    Rate {
+        task: String,
+        /// 1 to 5
+        rating: i64,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Write a period's review into a folder: review.md, review.html and metrics.csv
+    /// (figures, failure modes, overrides, exceptions, suggested policy changes)
+    Review {
+        #[command(flatten)]
+        period: Period,
+        /// The folder to write into (created if needed)
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Which tasks figures are about: those created in a period, of one workflow or all.
+#[derive(clap::Args, Debug)]
+pub struct Period {
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// From this day (YYYY-MM-DD, UTC), or this long ago (e.g. 7d, 4w)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Up to and including this day (YYYY-MM-DD, UTC), or up to this long ago
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum BucketArg {
+    Day,
+    Week,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@
 mod args;
 #[macro_use]
 mod output;
+mod evaluation;
 mod exit;
 mod governance;
 mod lessons;
@@ -199,6 +200,9 @@ async fn run(cli: Cli) -> Result<Exit> {
     let with_servers = !matches!(
         cli.command,
         Command::Tasks { .. }
+            | Command::Metrics { .. }
+            | Command::Rate { .. }
+            | Command::Review { .. }
             | Command::Show { .. }
             | Command::Approvals
             | Command::InDoubt
@@ -536,6 +540,13 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             }
             Ok(Exit::Ok)
         }
+        Command::Metrics { period, by } => evaluation::metrics(engine, period, *by, cli.json).await,
+        Command::Rate {
+            task,
+            rating,
+            comment,
+        } => evaluation::rate(engine, &me, task, *rating, comment.as_deref(), cli.json).await,
+        Command::Review { period, out } => evaluation::review(engine, period, out, cli.json).await,
         Command::Validate { .. } | Command::Schema => {
             Err(anyhow!("handled before opening the store"))
         }
