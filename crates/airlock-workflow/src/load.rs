@@ -35,7 +35,7 @@ pub fn load(path: &Path) -> Result<Workflow, LoadError> {
 }
 
 /// The other TOML files a workspace folder holds beside its workflows.
-pub const NOT_WORKFLOWS: [&str; 2] = ["policy.toml", "identities.toml"];
+pub const NOT_WORKFLOWS: [&str; 3] = ["policy.toml", "identities.toml", "demo.toml"];
 
 /// Loads every `*.toml` file directly in `dir` (but [`NOT_WORKFLOWS`]), in file-name
 /// order. Invalid files are left out and reported; so is any file whose workflow `name`
