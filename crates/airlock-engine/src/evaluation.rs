@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use airlock_store::{
-    AuditEntryWrite, ExceptionRecord, FailureMode, Figures, HeldCallDecision, Metrics,
-    MetricsFilter, Millis, ModelTokens, OverrideRecord, RatingRecord,
+    AuditEntryWrite, ExceptionRecord, FailureMode, Figures, HeldCallDecision, LessonSource,
+    Metrics, MetricsFilter, Millis, ModelTokens, OverrideRecord, RatingRecord,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -320,6 +320,20 @@ impl Engine {
                 body: json!({ "rating": rating.get(), "comment": comment, "rating_id": record.id }),
             })
             .await?;
+        // A low rating that says why is a correction worth learning from.
+        if rating.get() <= 2
+            && let Some(why) = comment.map(str::trim).filter(|c| !c.is_empty())
+        {
+            self.inner
+                .propose_lesson(
+                    &t.workflow_name,
+                    LessonSource::LowRating,
+                    &format!("{}", record.id),
+                    Some(&t.id),
+                    &format!("{by} rated a finished task {}/5: {why}", rating.get()),
+                )
+                .await;
+        }
         Ok(record)
     }
 

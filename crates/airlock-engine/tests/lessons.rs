@@ -12,7 +12,7 @@ use airlock_engine::policy::Policy;
 use airlock_engine::store::{ApprovalStatus, LessonSource, LessonStatus, StoreOptions, TaskStatus};
 use airlock_engine::{
     Answer, BuiltinTools, Engine, EngineConfig, EngineError, Governance, Model, ModelError,
-    ModelReply, ModelRequest, ProposedCall, SystemClock, Turn,
+    ModelReply, ModelRequest, ProposedCall, Rating, SystemClock, Turn,
 };
 use serde_json::json;
 
@@ -200,16 +200,57 @@ async fn an_accepted_rejection_reason_reaches_the_next_runs_agent() {
         .await
         .unwrap();
     engine.run_task(&second).await.unwrap();
-    let requests = model.requests.lock().unwrap();
-    let lessons = requests[before].context["lessons"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(lessons.len(), 1, "{lessons:?}");
-    assert!(
-        lessons[0]
-            .as_str()
+    {
+        let requests = model.requests.lock().unwrap();
+        let lessons = requests[before].context["lessons"]
+            .as_array()
             .unwrap()
-            .contains("orders above 200 are refunded by finance")
+            .clone();
+        assert_eq!(lessons.len(), 1, "{lessons:?}");
+        assert!(
+            lessons[0]
+                .as_str()
+                .unwrap()
+                .contains("orders above 200 are refunded by finance")
+        );
+    }
+
+    // A low rating that says why proposes a lesson too; one without a reason does not
+    // (nor does rejecting the second run's refund without a reason).
+    let held = engine.store().task_approvals(&second).await.unwrap();
+    engine
+        .answer_approval(&held[0].id, Answer::Reject { reason: None }, "carol")
+        .await
+        .unwrap();
+    assert!(
+        engine
+            .run_task(&second)
+            .await
+            .unwrap()
+            .projection
+            .status
+            .is_terminal()
     );
+    engine
+        .rate_task(
+            &first,
+            Rating::new(1).unwrap(),
+            Some("it refunded nothing and told nobody"),
+            "ada",
+        )
+        .await
+        .unwrap();
+    engine
+        .rate_task(&second, Rating::new(2).unwrap(), None, "ada")
+        .await
+        .unwrap();
+    let low: Vec<_> = engine
+        .lessons(Some("refunds"), Some("proposed"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.source == LessonSource::LowRating)
+        .collect();
+    assert_eq!(low.len(), 1, "{low:?}");
+    assert!(low[0].text.contains("it refunded nothing and told nobody"));
 }
