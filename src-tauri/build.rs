@@ -18,6 +18,11 @@ const COMMANDS: &[&str] = &[
     "revoke_grant",
     "policy_info",
     "list_servers",
+    "list_memory",
+    "correct_memory",
+    "forget_memory",
+    "list_lessons",
+    "review_lesson",
 ];
 
 fn main() {

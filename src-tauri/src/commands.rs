@@ -8,7 +8,8 @@
 
 use airlock_engine::policy::Policy;
 use airlock_engine::store::{
-    ApprovalRecord, TaskFilter, TaskRecord, TaskStatus as StoreTaskStatus, ToolCallOutcome,
+    ApprovalRecord, MemoryQuery, TaskFilter, TaskRecord, TaskStatus as StoreTaskStatus,
+    ToolCallOutcome,
 };
 use airlock_engine::{Answered, Engine, EngineError, os_user};
 use serde_json::{Map, Value};
@@ -17,8 +18,9 @@ use tauri::State;
 use crate::state::{Airlock, Desktop};
 use crate::wire::{
     AnswerReply, AnswerRequest, AppInfo, ApprovalRow, CancelReply, CommandError, ErrorCode,
-    GrantRequest, GrantRow, InDoubtCall, Inbox, Person, PolicyView, RuleView, ServerList,
-    ServerRow, StartedTask, TaskDetail, TaskRow, TaskStatus, WorkflowList, WorkflowProblem,
+    GrantRequest, GrantRow, InDoubtCall, Inbox, LessonRow, MemoryEntry, MemoryFilter, Person,
+    PolicyView, RuleView, ServerList, ServerRow, StartedTask, TaskDetail, TaskRow, TaskStatus,
+    WorkflowList, WorkflowProblem,
 };
 
 /// The most tasks one `list_tasks` returns (newest first).
@@ -399,4 +401,138 @@ pub async fn list_servers(desktop: State<'_, Desktop>) -> Result<ServerList, Com
             .map(|p| p.display().to_string()),
         servers,
     })
+}
+
+/// The most memory entries one `list_memory` returns (newest first).
+const MEMORY_PAGE: i64 = 500;
+
+/// Long-lived memory entries, newest first: only this subject, only those matching the
+/// words (full-text), and with their history (replaced and forgotten entries) if asked.
+#[tauri::command]
+#[tracing::instrument(skip(desktop))]
+pub async fn list_memory(
+    desktop: State<'_, Desktop>,
+    filter: MemoryFilter,
+) -> Result<Vec<MemoryEntry>, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let query = MemoryQuery {
+        subject: filter
+            .subject
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        categories: Vec::new(),
+        search: filter.search.as_deref().and_then(fts_words),
+        limit: MEMORY_PAGE,
+        with_history: filter.with_history,
+    };
+    let entries = airlock.opened.engine.memory(&query).await?;
+    Ok(entries.iter().map(MemoryEntry::from).collect())
+}
+
+/// A person's words as an FTS5 query: each word quoted (so `-`, `:` or `"` in them are
+/// text, never query syntax) and all of them required, the last one as a prefix.
+fn fts_words(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut query = rest.join(" ");
+    if !query.is_empty() {
+        query.push(' ');
+    }
+    query.push_str(last);
+    query.push('*');
+    Some(query)
+}
+
+/// A person corrects a live memory entry, as the OS user: a new entry replaces it (the
+/// old one stays in the history) and the correction is audited. Answers the new entry.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, value, text))]
+pub async fn correct_memory(
+    desktop: State<'_, Desktop>,
+    id: String,
+    value: Value,
+    text: Option<String>,
+) -> Result<MemoryEntry, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    match airlock
+        .opened
+        .engine
+        .correct_memory(&id, value, text, &os_user())
+        .await
+    {
+        Ok(entry) => Ok(MemoryEntry::from(&entry)),
+        Err(EngineError::NoMemory(_)) => Err(memory_gone()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A person forgets a live memory entry, as the OS user: its content is dropped and a
+/// tombstone says who and when (audited).
+#[tauri::command]
+#[tracing::instrument(skip(desktop))]
+pub async fn forget_memory(desktop: State<'_, Desktop>, id: String) -> Result<(), CommandError> {
+    let airlock = desktop.airlock().await?;
+    match airlock.opened.engine.forget_memory(&id, &os_user()).await {
+        Ok(()) => Ok(()),
+        Err(EngineError::NoMemory(_)) => Err(memory_gone()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn memory_gone() -> CommandError {
+    CommandError::new(
+        ErrorCode::Conflict,
+        "This entry is no longer the one in use: it was corrected, replaced or forgotten \
+         meanwhile. Look at the list again.",
+    )
+}
+
+/// Lessons proposed from people's corrections, for every workflow, newest first.
+#[tauri::command]
+#[tracing::instrument(skip_all)]
+pub async fn list_lessons(desktop: State<'_, Desktop>) -> Result<Vec<LessonRow>, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let lessons = airlock.opened.engine.lessons(None, None).await?;
+    Ok(lessons.iter().map(LessonRow::from).collect())
+}
+
+/// A person accepts a proposed lesson (in their own words, if given) or dismisses it, as
+/// the OS user. Answers the lesson as it is after.
+#[tauri::command]
+#[tracing::instrument(skip(desktop, text))]
+pub async fn review_lesson(
+    desktop: State<'_, Desktop>,
+    id: String,
+    accept: bool,
+    text: Option<String>,
+) -> Result<LessonRow, CommandError> {
+    let airlock = desktop.airlock().await?;
+    let engine = &airlock.opened.engine;
+    let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    match engine
+        .review_lesson(&id, accept, text.as_deref(), &os_user())
+        .await
+    {
+        Ok(()) => {}
+        Err(EngineError::NoLesson(_)) => {
+            return Err(CommandError::new(
+                ErrorCode::Conflict,
+                "This lesson is no longer waiting for a review: someone accepted or dismissed \
+                 it meanwhile.",
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let lessons = engine.lessons(None, None).await?;
+    lessons
+        .iter()
+        .find(|l| l.id == id)
+        .map(LessonRow::from)
+        .ok_or_else(|| {
+            CommandError::new(ErrorCode::NotFound, format!("There is no lesson `{id}`."))
+        })
 }

@@ -65,6 +65,11 @@ pub fn run_app_with<R: tauri::Runtime>(
             commands::revoke_grant,
             commands::policy_info,
             commands::list_servers,
+            commands::list_memory,
+            commands::correct_memory,
+            commands::forget_memory,
+            commands::list_lessons,
+            commands::review_lesson,
         ])
 }
 

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use airlock_engine::policy::{Effect, Identities, Policy, Rule};
 use airlock_engine::store::{
-    ApprovalRecord, ApprovalStatus, ApprovalVote, EventRecord, GrantRecord, HeldCall, TaskRecord,
-    TaskStatus as StoreTaskStatus, ToolCallOutcome, ToolCallRecord,
+    ApprovalRecord, ApprovalStatus, ApprovalVote, EventRecord, GrantRecord, HeldCall, LessonRecord,
+    LessonStatus, MemoryRecord, TaskRecord, TaskStatus as StoreTaskStatus, ToolCallOutcome,
+    ToolCallRecord,
 };
 use airlock_engine::workflow::{Diagnostics, InputSpec, InputType, Workflow};
 use airlock_engine::{Answer, CancelOutcome, EngineError, GrantSpec};
@@ -1109,6 +1110,158 @@ impl From<&ServerStatus> for ServerRow {
     }
 }
 
+/// One long-lived memory entry as the Memory view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct MemoryEntry {
+    pub id: String,
+    /// Who or what it is about (a customer, an employee).
+    pub subject: String,
+    pub category: String,
+    pub key: String,
+    /// The value; `null` once forgotten.
+    #[ts(type = "unknown")]
+    pub value: Option<Value>,
+    /// The entry in words, as the workflow (or the person correcting it) wrote it.
+    pub text: String,
+    /// The task that wrote it, if a workflow did.
+    pub source_task: Option<String>,
+    /// The step of that task.
+    #[ts(type = "number | null")]
+    pub source_step: Option<i64>,
+    /// The person who wrote it (a correction), if a person did.
+    pub source_person: Option<String>,
+    #[ts(type = "number")]
+    pub created_at: i64,
+    /// Live, replaced by a newer entry, or forgotten.
+    pub state: MemoryState,
+    /// The entry that replaced this one.
+    pub superseded_by: Option<String>,
+    #[ts(type = "number | null")]
+    pub deleted_at: Option<i64>,
+    pub deleted_by: Option<String>,
+}
+
+/// Whether a memory entry is the one in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryState {
+    Live,
+    Replaced,
+    Forgotten,
+}
+
+impl From<&MemoryRecord> for MemoryEntry {
+    fn from(m: &MemoryRecord) -> Self {
+        let state = if m.deleted_at.is_some() {
+            MemoryState::Forgotten
+        } else if m.superseded_by.is_some() {
+            MemoryState::Replaced
+        } else {
+            MemoryState::Live
+        };
+        Self {
+            id: m.id.clone(),
+            subject: m.subject.clone(),
+            category: m.category.clone(),
+            key: m.key.clone(),
+            value: m.value.clone(),
+            text: m.text.clone(),
+            source_task: m.source_task.clone(),
+            source_step: m.source_step,
+            source_person: m.source_person.clone(),
+            created_at: m.created_at,
+            state,
+            superseded_by: m.superseded_by.clone(),
+            deleted_at: m.deleted_at,
+            deleted_by: m.deleted_by.clone(),
+        }
+    }
+}
+
+/// What the Memory view asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+pub struct MemoryFilter {
+    /// Only this subject (exact).
+    pub subject: Option<String>,
+    /// Words to find (SQLite FTS5 over the entries' text).
+    pub search: Option<String>,
+    /// Replaced and forgotten entries too.
+    pub with_history: bool,
+}
+
+/// Where a lesson comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum LessonOrigin {
+    Rejection,
+    Edit,
+    FailedCheck,
+    LowRating,
+    Policy,
+}
+
+/// Where a lesson is in its review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum LessonState {
+    Proposed,
+    Accepted,
+    Dismissed,
+}
+
+/// A lesson for a workflow's agents, proposed from a person's correction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct LessonRow {
+    pub id: String,
+    pub workflow: String,
+    pub origin: LessonOrigin,
+    /// The approval, task or rating it comes from.
+    pub source_ref: String,
+    pub task_id: Option<String>,
+    pub text: String,
+    #[ts(type = "number")]
+    pub created_at: i64,
+    pub state: LessonState,
+    /// Who accepted or dismissed it.
+    pub reviewed_by: Option<String>,
+    #[ts(type = "number | null")]
+    pub reviewed_at: Option<i64>,
+}
+
+impl From<&LessonRecord> for LessonRow {
+    fn from(l: &LessonRecord) -> Self {
+        use airlock_engine::store::LessonSource;
+        let origin = match l.source {
+            LessonSource::Rejection => LessonOrigin::Rejection,
+            LessonSource::Edit => LessonOrigin::Edit,
+            LessonSource::FailedCheck => LessonOrigin::FailedCheck,
+            LessonSource::LowRating => LessonOrigin::LowRating,
+            LessonSource::Policy => LessonOrigin::Policy,
+        };
+        let (state, reviewed_by, reviewed_at) = match &l.status {
+            LessonStatus::Proposed => (LessonState::Proposed, None, None),
+            LessonStatus::Accepted { by, at } => {
+                (LessonState::Accepted, Some(by.clone()), Some(*at))
+            }
+            LessonStatus::Dismissed { by, at } => {
+                (LessonState::Dismissed, Some(by.clone()), Some(*at))
+            }
+        };
+        Self {
+            id: l.id.clone(),
+            workflow: l.workflow.clone(),
+            origin,
+            source_ref: l.source_ref.clone(),
+            task_id: l.task_id.clone(),
+            text: l.text.clone(),
+            created_at: l.created_at,
+            state,
+            reviewed_by,
+            reviewed_at,
+        }
+    }
+}
+
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
@@ -1170,6 +1323,12 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<ServerList>(&cfg)?,
         one::<ServerHealth>(&cfg)?,
         one::<ServerRow>(&cfg)?,
+        one::<MemoryEntry>(&cfg)?,
+        one::<MemoryState>(&cfg)?,
+        one::<MemoryFilter>(&cfg)?,
+        one::<LessonOrigin>(&cfg)?,
+        one::<LessonState>(&cfg)?,
+        one::<LessonRow>(&cfg)?,
     ])
 }
 

@@ -1202,3 +1202,186 @@ fn typescript_bindings_match_the_wire_types() {
          run `AIRLOCK_UPDATE_BINDINGS=1 cargo test -p airlock-desktop --test shell` and commit"
     );
 }
+
+/// A workflow that remembers a customer's preferred contact.
+const NOTE: &str = r#"
+name = "note-preference"
+start = "remember"
+
+[inputs.customer]
+type = "string"
+
+[inputs.contact]
+type = "string"
+
+[states.remember]
+kind = "remember"
+subject = "inputs.customer"
+category = "preference"
+key = "'contact'"
+value = "inputs.contact"
+text = "{{ inputs.customer }} prefers to be contacted by {{ inputs.contact }}"
+next = "done"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+
+fn memory(window: &WebviewWindow<MockRuntime>, filter: Value) -> Vec<Value> {
+    invoke_with(window, "list_memory", json!({ "filter": filter }))
+        .expect("list_memory succeeds")
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+#[test]
+fn memory_is_listed_searched_corrected_with_its_history_and_forgotten() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.dir.path().join("workspace/note.toml"), NOTE).expect("workflow");
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+    let live = json!({"subject": null, "search": null, "with_history": false});
+    assert_eq!(memory(&window, live.clone()), Vec::<Value>::new());
+
+    let first = start(
+        &window,
+        "note-preference",
+        json!({"customer": "CUST-1", "contact": "email"}),
+    );
+    status_of(&window, &first, "succeeded");
+    let second = start(
+        &window,
+        "note-preference",
+        json!({"customer": "CUST-2", "contact": "phone"}),
+    );
+    status_of(&window, &second, "succeeded");
+
+    let all = memory(&window, live.clone());
+    assert_eq!(all.len(), 2, "{all:?}");
+    let one = all
+        .iter()
+        .find(|m| m["subject"] == "CUST-1")
+        .expect("CUST-1");
+    assert_eq!(one["category"], "preference");
+    assert_eq!(one["key"], "contact");
+    assert_eq!(one["value"], "email");
+    assert_eq!(one["text"], "CUST-1 prefers to be contacted by email");
+    assert_eq!(one["source_task"], first.as_str());
+    assert_eq!(one["state"], "live");
+
+    let by_subject = memory(
+        &window,
+        json!({"subject": "CUST-2", "search": null, "with_history": false}),
+    );
+    assert_eq!(by_subject.len(), 1);
+    assert_eq!(by_subject[0]["value"], "phone");
+    // Words, not query syntax: a prefix, and punctuation taken as text.
+    let found = memory(
+        &window,
+        json!({"subject": null, "search": "contacted ema", "with_history": false}),
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["subject"], "CUST-1");
+    let odd = memory(
+        &window,
+        json!({"subject": null, "search": "\"CUST-1 (", "with_history": false}),
+    );
+    assert!(odd.len() <= 2);
+
+    let corrected = invoke_with(
+        &window,
+        "correct_memory",
+        json!({"id": one["id"], "value": {"channel": "email", "address": "a@example.com"}, "text": null}),
+    )
+    .expect("the correction is recorded");
+    assert_eq!(corrected["source_person"], me.as_str());
+    assert_eq!(corrected["value"]["address"], "a@example.com");
+    assert_eq!(corrected["state"], "live");
+    let again = invoke_with(
+        &window,
+        "correct_memory",
+        json!({"id": one["id"], "value": "sms", "text": null}),
+    )
+    .expect_err("a replaced entry cannot be corrected");
+    assert_eq!(again["code"], "conflict");
+
+    let history = memory(
+        &window,
+        json!({"subject": "CUST-1", "search": null, "with_history": true}),
+    );
+    assert_eq!(history.len(), 2, "{history:?}");
+    let old = history.iter().find(|m| m["id"] == one["id"]).expect("old");
+    assert_eq!(old["state"], "replaced");
+    assert_eq!(old["superseded_by"], corrected["id"]);
+
+    invoke_with(&window, "forget_memory", json!({"id": corrected["id"]}))
+        .expect("the entry is forgotten");
+    let after = memory(&window, live);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["subject"], "CUST-2");
+    let history = memory(
+        &window,
+        json!({"subject": "CUST-1", "search": null, "with_history": true}),
+    );
+    let gone = history
+        .iter()
+        .find(|m| m["id"] == corrected["id"])
+        .expect("the tombstone");
+    assert_eq!(gone["state"], "forgotten");
+    assert_eq!(gone["value"], Value::Null);
+    assert_eq!(gone["deleted_by"], me.as_str());
+    let twice = invoke_with(&window, "forget_memory", json!({"id": corrected["id"]}))
+        .expect_err("a forgotten entry cannot be forgotten again");
+    assert_eq!(twice["code"], "conflict");
+}
+
+#[test]
+fn a_rejection_reason_becomes_a_lesson_a_person_accepts_in_their_own_words() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let me = airlock_engine::os_user();
+    assert_eq!(invoke(&window, "list_lessons"), Ok(json!([])));
+
+    let (_task, held) = held_payout(&window, 20000.0);
+    answer(
+        &window,
+        &held["id"],
+        json!({"kind": "reject", "reason": "Never pay Ada above 1000 without an invoice"}),
+    )
+    .expect("the rejection is recorded");
+    let lessons = wait_for(&window, "list_lessons", json!({}), |l| {
+        l.as_array().is_some_and(|l| !l.is_empty())
+    });
+    let lesson = lessons[0].clone();
+    assert_eq!(lesson["workflow"], "approve-payout");
+    assert_eq!(lesson["origin"], "rejection");
+    assert_eq!(lesson["state"], "proposed");
+    assert!(
+        lesson["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("without an invoice")),
+        "{lesson}"
+    );
+
+    let accepted = invoke_with(
+        &window,
+        "review_lesson",
+        json!({"id": lesson["id"], "accept": true, "text": "Ask for an invoice before paying more than 1000."}),
+    )
+    .expect("the lesson is accepted");
+    assert_eq!(accepted["state"], "accepted");
+    assert_eq!(accepted["reviewed_by"], me.as_str());
+    assert_eq!(
+        accepted["text"],
+        "Ask for an invoice before paying more than 1000."
+    );
+    let again = invoke_with(
+        &window,
+        "review_lesson",
+        json!({"id": lesson["id"], "accept": false, "text": null}),
+    )
+    .expect_err("a reviewed lesson is not reviewed again");
+    assert_eq!(again["code"], "conflict");
+}

@@ -4,6 +4,8 @@ import { useEffect, useState } from "react";
 import { appInfo, listApprovals } from "./api";
 import { Approvals } from "./components/Approvals";
 import { Glyph } from "./components/Glyph";
+import { Lessons } from "./components/Lessons";
+import { Memory } from "./components/Memory";
 import { Overview } from "./components/Overview";
 import { Policy } from "./components/Policy";
 import { Servers } from "./components/Servers";
@@ -17,6 +19,8 @@ type View =
   | { section: "tasks" }
   | { section: "task"; id: string }
   | { section: "start" }
+  | { section: "memory" }
+  | { section: "lessons" }
   | { section: "policy" }
   | { section: "servers" }
   | { section: "overview" };
@@ -27,6 +31,8 @@ const SECTIONS: readonly { id: Section; label: string }[] = [
   { id: "approvals", label: "Approvals" },
   { id: "tasks", label: "Tasks" },
   { id: "start", label: "Start" },
+  { id: "memory", label: "Memory" },
+  { id: "lessons", label: "Lessons" },
   { id: "policy", label: "Policy" },
   { id: "servers", label: "Servers" },
   { id: "overview", label: "Overview" },
@@ -146,6 +152,8 @@ export function App() {
           />
         )}
         {view.section === "start" && <Start onStarted={openTask} />}
+        {view.section === "memory" && <Memory now={now} onOpenTask={openTask} />}
+        {view.section === "lessons" && <Lessons now={now} onOpenTask={openTask} />}
         {view.section === "policy" && <Policy now={now} />}
         {view.section === "servers" && <Servers />}
         {view.section === "overview" && <Overview />}

@@ -12,6 +12,9 @@ import type { ErrorCode } from "./bindings/ErrorCode";
 import type { GrantRequest } from "./bindings/GrantRequest";
 import type { GrantRow } from "./bindings/GrantRow";
 import type { Inbox } from "./bindings/Inbox";
+import type { LessonRow } from "./bindings/LessonRow";
+import type { MemoryEntry } from "./bindings/MemoryEntry";
+import type { MemoryFilter } from "./bindings/MemoryFilter";
 import type { PolicyView } from "./bindings/PolicyView";
 import type { ServerList } from "./bindings/ServerList";
 import type { StartedTask } from "./bindings/StartedTask";
@@ -134,4 +137,24 @@ export function describeError(error: unknown): string {
     return error;
   }
   return "The desktop app did not answer and gave no reason. Restart Airlock; if it happens again, start it from a terminal and read the log it prints.";
+}
+
+export function listMemory(filter: MemoryFilter): Promise<MemoryEntry[]> {
+  return invoke<MemoryEntry[]>("list_memory", { filter });
+}
+
+export function correctMemory(id: string, value: unknown, text: string | null): Promise<MemoryEntry> {
+  return invoke<MemoryEntry>("correct_memory", { id, value, text });
+}
+
+export function forgetMemory(id: string): Promise<null> {
+  return invoke<null>("forget_memory", { id });
+}
+
+export function listLessons(): Promise<LessonRow[]> {
+  return invoke<LessonRow[]>("list_lessons");
+}
+
+export function reviewLesson(id: string, accept: boolean, text: string | null): Promise<LessonRow> {
+  return invoke<LessonRow>("review_lesson", { id, accept, text });
 }

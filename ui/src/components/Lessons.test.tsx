@@ -1,0 +1,84 @@
+import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import type { LessonRow } from "../bindings/LessonRow";
+import { NOW, backend } from "../test/fixtures";
+import { Lessons } from "./Lessons";
+
+const proposed: LessonRow = {
+  id: "rejection:ap-9",
+  workflow: "support-refund",
+  origin: "rejection",
+  source_ref: "ap-9",
+  task_id: "3f1c2a9e-0000-4000-8000-000000000001",
+  text: "carol rejected a call to `support.issue_refund`: no refunds on opened items",
+  created_at: NOW - 10 * 60_000,
+  state: "proposed",
+  reviewed_by: null,
+  reviewed_at: null,
+};
+
+const accepted: LessonRow = {
+  ...proposed,
+  id: "edit:ap-3",
+  origin: "edit",
+  text: "Refund the order's amount, never more.",
+  state: "accepted",
+  reviewed_by: "carol",
+  reviewed_at: NOW - 60_000,
+};
+
+const noop = () => undefined;
+
+describe("Lessons", () => {
+  it("lists proposed lessons to review and accepted ones by workflow", async () => {
+    backend({ list_lessons: () => [proposed, accepted] });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    const card = await screen.findByRole("listitem", { name: "Lesson for support-refund" });
+    expect(within(card).getByText(proposed.text)).toBeInTheDocument();
+    expect(within(card).getByText(/From a rejection/)).toBeInTheDocument();
+    const given = screen.getByRole("region", { name: "Accepted for support-refund" });
+    expect(within(given).getByText("Refund the order's amount, never more.")).toBeInTheDocument();
+    expect(within(given).getByText(/Accepted by carol/)).toBeInTheDocument();
+  });
+
+  it("accepts a lesson in the reviewer's own words", async () => {
+    const calls = backend({
+      list_lessons: () => [proposed],
+      review_lesson: () => ({ ...proposed, state: "accepted", reviewed_by: "carol", reviewed_at: NOW }),
+    });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Accept with my wording" }));
+    const box = screen.getByRole("textbox", { name: "The lesson in your words" });
+    await userEvent.clear(box);
+    await userEvent.type(box, "Never refund opened items.");
+    await userEvent.click(screen.getByRole("button", { name: "Accept this wording" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Accepted");
+    expect(calls.find((c) => c.cmd === "review_lesson")?.args).toEqual({
+      id: "rejection:ap-9",
+      accept: true,
+      text: "Never refund opened items.",
+    });
+  });
+
+  it("dismisses a lesson", async () => {
+    const calls = backend({
+      list_lessons: () => [proposed],
+      review_lesson: () => ({ ...proposed, state: "dismissed", reviewed_by: "carol", reviewed_at: NOW }),
+    });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Dismiss" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Dismissed");
+    expect(calls.find((c) => c.cmd === "review_lesson")?.args).toEqual({
+      id: "rejection:ap-9",
+      accept: false,
+      text: null,
+    });
+  });
+
+  it("says what proposes lessons when there are none", async () => {
+    backend({ list_lessons: () => [] });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    expect(await screen.findByText("No lessons yet")).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,278 @@
+// Lessons: what people's corrections teach each workflow. A rejection's reason, an edit
+// before approving, a failed outcome check or a low rating proposes a lesson; it does
+// nothing until a person accepts it (maybe in their own words) or dismisses it. Accepted
+// lessons are given to that workflow's agent steps with every request.
+import { useState } from "react";
+import { describeError, listLessons, reviewLesson } from "../api";
+import type { LessonOrigin } from "../bindings/LessonOrigin";
+import type { LessonRow } from "../bindings/LessonRow";
+import { ago, formatDateTime, shortId } from "../format";
+import { useLive } from "../live";
+import { Problem } from "./Problem";
+
+const ORIGIN: Record<LessonOrigin, string> = {
+  rejection: "From a rejection",
+  edit: "From an edit before approval",
+  failed_check: "From a failed outcome check",
+  low_rating: "From a low rating",
+  policy: "From a policy exception",
+};
+
+function TaskLink({ id, onOpenTask }: { id: string | null; onOpenTask: (id: string) => void }) {
+  if (id === null) return null;
+  return (
+    <>
+      {" · "}
+      <button
+        type="button"
+        className="button link inline"
+        title={`Open task ${id}`}
+        onClick={() => {
+          onOpenTask(id);
+        }}
+      >
+        task {shortId(id)}
+      </button>
+    </>
+  );
+}
+
+export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: string) => void }) {
+  const [load, reload] = useLive(listLessons);
+  const [done, setDone] = useState<string | null>(null);
+
+  const lessons = load.state === "ready" ? load.data : [];
+  const proposed = lessons.filter((l) => l.state === "proposed");
+  const accepted = lessons.filter((l) => l.state === "accepted");
+  const dismissed = lessons.filter((l) => l.state === "dismissed");
+  const workflows = [...new Set(accepted.map((l) => l.workflow))].sort();
+
+  return (
+    <section className="panel wide" aria-labelledby="lessons-title">
+      <header className="panel-header row">
+        <div>
+          <h1 id="lessons-title">Lessons</h1>
+          <p className="lede">
+            What people&apos;s corrections teach each workflow. A proposed lesson does nothing until
+            you accept it; accepted lessons are given to that workflow&apos;s agents with every
+            request.
+          </p>
+        </div>
+        <div className="toolbar">
+          <button type="button" className="button" onClick={reload}>
+            Refresh
+          </button>
+        </div>
+      </header>
+      {done !== null && (
+        <p className="done" role="status">
+          {done}
+        </p>
+      )}
+      {load.state === "loading" && <p className="muted">Reading lessons…</p>}
+      {load.state === "failed" && <Problem title="Airlock could not read the lessons." message={load.message} />}
+      {load.state === "ready" && lessons.length === 0 && (
+        <div className="card empty">
+          <h2>No lessons yet</h2>
+          <p>
+            Airlock proposes a lesson when someone rejects a call with a reason, changes a
+            call&apos;s arguments before approving it, when a task&apos;s outcome check fails, or
+            when a finished task is rated low. Review them here; from a terminal:{" "}
+            <code>airlock lessons list</code>.
+          </p>
+        </div>
+      )}
+      {load.state === "ready" && lessons.length > 0 && (
+        <>
+          <h2 className="section-title">
+            To review <span className="muted">{proposed.length}</span>
+          </h2>
+          {proposed.length === 0 ? (
+            <p className="muted">Nothing waits for a review.</p>
+          ) : (
+            <ul className="lessons">
+              {proposed.map((lesson) => (
+                <Proposed
+                  key={lesson.id}
+                  lesson={lesson}
+                  now={now}
+                  onOpenTask={onOpenTask}
+                  onDone={(message) => {
+                    setDone(message);
+                    reload();
+                  }}
+                />
+              ))}
+            </ul>
+          )}
+
+          <h2 className="section-title">Accepted: given to the workflow&apos;s agents</h2>
+          {accepted.length === 0 ? (
+            <p className="muted">No lesson has been accepted yet.</p>
+          ) : (
+            workflows.map((workflow) => (
+              <section key={workflow} className="card lesson-group" aria-label={`Accepted for ${workflow}`}>
+                <h3>
+                  <code>{workflow}</code>
+                </h3>
+                <ul className="plain-list">
+                  {accepted
+                    .filter((l) => l.workflow === workflow)
+                    .map((lesson) => (
+                      <li key={lesson.id}>
+                        <p>{lesson.text}</p>
+                        <p className="muted">
+                          Accepted by {lesson.reviewed_by}
+                          {lesson.reviewed_at !== null && ` ${ago(lesson.reviewed_at, now)}`} ·{" "}
+                          {ORIGIN[lesson.origin].toLowerCase()}
+                          <TaskLink id={lesson.task_id} onOpenTask={onOpenTask} />
+                        </p>
+                      </li>
+                    ))}
+                </ul>
+              </section>
+            ))
+          )}
+
+          {dismissed.length > 0 && (
+            <details className="dismissed">
+              <summary>Dismissed ({dismissed.length})</summary>
+              <ul className="plain-list">
+                {dismissed.map((lesson) => (
+                  <li key={lesson.id}>
+                    <p>{lesson.text}</p>
+                    <p className="muted">
+                      <code>{lesson.workflow}</code> · dismissed by {lesson.reviewed_by}
+                      {lesson.reviewed_at !== null && ` ${ago(lesson.reviewed_at, now)}`}
+                    </p>
+                  </li>
+                ))}
+              </ul>
+            </details>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function Proposed({
+  lesson,
+  now,
+  onOpenTask,
+  onDone,
+}: {
+  lesson: LessonRow;
+  now: number;
+  onOpenTask: (id: string) => void;
+  onDone: (message: string) => void;
+}) {
+  const [rewording, setRewording] = useState(false);
+  const [words, setWords] = useState(lesson.text);
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const review = (accept: boolean, text: string | null) => {
+    setBusy(true);
+    setProblem(null);
+    reviewLesson(lesson.id, accept, text).then(
+      () => {
+        setBusy(false);
+        onDone(
+          accept
+            ? `Accepted: ${lesson.workflow}'s agents are given this lesson from their next request.`
+            : "Dismissed: the lesson will not be given to any agent.",
+        );
+      },
+      (error: unknown) => {
+        setBusy(false);
+        setProblem(describeError(error));
+      },
+    );
+  };
+
+  return (
+    <li className="card lesson" aria-label={`Lesson for ${lesson.workflow}`}>
+      <p className="lesson-meta muted">
+        <code>{lesson.workflow}</code> · {ORIGIN[lesson.origin]}
+        <TaskLink id={lesson.task_id} onOpenTask={onOpenTask} /> ·{" "}
+        <span title={formatDateTime(lesson.created_at)}>{ago(lesson.created_at, now)}</span>
+      </p>
+      {rewording ? (
+        <label className="field">
+          <span className="label">The lesson in your words</span>
+          <textarea
+            rows={3}
+            value={words}
+            onChange={(event) => {
+              setWords(event.target.value);
+            }}
+          />
+        </label>
+      ) : (
+        <p className="lesson-text">{lesson.text}</p>
+      )}
+      {problem !== null && <p className="bad-text">{problem}</p>}
+      <div className="actions">
+        {rewording ? (
+          <>
+            <button
+              type="button"
+              className="button primary"
+              disabled={busy || words.trim() === ""}
+              onClick={() => {
+                review(true, words.trim());
+              }}
+            >
+              Accept this wording
+            </button>
+            <button
+              type="button"
+              className="button"
+              disabled={busy}
+              onClick={() => {
+                setRewording(false);
+                setWords(lesson.text);
+              }}
+            >
+              Cancel
+            </button>
+          </>
+        ) : (
+          <>
+            <button
+              type="button"
+              className="button primary"
+              disabled={busy}
+              onClick={() => {
+                review(true, null);
+              }}
+            >
+              Accept
+            </button>
+            <button
+              type="button"
+              className="button"
+              disabled={busy}
+              onClick={() => {
+                setRewording(true);
+              }}
+            >
+              Accept with my wording
+            </button>
+            <button
+              type="button"
+              className="button"
+              disabled={busy}
+              onClick={() => {
+                review(false, null);
+              }}
+            >
+              Dismiss
+            </button>
+          </>
+        )}
+      </div>
+    </li>
+  );
+}

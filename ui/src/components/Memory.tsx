@@ -1,0 +1,489 @@
+// Memory: what workflows remember across tasks (about a customer, an employee, an
+// account), searchable by words and filtered by subject. A person corrects an entry (the
+// old and new values shown before saving; the old one stays in the history) or forgets one
+// (after a confirmation; a tombstone says who and when). Every change is recorded.
+import { Fragment, useState } from "react";
+import { correctMemory, describeError, forgetMemory, listMemory } from "../api";
+import type { MemoryEntry } from "../bindings/MemoryEntry";
+import type { MemoryState } from "../bindings/MemoryState";
+import { ago, formatDateTime, prettyJson, shortId } from "../format";
+import { useLive } from "../live";
+import { ArgsList, valueText } from "./Args";
+import { Problem } from "./Problem";
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A remembered value for people: its fields as a list, or the value in words. */
+export function MemoryValue({ value }: { value: unknown }) {
+  if (isRecord(value) && Object.keys(value).length > 0) return <ArgsList args={value} nested />;
+  return <span>{valueText(value)}</span>;
+}
+
+const STATE_LABEL: Record<MemoryState, string> = {
+  live: "In use",
+  replaced: "Replaced",
+  forgotten: "Forgotten",
+};
+
+/** Who or what wrote an entry, in words. */
+function Source({ entry, onOpenTask }: { entry: MemoryEntry; onOpenTask: (id: string) => void }) {
+  if (entry.source_person !== null) {
+    return <span>corrected by {entry.source_person}</span>;
+  }
+  if (entry.source_task !== null) {
+    const task = entry.source_task;
+    return (
+      <button
+        type="button"
+        className="button link inline"
+        title={`Open task ${task}`}
+        onClick={() => {
+          onOpenTask(task);
+        }}
+      >
+        task {shortId(task)}
+        {entry.source_step !== null && `, step ${String(entry.source_step)}`}
+      </button>
+    );
+  }
+  return <span className="muted">unknown</span>;
+}
+
+type Action = { id: string; kind: "correct" | "forget" };
+
+export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: string) => void }) {
+  const [search, setSearch] = useState("");
+  const [subject, setSubject] = useState("");
+  const [history, setHistory] = useState(false);
+  const [action, setAction] = useState<Action | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [subjects, setSubjects] = useState<readonly string[]>([]);
+  const filter = {
+    subject: subject.trim() === "" ? null : subject.trim(),
+    search: search.trim() === "" ? null : search.trim(),
+    with_history: history,
+  };
+  const [load, reload] = useLive(
+    () =>
+      listMemory(filter).then((entries) => {
+        // Every subject seen so far, for the subject filter's suggestions.
+        setSubjects((known) => [...new Set([...known, ...entries.map((e) => e.subject)])].sort());
+        return entries;
+      }),
+    undefined,
+    JSON.stringify(filter),
+  );
+  const filtered = filter.subject !== null || filter.search !== null;
+
+  const finished = (message: string) => {
+    setAction(null);
+    setDone(message);
+    reload();
+  };
+
+  return (
+    <section className="panel wide" aria-labelledby="memory-title">
+      <header className="panel-header row">
+        <div>
+          <h1 id="memory-title">Memory</h1>
+          <p className="lede">
+            What workflows remember from one task to the next, about a customer, an employee or an
+            account. Correct an entry that is wrong, or forget one that should not be kept: each
+            change is recorded, with who made it.
+          </p>
+        </div>
+        <div className="toolbar">
+          <button type="button" className="button" onClick={reload}>
+            Refresh
+          </button>
+        </div>
+      </header>
+
+      <div className="filters" role="search">
+        <label className="inline-field">
+          <span>Find</span>
+          <input
+            type="search"
+            placeholder="Words in the entries"
+            value={search}
+            onChange={(event) => {
+              setSearch(event.target.value);
+            }}
+          />
+        </label>
+        <label className="inline-field">
+          <span>Subject</span>
+          <input
+            type="text"
+            list="memory-subjects"
+            placeholder="Any"
+            value={subject}
+            onChange={(event) => {
+              setSubject(event.target.value);
+            }}
+          />
+          <datalist id="memory-subjects">
+            {subjects.map((s) => (
+              <option key={s} value={s} />
+            ))}
+          </datalist>
+        </label>
+        <label className="inline-field">
+          <input
+            type="checkbox"
+            checked={history}
+            onChange={(event) => {
+              setHistory(event.target.checked);
+            }}
+          />
+          <span>Show history (replaced and forgotten entries)</span>
+        </label>
+      </div>
+
+      {done !== null && (
+        <p className="done" role="status">
+          {done}
+        </p>
+      )}
+      {load.state === "loading" && <p className="muted">Reading memory…</p>}
+      {load.state === "failed" && <Problem title="Airlock could not read memory." message={load.message} />}
+      {load.state === "ready" && load.data.length === 0 && !filtered && (
+        <div className="card empty">
+          <h2>Nothing remembered yet</h2>
+          <p>
+            Workflows write memory only through a <code>remember</code> state (for example the
+            demo&apos;s <code>hr-onboarding</code> remembers each document a new hire hands in), and
+            read it back with a <code>recall</code> state. Entries appear here once such a step
+            has run. From a terminal: <code>airlock memory list</code>.
+          </p>
+        </div>
+      )}
+      {load.state === "ready" && load.data.length === 0 && filtered && (
+        <div className="card empty">
+          <h2>No entries match</h2>
+          <p>
+            Nothing {filter.subject !== null && <>about <strong>{filter.subject}</strong> </>}
+            {filter.search !== null && <>mentions “{filter.search}” </>}
+            {history ? "in memory or its history." : "in memory now. Show the history to look at replaced and forgotten entries too."}
+          </p>
+        </div>
+      )}
+      {load.state === "ready" && load.data.length > 0 && (
+        <div className="card flush">
+          <table className="table memory">
+            <thead>
+              <tr>
+                <th scope="col">Subject</th>
+                <th scope="col">Entry</th>
+                <th scope="col">Value</th>
+                <th scope="col">Source</th>
+                <th scope="col">When</th>
+                <th scope="col" className="end">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {load.data.map((entry) => (
+                <Fragment key={entry.id}>
+                  <tr aria-label={`${entry.subject} ${entry.category} ${entry.key}`} className={entry.state === "live" ? undefined : "past"}>
+                    <td className="strong">{entry.subject}</td>
+                    <td>
+                      <p>
+                        <span className="muted">{entry.category}</span> · <code>{entry.key}</code>
+                        {entry.state !== "live" && (
+                          <>
+                            {" "}
+                            <span className="pill pill-quiet">{STATE_LABEL[entry.state]}</span>
+                          </>
+                        )}
+                      </p>
+                      <p className="muted">{entry.text}</p>
+                    </td>
+                    <td>
+                      {entry.state === "forgotten" ? (
+                        <span className="muted">
+                          forgotten{entry.deleted_by !== null && ` by ${entry.deleted_by}`}
+                          {entry.deleted_at !== null && ` ${ago(entry.deleted_at, now)}`}
+                        </span>
+                      ) : (
+                        <MemoryValue value={entry.value} />
+                      )}
+                    </td>
+                    <td>
+                      <Source entry={entry} onOpenTask={onOpenTask} />
+                    </td>
+                    <td className="nowrap" title={formatDateTime(entry.created_at)}>
+                      {ago(entry.created_at, now)}
+                    </td>
+                    <td className="end">
+                      {entry.state === "live" && (
+                        <>
+                          <button
+                            type="button"
+                            className="button small"
+                            onClick={() => {
+                              setDone(null);
+                              setAction({ id: entry.id, kind: "correct" });
+                            }}
+                          >
+                            Correct
+                          </button>{" "}
+                          <button
+                            type="button"
+                            className="button small"
+                            onClick={() => {
+                              setDone(null);
+                              setAction({ id: entry.id, kind: "forget" });
+                            }}
+                          >
+                            Forget
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                  {action?.id === entry.id && (
+                    <tr className="form-row">
+                      <td colSpan={6}>
+                        {action.kind === "correct" ? (
+                          <CorrectForm
+                            entry={entry}
+                            onCancel={() => {
+                              setAction(null);
+                            }}
+                            onDone={() => {
+                              finished(`Corrected ${entry.subject}'s ${entry.key}. The old value stays in the history.`);
+                            }}
+                            onGone={reload}
+                          />
+                        ) : (
+                          <ForgetForm
+                            entry={entry}
+                            onCancel={() => {
+                              setAction(null);
+                            }}
+                            onDone={() => {
+                              finished(`Forgot ${entry.subject}'s ${entry.key}. A note of who forgot it and when stays in the history.`);
+                            }}
+                            onGone={reload}
+                          />
+                        )}
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+type Parsed = { ok: true; value: unknown } | { ok: false; message: string };
+
+/** The editor's text as JSON; a bare word that is not JSON is taken as text. */
+export function parseValue(text: string): Parsed {
+  const trimmed = text.trim();
+  if (trimmed === "") return { ok: false, message: "Give a value (JSON, or plain text)." };
+  try {
+    return { ok: true, value: JSON.parse(trimmed) as unknown };
+  } catch {
+    if (/^[[{"]/.test(trimmed)) {
+      return { ok: false, message: "This is not valid JSON: check the brackets, quotes and commas." };
+    }
+    return { ok: true, value: trimmed };
+  }
+}
+
+function CorrectForm({
+  entry,
+  onCancel,
+  onDone,
+  onGone,
+}: {
+  entry: MemoryEntry;
+  onCancel: () => void;
+  onDone: () => void;
+  onGone: () => void;
+}) {
+  const [draft, setDraft] = useState(() => prettyJson(entry.value));
+  const [words, setWords] = useState("");
+  const [review, setReview] = useState<unknown>(undefined);
+  const [reviewing, setReviewing] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const check = () => {
+    const parsed = parseValue(draft);
+    if (!parsed.ok) {
+      setProblem(parsed.message);
+      return;
+    }
+    if (JSON.stringify(parsed.value) === JSON.stringify(entry.value)) {
+      setProblem("The value is unchanged: edit it first.");
+      return;
+    }
+    setProblem(null);
+    setReview(parsed.value);
+    setReviewing(true);
+  };
+
+  const save = () => {
+    setBusy(true);
+    setProblem(null);
+    correctMemory(entry.id, review, words.trim() === "" ? null : words.trim()).then(
+      () => {
+        setBusy(false);
+        onDone();
+      },
+      (error: unknown) => {
+        setBusy(false);
+        setProblem(describeError(error));
+        onGone();
+      },
+    );
+  };
+
+  return (
+    <form
+      className="memory-form"
+      aria-label={`Correct ${entry.subject} ${entry.key}`}
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (reviewing) save();
+        else check();
+      }}
+    >
+      {!reviewing ? (
+        <>
+          <label className="field">
+            <span>New value (JSON; plain text is taken as text)</span>
+            <textarea
+              className="mono"
+              rows={Math.min(12, Math.max(3, draft.split("\n").length + 1))}
+              value={draft}
+              onChange={(event) => {
+                setDraft(event.target.value);
+              }}
+            />
+          </label>
+          <label className="field">
+            <span>In words (optional; said to workflows that recall it)</span>
+            <input
+              type="text"
+              placeholder={entry.text}
+              value={words}
+              onChange={(event) => {
+                setWords(event.target.value);
+              }}
+            />
+          </label>
+          {problem !== null && <p className="bad-text">{problem}</p>}
+          <div className="actions">
+            <button type="submit" className="button primary">
+              Review the change
+            </button>
+            <button type="button" className="button" onClick={onCancel}>
+              Cancel
+            </button>
+          </div>
+        </>
+      ) : (
+        <>
+          <table className="diff">
+            <caption className="sr-only">The value now and the corrected value</caption>
+            <thead>
+              <tr>
+                <th scope="col">Now</th>
+                <th scope="col">Corrected</th>
+              </tr>
+            </thead>
+            <tbody>
+              <tr className="changed">
+                <td className="before">
+                  <MemoryValue value={entry.value} />
+                </td>
+                <td className="after">
+                  <MemoryValue value={review} />
+                </td>
+              </tr>
+            </tbody>
+          </table>
+          {problem !== null && <p className="bad-text">{problem}</p>}
+          <div className="confirm">
+            <span>Save this correction?</span>
+            <button type="submit" className="button primary" disabled={busy}>
+              Save correction
+            </button>
+            <button
+              type="button"
+              className="button"
+              disabled={busy}
+              onClick={() => {
+                setReviewing(false);
+              }}
+            >
+              Back to editing
+            </button>
+            <span className="hint">The old value stays in the history; the correction is recorded as yours.</span>
+          </div>
+        </>
+      )}
+    </form>
+  );
+}
+
+function ForgetForm({
+  entry,
+  onCancel,
+  onDone,
+  onGone,
+}: {
+  entry: MemoryEntry;
+  onCancel: () => void;
+  onDone: () => void;
+  onGone: () => void;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const forget = () => {
+    setBusy(true);
+    setProblem(null);
+    forgetMemory(entry.id).then(
+      () => {
+        setBusy(false);
+        onDone();
+      },
+      (error: unknown) => {
+        setBusy(false);
+        setProblem(describeError(error));
+        onGone();
+      },
+    );
+  };
+  return (
+    <div className="memory-form">
+      {problem !== null && <p className="bad-text">{problem}</p>}
+      <div className="confirm" role="group" aria-label={`Forget ${entry.subject} ${entry.key}`}>
+        <span>
+          Forget {entry.subject}&apos;s {entry.key}?
+        </span>
+        <button type="button" className="button danger" disabled={busy} onClick={forget}>
+          Forget it
+        </button>
+        <button type="button" className="button" disabled={busy} onClick={onCancel}>
+          Keep it
+        </button>
+        <span className="hint">
+          Workflows will no longer recall it. Its value is dropped; a note of who forgot it and when
+          stays.
+        </span>
+      </div>
+    </div>
+  );
+}
