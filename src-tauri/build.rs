@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "forget_memory",
     "list_lessons",
     "review_lesson",
+    "metrics",
 ];
 
 fn main() {

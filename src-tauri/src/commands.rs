@@ -8,8 +8,8 @@
 
 use airlock_engine::policy::Policy;
 use airlock_engine::store::{
-    ApprovalRecord, MemoryQuery, TaskFilter, TaskRecord, TaskStatus as StoreTaskStatus,
-    ToolCallOutcome,
+    ApprovalRecord, Bucket, Figures, MemoryQuery, MetricsFilter, TaskFilter, TaskRecord,
+    TaskStatus as StoreTaskStatus, ToolCallOutcome,
 };
 use airlock_engine::{Answered, Engine, EngineError, os_user};
 use serde_json::{Map, Value};
@@ -17,10 +17,10 @@ use tauri::State;
 
 use crate::state::{Airlock, Desktop};
 use crate::wire::{
-    AnswerReply, AnswerRequest, AppInfo, ApprovalRow, CancelReply, CommandError, ErrorCode,
-    GrantRequest, GrantRow, InDoubtCall, Inbox, LessonRow, MemoryEntry, MemoryFilter, Person,
-    PolicyView, RuleView, ServerList, ServerRow, StartedTask, TaskDetail, TaskRow, TaskStatus,
-    WorkflowList, WorkflowProblem,
+    AnswerReply, AnswerRequest, AppInfo, ApprovalRow, BucketFigureSet, CancelReply, CommandError,
+    ErrorCode, FigureSet, GrantRequest, GrantRow, InDoubtCall, Inbox, LessonRow, MemoryEntry,
+    MemoryFilter, MetricsBucket, MetricsView, Person, PolicyView, RuleView, ServerList, ServerRow,
+    StartedTask, TaskDetail, TaskRow, TaskStatus, WorkflowFigureSet, WorkflowList, WorkflowProblem,
 };
 
 /// The most tasks one `list_tasks` returns (newest first).
@@ -535,4 +535,89 @@ pub async fn review_lesson(
         .ok_or_else(|| {
             CommandError::new(ErrorCode::NotFound, format!("There is no lesson `{id}`."))
         })
+}
+
+const DAY_MS: i64 = 86_400_000;
+/// The most days or weeks one `metrics` covers.
+const MAX_BUCKETS: u32 = 366;
+
+/// The figures of the last `count` days or weeks (the current one included), of one
+/// workflow or all: in total, per workflow, and per day or week, every bucket listed.
+/// Model cost is left as tokens here (`airlock metrics` prices them).
+#[tauri::command]
+#[tracing::instrument(skip(desktop))]
+pub async fn metrics(
+    desktop: State<'_, Desktop>,
+    workflow: Option<String>,
+    bucket: MetricsBucket,
+    count: u32,
+) -> Result<MetricsView, CommandError> {
+    if count == 0 || count > MAX_BUCKETS {
+        return Err(CommandError::new(
+            ErrorCode::InvalidInput,
+            format!("Ask for 1 to {MAX_BUCKETS} days or weeks, not {count}."),
+        ));
+    }
+    let airlock = desktop.airlock().await?;
+    let engine = &airlock.opened.engine;
+    let workflow = workflow
+        .map(|w| w.trim().to_owned())
+        .filter(|w| !w.is_empty());
+    let (store_bucket, length) = match bucket {
+        MetricsBucket::Day => (Bucket::Day, DAY_MS),
+        MetricsBucket::Week => (Bucket::Week, 7 * DAY_MS),
+    };
+    let (since, until) = period(engine.clock().now(), bucket, count);
+    let filter = MetricsFilter {
+        workflow: workflow.clone(),
+        since: Some(since),
+        until: Some(until),
+        bucket: Some(store_bucket),
+        ..MetricsFilter::default()
+    };
+    let report = engine.metrics(&filter, None).await?;
+    let mut found = report.buckets.iter().peekable();
+    let mut buckets = Vec::new();
+    let mut start = since;
+    while start < until {
+        let figures = match found.peek() {
+            Some(b) if b.start == start => {
+                FigureSet::from(&found.next().expect("peeked").figures.figures)
+            }
+            _ => FigureSet::from(&Figures::default()),
+        };
+        buckets.push(BucketFigureSet { start, figures });
+        start += length;
+    }
+    Ok(MetricsView {
+        workflow,
+        since,
+        until,
+        bucket,
+        total: FigureSet::from(&report.total.figures),
+        workflows: report
+            .workflows
+            .iter()
+            .map(|w| WorkflowFigureSet {
+                workflow: w.workflow.clone(),
+                figures: FigureSet::from(&w.figures.figures),
+            })
+            .collect(),
+        buckets,
+    })
+}
+
+/// The first and the end millisecond of the last `count` days or weeks up to `now`'s
+/// (UTC; weeks start on Monday, as the store's buckets do).
+pub fn period(now: i64, bucket: MetricsBucket, count: u32) -> (i64, i64) {
+    let day = now.div_euclid(DAY_MS);
+    let count = i64::from(count);
+    match bucket {
+        MetricsBucket::Day => ((day - count + 1) * DAY_MS, (day + 1) * DAY_MS),
+        MetricsBucket::Week => {
+            // Day 0 of the epoch was a Thursday: Monday-based weeks are offset by three days.
+            let monday = (day + 3).div_euclid(7) * 7 - 3;
+            ((monday - 7 * (count - 1)) * DAY_MS, (monday + 7) * DAY_MS)
+        }
+    }
 }

@@ -70,6 +70,7 @@ pub fn run_app_with<R: tauri::Runtime>(
             commands::forget_memory,
             commands::list_lessons,
             commands::review_lesson,
+            commands::metrics,
         ])
 }
 

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use airlock_engine::policy::{Effect, Identities, Policy, Rule};
 use airlock_engine::store::{
-    ApprovalRecord, ApprovalStatus, ApprovalVote, EventRecord, GrantRecord, HeldCall, LessonRecord,
-    LessonStatus, MemoryRecord, TaskRecord, TaskStatus as StoreTaskStatus, ToolCallOutcome,
-    ToolCallRecord,
+    ApprovalRecord, ApprovalStatus, ApprovalVote, EventRecord, Figures, GrantRecord, HeldCall,
+    LessonRecord, LessonStatus, MemoryRecord, TaskRecord, TaskStatus as StoreTaskStatus,
+    ToolCallOutcome, ToolCallRecord,
 };
 use airlock_engine::workflow::{Diagnostics, InputSpec, InputType, Workflow};
 use airlock_engine::{Answer, CancelOutcome, EngineError, GrantSpec};
@@ -1262,6 +1262,164 @@ impl From<&LessonRecord> for LessonRow {
     }
 }
 
+/// How the Metrics view groups a period: by day or by week (UTC; weeks start on Monday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsBucket {
+    Day,
+    Week,
+}
+
+/// The figures of one set of tasks, flat, as the Metrics view draws them. Rates are
+/// fractions from 0 to 1, `null` when there was nothing to divide by; durations are in
+/// milliseconds (median and 90th percentile), `null` when nothing was timed.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct FigureSet {
+    #[ts(type = "number")]
+    pub tasks: i64,
+    #[ts(type = "number")]
+    pub succeeded: i64,
+    #[ts(type = "number")]
+    pub failed: i64,
+    #[ts(type = "number")]
+    pub cancelled: i64,
+    /// Running or waiting for a person.
+    #[ts(type = "number")]
+    pub open: i64,
+    /// Succeeded ÷ ended.
+    pub completion_rate: Option<f64>,
+    /// Tasks that failed, had a call in doubt, were quarantined or failed an outcome check.
+    #[ts(type = "number")]
+    pub exceptions: i64,
+    pub exception_rate: Option<f64>,
+    #[ts(type = "number")]
+    pub tool_calls: i64,
+    /// Calls of a tool not safe to repeat, repeated with the same arguments in one task
+    /// after the first took effect. Should be 0.
+    #[ts(type = "number")]
+    pub duplicate_actions: i64,
+    #[ts(type = "number")]
+    pub approvals_requested: i64,
+    #[ts(type = "number")]
+    pub approved: i64,
+    #[ts(type = "number")]
+    pub rejected: i64,
+    #[ts(type = "number")]
+    pub expired: i64,
+    /// Approved after a person changed the arguments.
+    #[ts(type = "number")]
+    pub overridden: i64,
+    pub approval_rate: Option<f64>,
+    pub rejection_rate: Option<f64>,
+    pub override_rate: Option<f64>,
+    #[ts(type = "number | null")]
+    pub time_to_decision_p50_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub time_to_decision_p90_ms: Option<i64>,
+    #[ts(type = "number")]
+    pub checks_run: i64,
+    #[ts(type = "number")]
+    pub checks_passed: i64,
+    pub check_pass_rate: Option<f64>,
+    /// Edits, in-doubt calls resolved by a person, and rejections.
+    #[ts(type = "number")]
+    pub corrections: i64,
+    #[ts(type = "number")]
+    pub ratings: i64,
+    /// The mean rating, 1 to 5.
+    pub satisfaction: Option<f64>,
+    /// Input and output tokens of every model turn (cache reads and writes included).
+    #[ts(type = "number")]
+    pub tokens: i64,
+    #[ts(type = "number")]
+    pub model_turns: i64,
+    #[ts(type = "number | null")]
+    pub wall_time_p50_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub wall_time_p90_ms: Option<i64>,
+}
+
+impl From<&Figures> for FigureSet {
+    fn from(f: &Figures) -> Self {
+        let a = &f.approvals;
+        Self {
+            tasks: f.tasks,
+            succeeded: f.succeeded,
+            failed: f.failed,
+            cancelled: f.cancelled,
+            open: f.open,
+            completion_rate: f.completion_rate,
+            exceptions: f.exceptions.tasks,
+            exception_rate: f.exceptions.rate,
+            tool_calls: f.tool_calls,
+            duplicate_actions: f.duplicate_actions,
+            approvals_requested: a.requested,
+            approved: a.approved,
+            rejected: a.rejected,
+            expired: a.expired,
+            overridden: a.edited,
+            approval_rate: a.approval_rate,
+            rejection_rate: a.rejection_rate,
+            override_rate: a.override_rate,
+            time_to_decision_p50_ms: a.time_to_decision.p50_ms,
+            time_to_decision_p90_ms: a.time_to_decision.p90_ms,
+            checks_run: f.checks.runs,
+            checks_passed: f.checks.passed,
+            check_pass_rate: f.checks.pass_rate,
+            corrections: f.corrections.total,
+            ratings: f.satisfaction.ratings,
+            satisfaction: f.satisfaction.mean,
+            tokens: f
+                .tokens
+                .iter()
+                .map(|t| {
+                    t.input_tokens
+                        + t.output_tokens
+                        + t.cache_creation_input_tokens
+                        + t.cache_read_input_tokens
+                })
+                .sum(),
+            model_turns: f.tokens.iter().map(|t| t.turns).sum(),
+            wall_time_p50_ms: f.wall_time.p50_ms,
+            wall_time_p90_ms: f.wall_time.p90_ms,
+        }
+    }
+}
+
+/// One workflow's figures over the period.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct WorkflowFigureSet {
+    pub workflow: String,
+    pub figures: FigureSet,
+}
+
+/// One day's or week's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct BucketFigureSet {
+    /// The bucket's first millisecond (UTC midnight; a Monday for weeks).
+    #[ts(type = "number")]
+    pub start: i64,
+    pub figures: FigureSet,
+}
+
+/// The Metrics view: a period's figures in total, per workflow and per day or week (every
+/// bucket of the period, empty ones included, oldest first).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct MetricsView {
+    /// The workflow the figures are about; every workflow when `null`.
+    pub workflow: Option<String>,
+    /// Tasks created at or after this time…
+    #[ts(type = "number")]
+    pub since: i64,
+    /// …and before this one.
+    #[ts(type = "number")]
+    pub until: i64,
+    pub bucket: MetricsBucket,
+    pub total: FigureSet,
+    pub workflows: Vec<WorkflowFigureSet>,
+    pub buckets: Vec<BucketFigureSet>,
+}
+
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
@@ -1329,6 +1487,11 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<LessonOrigin>(&cfg)?,
         one::<LessonState>(&cfg)?,
         one::<LessonRow>(&cfg)?,
+        one::<MetricsBucket>(&cfg)?,
+        one::<FigureSet>(&cfg)?,
+        one::<WorkflowFigureSet>(&cfg)?,
+        one::<BucketFigureSet>(&cfg)?,
+        one::<MetricsView>(&cfg)?,
     ])
 }
 

@@ -1385,3 +1385,111 @@ fn a_rejection_reason_becomes_a_lesson_a_person_accepts_in_their_own_words() {
     .expect_err("a reviewed lesson is not reviewed again");
     assert_eq!(again["code"], "conflict");
 }
+
+fn millis(value: &Value) -> i64 {
+    value.as_i64().expect("milliseconds")
+}
+
+#[test]
+fn metrics_count_a_period_s_tasks_per_workflow_and_per_day_every_day_listed() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    // One payout approved all the way, one rejected at its checkpoint, one left waiting.
+    let (paid, held) = held_payout(&window, 20000.0);
+    answer(
+        &window,
+        &held["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect("the held call is approved");
+    status_of(&window, &paid, "succeeded");
+    let rejected = start_payout(&window, 900.0);
+    let inbox = wait_for(&window, "list_approvals", json!({}), |inbox| {
+        inbox["approvals"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["task_id"] == rejected.as_str()))
+    });
+    let checkpoint = inbox["approvals"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["task_id"] == rejected.as_str()))
+        .expect("the checkpoint")["id"]
+        .clone();
+    answer(
+        &window,
+        &checkpoint,
+        json!({"kind": "reject", "reason": "not this month"}),
+    )
+    .expect("rejected");
+    status_of(&window, &rejected, "cancelled");
+    let waiting = start_payout(&window, 900.0);
+    status_of(&window, &waiting, "waiting_approval");
+
+    let view = invoke_with(
+        &window,
+        "metrics",
+        json!({"workflow": null, "bucket": "day", "count": 7}),
+    )
+    .expect("metrics");
+    let total = &view["total"];
+    assert_eq!(total["tasks"], 3, "{view}");
+    assert_eq!(total["succeeded"], 1);
+    assert_eq!(total["cancelled"], 1);
+    assert_eq!(total["open"], 1);
+    assert_eq!(total["completion_rate"], 0.5);
+    assert_eq!(total["duplicate_actions"], 0);
+    assert_eq!(total["approved"], 2, "the checkpoint and the held call");
+    assert_eq!(total["rejected"], 1);
+    assert!(total["time_to_decision_p50_ms"].is_number());
+    assert_eq!(view["workflows"][0]["workflow"], "approve-payout");
+    assert_eq!(view["workflows"][0]["figures"]["tasks"], 3);
+
+    let days = view["buckets"].as_array().expect("buckets");
+    assert_eq!(days.len(), 7, "every day of the period, empty ones too");
+    let day = 86_400_000_i64;
+    for pair in days.windows(2) {
+        assert_eq!(millis(&pair[1]["start"]) - millis(&pair[0]["start"]), day);
+    }
+    assert_eq!(days[6]["figures"]["tasks"], 3, "today holds every task");
+    assert_eq!(days[0]["figures"]["tasks"], 0);
+    assert_eq!(days[0]["figures"]["completion_rate"], Value::Null);
+    assert_eq!(millis(&view["until"]) - millis(&view["since"]), 7 * day);
+
+    let weeks = invoke_with(
+        &window,
+        "metrics",
+        json!({"workflow": "approve-payout", "bucket": "week", "count": 4}),
+    )
+    .expect("weekly metrics");
+    assert_eq!(weeks["buckets"].as_array().map(Vec::len), Some(4));
+    assert_eq!(weeks["buckets"][3]["figures"]["tasks"], 3);
+    let none = invoke_with(
+        &window,
+        "metrics",
+        json!({"workflow": "nothing-by-this-name", "bucket": "day", "count": 1}),
+    )
+    .expect("an unknown workflow has no tasks");
+    assert_eq!(none["total"]["tasks"], 0);
+
+    let refused = invoke_with(
+        &window,
+        "metrics",
+        json!({"workflow": null, "bucket": "day", "count": 0}),
+    )
+    .expect_err("an empty period is refused");
+    assert_eq!(refused["code"], "invalid_input");
+}
+
+#[test]
+fn a_metrics_period_ends_with_the_current_day_or_week() {
+    use airlock_desktop::commands::period;
+    use airlock_desktop::wire::MetricsBucket;
+    let day = 86_400_000_i64;
+    // Thursday 1 January 1970, noon.
+    let noon = day / 2;
+    assert_eq!(period(noon, MetricsBucket::Day, 1), (0, day));
+    assert_eq!(period(noon, MetricsBucket::Day, 3), (-2 * day, day));
+    // Its week began on Monday 29 December 1969 and ends before Monday 5 January.
+    assert_eq!(period(noon, MetricsBucket::Week, 1), (-3 * day, 4 * day));
+    assert_eq!(period(noon, MetricsBucket::Week, 2), (-10 * day, 4 * day));
+}

@@ -6,6 +6,7 @@ import { Approvals } from "./components/Approvals";
 import { Glyph } from "./components/Glyph";
 import { Lessons } from "./components/Lessons";
 import { Memory } from "./components/Memory";
+import { Metrics } from "./components/Metrics";
 import { Overview } from "./components/Overview";
 import { Policy } from "./components/Policy";
 import { Servers } from "./components/Servers";
@@ -21,6 +22,7 @@ type View =
   | { section: "start" }
   | { section: "memory" }
   | { section: "lessons" }
+  | { section: "metrics" }
   | { section: "policy" }
   | { section: "servers" }
   | { section: "overview" };
@@ -33,6 +35,7 @@ const SECTIONS: readonly { id: Section; label: string }[] = [
   { id: "start", label: "Start" },
   { id: "memory", label: "Memory" },
   { id: "lessons", label: "Lessons" },
+  { id: "metrics", label: "Metrics" },
   { id: "policy", label: "Policy" },
   { id: "servers", label: "Servers" },
   { id: "overview", label: "Overview" },
@@ -154,6 +157,7 @@ export function App() {
         {view.section === "start" && <Start onStarted={openTask} />}
         {view.section === "memory" && <Memory now={now} onOpenTask={openTask} />}
         {view.section === "lessons" && <Lessons now={now} onOpenTask={openTask} />}
+        {view.section === "metrics" && <Metrics />}
         {view.section === "policy" && <Policy now={now} />}
         {view.section === "servers" && <Servers />}
         {view.section === "overview" && <Overview />}

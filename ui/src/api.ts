@@ -15,6 +15,8 @@ import type { Inbox } from "./bindings/Inbox";
 import type { LessonRow } from "./bindings/LessonRow";
 import type { MemoryEntry } from "./bindings/MemoryEntry";
 import type { MemoryFilter } from "./bindings/MemoryFilter";
+import type { MetricsBucket } from "./bindings/MetricsBucket";
+import type { MetricsView } from "./bindings/MetricsView";
 import type { PolicyView } from "./bindings/PolicyView";
 import type { ServerList } from "./bindings/ServerList";
 import type { StartedTask } from "./bindings/StartedTask";
@@ -157,4 +159,8 @@ export function listLessons(): Promise<LessonRow[]> {
 
 export function reviewLesson(id: string, accept: boolean, text: string | null): Promise<LessonRow> {
   return invoke<LessonRow>("review_lesson", { id, accept, text });
+}
+
+export function metrics(workflow: string | null, bucket: MetricsBucket, count: number): Promise<MetricsView> {
+  return invoke<MetricsView>("metrics", { workflow, bucket, count });
 }
