@@ -62,7 +62,7 @@ pub const UNAUDITED_KINDS: &[&str] = &[
 ];
 
 /// Rows per `INSERT` (8 values each), well under SQLite's limit on bound values.
-const INSERT_CHUNK: usize = 500;
+const INSERT_CHUNK: usize = 512;
 /// Rows `verify_audit` reads at a time.
 const VERIFY_PAGE: i64 = 1000;
 
@@ -250,33 +250,33 @@ pub(crate) fn push_entries(batch: &mut Batch, head: Option<(i64, String)>, entri
     let mut entries = entries.into_iter().peekable();
     while entries.peek().is_some() {
         let chunk: Vec<NewEntry> = entries.by_ref().take(INSERT_CHUNK).collect();
-        batch.values(
-            "INSERT INTO audit_log (seq, at, kind, actor, task_id, body, prev_hash, hash)",
-            chunk.len(),
+        batch.padded_values(
+            "INSERT INTO audit_log (seq, at, kind, actor, task_id, body, prev_hash, hash)
+             SELECT * FROM (",
             8,
-            "",
+            ") AS v WHERE column1 IS NOT NULL",
+            chunk,
+            |b, e| {
+                seq += 1;
+                let hash = entry_hash(
+                    &prev,
+                    seq,
+                    e.at,
+                    &e.kind,
+                    &e.actor,
+                    e.task_id.as_deref(),
+                    &e.body,
+                );
+                b.bind(seq);
+                b.bind(e.at);
+                b.bind(e.kind);
+                b.bind(e.actor);
+                b.bind(e.task_id);
+                b.bind(e.body);
+                b.bind(std::mem::replace(&mut prev, hash.clone()));
+                b.bind(hash);
+            },
         );
-        for e in chunk {
-            seq += 1;
-            let hash = entry_hash(
-                &prev,
-                seq,
-                e.at,
-                &e.kind,
-                &e.actor,
-                e.task_id.as_deref(),
-                &e.body,
-            );
-            batch.bind(seq);
-            batch.bind(e.at);
-            batch.bind(e.kind);
-            batch.bind(e.actor);
-            batch.bind(e.task_id);
-            batch.bind(e.body);
-            batch.bind(prev);
-            batch.bind(hash.clone());
-            prev = hash;
-        }
     }
 }
 

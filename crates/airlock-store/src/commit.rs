@@ -212,21 +212,16 @@ async fn write_group(
     result
 }
 
-/// Groups up to this size keep their statements prepared (their shapes repeat); larger
-/// ones vary too much to be worth a place in the connection's statement cache.
-const CACHED_GROUP: usize = 4;
-
 async fn write_group_in_tx(
     conn: &mut SqliteConnection,
     commits: &[&TaskCommit],
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    let persistent = commits.len() <= CACHED_GROUP;
     let audited = commits.iter().any(|c| {
         c.events
             .iter()
             .any(|e| !crate::audit::UNAUDITED_KINDS.contains(&e.kind.as_str()))
     });
-    let mut seen = read_guards(conn, commits, audited, persistent).await?;
+    let mut seen = read_guards(conn, commits, audited).await?;
     let outcomes: Vec<CommitOutcome> = commits.iter().map(|c| seen.check(c)).collect();
 
     // Each event's body is serialised once: the same text goes to `task_events` and, for
@@ -265,7 +260,7 @@ async fn write_group_in_tx(
     crate::audit::push_entries(&mut batch, seen.audit_head.take(), audit);
     batch.statement("COMMIT");
     batch
-        .into_query(persistent)
+        .into_query(true)
         .map_err(|e| StoreError::Corrupt {
             what: "encoding a group of commits",
             detail: e.to_string(),
@@ -291,7 +286,6 @@ async fn read_guards(
     conn: &mut SqliteConnection,
     commits: &[&TaskCommit],
     audited: bool,
-    persistent: bool,
 ) -> Result<Seen, StoreError> {
     let mut ids: Vec<&str> = commits.iter().map(|c| c.task_id.as_str()).collect();
     ids.sort_unstable();
@@ -308,29 +302,23 @@ async fn read_guards(
     // process holds it); a deferred transaction that reads first cannot wait and fails.
     let mut batch = Batch::new();
     batch.statement("BEGIN IMMEDIATE");
-    batch.list(
+    batch.padded_list(
         "SELECT 'task', id, last_seq, lease_owner FROM tasks WHERE id IN (",
-        ids.len(),
         ")",
+        ids.iter().copied(),
     );
-    for id in &ids {
-        batch.bind(*id);
-    }
     if !decided.is_empty() {
-        batch.list(
+        batch.padded_list(
             "SELECT 'approval', id, NULL, task_id FROM approvals WHERE status = 'pending' AND id IN (",
-            decided.len(),
             ")",
+            decided.iter().copied(),
         );
-        for id in &decided {
-            batch.bind(*id);
-        }
     }
     if audited {
         batch.statement("SELECT 'audit', hash, seq, NULL FROM audit_log ORDER BY seq DESC LIMIT 1");
     }
     let rows = batch
-        .into_query(persistent)
+        .into_query(true)
         .map_err(|e| StoreError::Corrupt {
             what: "encoding a group's checks",
             detail: e.to_string(),
@@ -508,19 +496,51 @@ struct OutcomeCols<'a> {
 /// same commit has it), or the outcome set on an existing row.
 enum NetCall<'a> {
     Insert {
-        intent: &'a ToolCallWrite,
+        intent: IntentCols<'a>,
         outcome: Option<OutcomeCols<'a>>,
     },
     Update(OutcomeCols<'a>),
+}
+
+/// An intent's columns as written.
+#[derive(Clone, Copy)]
+struct IntentCols<'a> {
+    step_no: i64,
+    attempt: i64,
+    call_index: i64,
+    tool: &'a str,
+    args: &'a Value,
+    args_hash: &'a str,
+    idempotency_key: &'a str,
+    idempotent: bool,
 }
 
 fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
     let mut net: Vec<(&'a str, NetCall<'a>)> = Vec::with_capacity(calls.len());
     for call in calls {
         match call {
-            ToolCallWrite::Intent { id, .. } => {
+            ToolCallWrite::Intent {
+                id,
+                step_no,
+                attempt,
+                call_index,
+                tool,
+                args,
+                args_hash,
+                idempotency_key,
+                idempotent,
+            } => {
                 let insert = NetCall::Insert {
-                    intent: call,
+                    intent: IntentCols {
+                        step_no: *step_no,
+                        attempt: *attempt,
+                        call_index: *call_index,
+                        tool,
+                        args,
+                        args_hash,
+                        idempotency_key,
+                        idempotent: *idempotent,
+                    },
                     outcome: None,
                 };
                 match net.iter_mut().find(|(i, _)| i == id) {
@@ -560,6 +580,11 @@ fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
 /// Appends the rows of commits of distinct tasks to the batch: a few statements per
 /// table, each covering every commit of the layer. `bodies` are the commits' events'
 /// bodies as stored.
+///
+/// Inserts read their rows from a padded `VALUES` list (see [`Batch::padded_values`]),
+/// `INSERT … SELECT * FROM (VALUES …) AS v WHERE column1 IS NOT NULL`; updates join
+/// one, `WITH v (…) AS (VALUES …) UPDATE … FROM v WHERE <key> = v.<key>`, where a NULL
+/// row matches nothing. Both are understood by SQLite (3.33 on) and Postgres alike.
 fn write_layer(
     batch: &mut Batch,
     mut layer: Vec<(&TaskCommit, Vec<String>)>,
@@ -569,42 +594,43 @@ fn write_layer(
         .filter_map(|(c, _)| c.create.as_ref().map(|n| (*c, n)))
         .collect();
     for chunk in creates.chunks(ROWS_PER_STATEMENT) {
-        batch.values(
+        batch.padded_values(
             "INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status,
                 current_state, step_no, attempt, phase, state, error, wake_at, recovery_failures,
-                last_seq, lease_owner, lease_expires_at, created_at, updated_at)",
-            chunk.len(),
+                last_seq, lease_owner, lease_expires_at, created_at, updated_at)
+             SELECT * FROM (",
             19,
-            "",
+            ") AS v WHERE column1 IS NOT NULL",
+            chunk,
+            |b, (c, new)| {
+                let p = &c.projection;
+                b.bind(c.task_id.as_str());
+                b.bind(new.workflow_id);
+                b.bind(new.workflow_name.as_str());
+                b.bind(new.requester.as_str());
+                b.bind(new.inputs.to_string());
+                b.bind(p.status.as_str());
+                b.bind(p.current_state.as_deref());
+                b.bind(p.step_no);
+                b.bind(p.attempt);
+                b.bind(p.phase.to_string());
+                // Outputs have their own rows (`task_outputs`).
+                b.bind("{}");
+                b.bind(p.error.as_deref());
+                b.bind(p.wake_at);
+                b.bind(p.recovery_failures);
+                b.bind(c.expected_seq + c.events.len() as i64);
+                b.bind(if c.release_lease {
+                    None
+                } else {
+                    c.lease_owner.as_deref()
+                });
+                // The lease's expiry is set by the lease claim, not by a commit.
+                b.bind(None::<i64>);
+                b.bind(c.at);
+                b.bind(c.at);
+            },
         );
-        for (c, new) in chunk {
-            let p = &c.projection;
-            batch.bind(c.task_id.as_str());
-            batch.bind(new.workflow_id);
-            batch.bind(new.workflow_name.as_str());
-            batch.bind(new.requester.as_str());
-            batch.bind(new.inputs.to_string());
-            batch.bind(p.status.as_str());
-            batch.bind(p.current_state.as_deref());
-            batch.bind(p.step_no);
-            batch.bind(p.attempt);
-            batch.bind(p.phase.to_string());
-            // Outputs have their own rows (`task_outputs`).
-            batch.bind("{}");
-            batch.bind(p.error.as_deref());
-            batch.bind(p.wake_at);
-            batch.bind(p.recovery_failures);
-            batch.bind(c.expected_seq + c.events.len() as i64);
-            batch.bind(if c.release_lease {
-                None
-            } else {
-                c.lease_owner.as_deref()
-            });
-            // The lease's expiry is set by the lease claim, not by a commit.
-            batch.bind(None::<i64>);
-            batch.bind(c.at);
-            batch.bind(c.at);
-        }
     }
 
     let updates: Vec<&TaskCommit> = layer
@@ -615,11 +641,10 @@ fn write_layer(
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
         // The checks ran under this transaction's write lock, so every row matches; the
         // guard stays in the statement anyway, and its count is asserted before COMMIT.
-        batch.values(
+        batch.padded_values(
             "WITH v (id, expected_seq, lease_owner, status, current_state, step_no, attempt,
                 phase, error, wake_at, recovery_failures, last_seq, updated_at, release_lease,
                 terminal) AS (",
-            chunk.len(),
             15,
             ") UPDATE tasks SET status = v.status, current_state = v.current_state,
                 step_no = v.step_no, attempt = v.attempt, phase = v.phase, error = v.error,
@@ -631,25 +656,26 @@ fn write_layer(
              FROM v
              WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
                 AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
+            chunk,
+            |b, c| {
+                let p = &c.projection;
+                b.bind(c.task_id.as_str());
+                b.bind(c.expected_seq);
+                b.bind(c.lease_owner.as_deref());
+                b.bind(p.status.as_str());
+                b.bind(p.current_state.as_deref());
+                b.bind(p.step_no);
+                b.bind(p.attempt);
+                b.bind(p.phase.to_string());
+                b.bind(p.error.as_deref());
+                b.bind(p.wake_at);
+                b.bind(p.recovery_failures);
+                b.bind(c.expected_seq + c.events.len() as i64);
+                b.bind(c.at);
+                b.bind(c.release_lease);
+                b.bind(p.status.is_terminal());
+            },
         );
-        for c in chunk {
-            let p = &c.projection;
-            batch.bind(c.task_id.as_str());
-            batch.bind(c.expected_seq);
-            batch.bind(c.lease_owner.as_deref());
-            batch.bind(p.status.as_str());
-            batch.bind(p.current_state.as_deref());
-            batch.bind(p.step_no);
-            batch.bind(p.attempt);
-            batch.bind(p.phase.to_string());
-            batch.bind(p.error.as_deref());
-            batch.bind(p.wake_at);
-            batch.bind(p.recovery_failures);
-            batch.bind(c.expected_seq + c.events.len() as i64);
-            batch.bind(c.at);
-            batch.bind(c.release_lease);
-            batch.bind(p.status.is_terminal());
-        }
         batch.expect_changes(
             chunk.len(),
             "a checked task commit no longer matched its task",
@@ -664,19 +690,19 @@ fn write_layer(
         }
     }
     for chunk in chunks_owned(events) {
-        batch.values(
-            "INSERT INTO task_events (task_id, seq, at, kind, body)",
-            chunk.len(),
+        batch.padded_values(
+            "INSERT INTO task_events (task_id, seq, at, kind, body) SELECT * FROM (",
             5,
-            "",
+            ") AS v WHERE column1 IS NOT NULL",
+            chunk,
+            |b, (c, seq, kind, body)| {
+                b.bind(c.task_id.as_str());
+                b.bind(seq);
+                b.bind(c.at);
+                b.bind(kind);
+                b.bind(body);
+            },
         );
-        for (c, seq, kind, body) in chunk {
-            batch.bind(c.task_id.as_str());
-            batch.bind(seq);
-            batch.bind(c.at);
-            batch.bind(kind);
-            batch.bind(body);
-        }
     }
 
     // A commit names each output once (the engine's drafts keep a set); should one name a
@@ -691,17 +717,18 @@ fn write_layer(
         }
     }
     for chunk in outputs.chunks(ROWS_PER_STATEMENT) {
-        batch.values(
-            "INSERT INTO task_outputs (task_id, state_name, output)",
-            chunk.len(),
+        batch.padded_values(
+            "INSERT INTO task_outputs (task_id, state_name, output) SELECT * FROM (",
             3,
-            " ON CONFLICT (task_id, state_name) DO UPDATE SET output = excluded.output",
+            ") AS v WHERE column1 IS NOT NULL
+             ON CONFLICT (task_id, state_name) DO UPDATE SET output = excluded.output",
+            chunk,
+            |b, (c, name, value)| {
+                b.bind(c.task_id.as_str());
+                b.bind(*name);
+                b.bind(value.to_string());
+            },
         );
-        for (c, name, value) in chunk {
-            batch.bind(c.task_id.as_str());
-            batch.bind(*name);
-            batch.bind(value.to_string());
-        }
     }
 
     let mut step_upserts = Vec::new();
@@ -710,59 +737,54 @@ fn write_layer(
         let c: &TaskCommit = c;
         for (step_no, net) in fold_steps(&c.steps) {
             match net {
-                NetStep::Upsert { .. } => step_upserts.push((c, step_no, net)),
-                NetStep::End { .. } => step_ends.push((c, step_no, net)),
+                NetStep::Upsert {
+                    state_name,
+                    kind,
+                    attempts,
+                    end,
+                } => step_upserts.push((c, step_no, state_name, kind, attempts, end)),
+                NetStep::End { outcome, error } => step_ends.push((c, step_no, outcome, error)),
             }
         }
     }
     for chunk in step_upserts.chunks(ROWS_PER_STATEMENT) {
-        batch.values(
+        batch.padded_values(
             "INSERT INTO steps (task_id, step_no, state_name, kind, attempts, started_at,
-                ended_at, outcome, error)",
-            chunk.len(),
+                ended_at, outcome, error)
+             SELECT * FROM (",
             9,
-            " ON CONFLICT (task_id, step_no) DO UPDATE SET attempts = excluded.attempts,
+            ") AS v WHERE column1 IS NOT NULL
+             ON CONFLICT (task_id, step_no) DO UPDATE SET attempts = excluded.attempts,
                 ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error",
+            chunk,
+            |b, (c, step_no, state_name, kind, attempts, end)| {
+                b.bind(c.task_id.as_str());
+                b.bind(*step_no);
+                b.bind(*state_name);
+                b.bind(*kind);
+                b.bind(*attempts);
+                b.bind(c.at);
+                b.bind(end.map(|_| c.at));
+                b.bind(end.map(|(outcome, _)| outcome));
+                b.bind(end.and_then(|(_, error)| error));
+            },
         );
-        for (c, step_no, net) in chunk {
-            let NetStep::Upsert {
-                state_name,
-                kind,
-                attempts,
-                end,
-            } = net
-            else {
-                continue;
-            };
-            batch.bind(c.task_id.as_str());
-            batch.bind(*step_no);
-            batch.bind(*state_name);
-            batch.bind(*kind);
-            batch.bind(*attempts);
-            batch.bind(c.at);
-            batch.bind(end.map(|_| c.at));
-            batch.bind(end.map(|(outcome, _)| outcome));
-            batch.bind(end.and_then(|(_, error)| error));
-        }
     }
     for chunk in step_ends.chunks(ROWS_PER_STATEMENT) {
-        batch.values(
+        batch.padded_values(
             "WITH v (task_id, step_no, ended_at, outcome, error) AS (",
-            chunk.len(),
             5,
             ") UPDATE steps SET ended_at = v.ended_at, outcome = v.outcome, error = v.error
              FROM v WHERE steps.task_id = v.task_id AND steps.step_no = v.step_no",
+            chunk,
+            |b, (c, step_no, outcome, error)| {
+                b.bind(c.task_id.as_str());
+                b.bind(*step_no);
+                b.bind(c.at);
+                b.bind(*outcome);
+                b.bind(*error);
+            },
         );
-        for (c, step_no, net) in chunk {
-            let NetStep::End { outcome, error } = net else {
-                continue;
-            };
-            batch.bind(c.task_id.as_str());
-            batch.bind(*step_no);
-            batch.bind(c.at);
-            batch.bind(*outcome);
-            batch.bind(*error);
-        }
     }
 
     let mut call_inserts = Vec::new();
@@ -771,70 +793,57 @@ fn write_layer(
         let c: &TaskCommit = c;
         for (id, net) in fold_calls(&c.tool_calls) {
             match net {
-                NetCall::Insert { intent, outcome } => call_inserts.push((c, intent, outcome)),
+                NetCall::Insert { intent, outcome } => call_inserts.push((c, id, intent, outcome)),
                 NetCall::Update(outcome) => call_outcomes.push((c, id, outcome)),
             }
         }
     }
     for chunk in call_inserts.chunks(ROWS_PER_STATEMENT) {
-        batch.values(
+        batch.padded_values(
             "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args,
                 args_hash, idempotency_key, idempotent, intent_at, outcome, result, error,
-                outcome_at, resolved_by)",
-            chunk.len(),
+                outcome_at, resolved_by)
+             SELECT * FROM (",
             16,
-            "",
+            ") AS v WHERE column1 IS NOT NULL",
+            chunk,
+            |b, (c, id, i, outcome)| {
+                b.bind(*id);
+                b.bind(c.task_id.as_str());
+                b.bind(i.step_no);
+                b.bind(i.attempt);
+                b.bind(i.call_index);
+                b.bind(i.tool);
+                b.bind(i.args.to_string());
+                b.bind(i.args_hash);
+                b.bind(i.idempotency_key);
+                b.bind(i.idempotent);
+                b.bind(c.at);
+                b.bind(outcome.map(|o| o.outcome.as_str()));
+                b.bind(outcome.and_then(|o| o.result).map(Value::to_string));
+                b.bind(outcome.and_then(|o| o.error));
+                b.bind(outcome.map(|_| c.at));
+                b.bind(outcome.and_then(|o| o.resolved_by));
+            },
         );
-        for (c, intent, outcome) in chunk {
-            let ToolCallWrite::Intent {
-                id,
-                step_no,
-                attempt,
-                call_index,
-                tool,
-                args,
-                args_hash,
-                idempotency_key,
-                idempotent,
-            } = intent
-            else {
-                continue;
-            };
-            batch.bind(id.as_str());
-            batch.bind(c.task_id.as_str());
-            batch.bind(*step_no);
-            batch.bind(*attempt);
-            batch.bind(*call_index);
-            batch.bind(tool.as_str());
-            batch.bind(args.to_string());
-            batch.bind(args_hash.as_str());
-            batch.bind(idempotency_key.as_str());
-            batch.bind(*idempotent);
-            batch.bind(c.at);
-            batch.bind(outcome.map(|o| o.outcome.as_str()));
-            batch.bind(outcome.and_then(|o| o.result).map(Value::to_string));
-            batch.bind(outcome.and_then(|o| o.error));
-            batch.bind(outcome.map(|_| c.at));
-            batch.bind(outcome.and_then(|o| o.resolved_by));
-        }
     }
     for chunk in call_outcomes.chunks(ROWS_PER_STATEMENT) {
-        batch.values(
+        batch.padded_values(
             "WITH v (id, outcome, result, error, outcome_at, resolved_by) AS (",
-            chunk.len(),
             6,
             ") UPDATE tool_calls SET outcome = v.outcome, result = v.result, error = v.error,
                 outcome_at = v.outcome_at, resolved_by = COALESCE(v.resolved_by, tool_calls.resolved_by)
              FROM v WHERE tool_calls.id = v.id",
+            chunk,
+            |b, (c, id, o)| {
+                b.bind(*id);
+                b.bind(o.outcome.as_str());
+                b.bind(o.result.map(Value::to_string));
+                b.bind(o.error);
+                b.bind(c.at);
+                b.bind(o.resolved_by);
+            },
         );
-        for (c, id, o) in chunk {
-            batch.bind(*id);
-            batch.bind(o.outcome.as_str());
-            batch.bind(o.result.map(Value::to_string));
-            batch.bind(o.error);
-            batch.bind(c.at);
-            batch.bind(o.resolved_by);
-        }
     }
 
     // Approvals are few (a held call, a decision): one statement each.
@@ -948,3 +957,6 @@ fn write_approval(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,14 @@ use crate::commit::{Pending, run_writer};
 use crate::error::StoreError;
 use crate::migrate::migrate;
 
+/// Prepared statements the writer connection keeps. A group commit's batch takes one of
+/// a bounded set of shapes (its row counts padded to powers of two, see
+/// `commit/batch.rs`), more of them in a busy run than sqlx's default of 100.
+const WRITER_STATEMENT_CACHE: usize = 256;
+
+/// The writer connection's page cache, in SQLite's negative-KiB form (32 MiB).
+const WRITER_CACHE_KIB: &str = "-32768";
+
 /// How hard a commit tries to survive power loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -75,10 +83,19 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let mut writer = connect.connect().await.map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let mut writer = connect
+            .clone()
+            .statement_cache_capacity(WRITER_STATEMENT_CACHE)
+            // A group of commits dirties pages all over the file; with SQLite's default
+            // 2 MiB cache, big groups spill pages to the WAL before their commit and read
+            // back pages they had just dropped.
+            .pragma("cache_size", WRITER_CACHE_KIB)
+            .connect()
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         migrate(&mut writer, now).await?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))

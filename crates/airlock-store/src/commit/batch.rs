@@ -15,9 +15,9 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Encode, Sqlite, Type};
 
-/// Rows per multi-row statement: at most 16 values each, so far under SQLite's limit of
-/// bound values per statement (32,766).
-pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per multi-row statement (a power of two: see [`Batch::padded_values`]); at most 16
+/// values each, so far under SQLite's limit of bound values per statement (32,766).
+pub(crate) const ROWS_PER_STATEMENT: usize = 512;
 
 #[derive(Default)]
 pub(crate) struct Batch {
@@ -38,15 +38,30 @@ impl Batch {
         self.sql.push_str(";\n");
     }
 
-    /// Appends `{head} VALUES (?, …), (?, …){tail}` with `rows` rows of `columns` values;
-    /// the caller binds `rows × columns` values, row by row.
-    pub fn values(&mut self, head: &str, rows: usize, columns: usize, tail: &str) {
+    /// Appends `{head}VALUES (?, …), (?, …){tail}` for `items`, one row of `columns`
+    /// values each (bound by `bind`), padded with rows of NULLs up to the next power of
+    /// two. The padding keeps the statement to a few shapes whatever the number of rows,
+    /// so a batch's text repeats and its prepared statements are reused from the
+    /// connection's cache instead of being parsed again (parsing a long `VALUES` list
+    /// costs more than stepping through a few rows of NULLs). `head` and `tail` must make
+    /// the NULL rows do nothing (`WHERE column1 IS NOT NULL`, or a join on a key).
+    pub fn padded_values<T>(
+        &mut self,
+        head: &str,
+        columns: usize,
+        tail: &str,
+        items: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
+        mut bind: impl FnMut(&mut Batch, T),
+    ) {
+        let items = items.into_iter();
+        let rows = items.len();
         debug_assert!(rows > 0 && columns > 0);
+        let padded = rows.next_power_of_two();
         self.sql
-            .reserve(head.len() + tail.len() + rows * (columns * 3 + 3) + 10);
+            .reserve(head.len() + tail.len() + padded * (columns * 3 + 3) + 10);
         self.sql.push_str(head);
-        self.sql.push_str(" VALUES ");
-        for r in 0..rows {
+        self.sql.push_str("VALUES ");
+        for r in 0..padded {
             if r > 0 {
                 self.sql.push_str(", ");
             }
@@ -58,17 +73,39 @@ impl Batch {
         }
         self.sql.push_str(tail);
         self.sql.push_str(";\n");
+        let before = self.args.len();
+        for item in items {
+            bind(self, item);
+        }
+        debug_assert_eq!(self.args.len() - before, rows * columns, "{head}");
+        for _ in 0..(padded - rows) * columns {
+            self.bind(None::<i64>);
+        }
     }
 
-    /// Appends `{head}?, ?, …{tail}` with `n` placeholders (an `IN` list); the caller
-    /// binds `n` values.
-    pub fn list(&mut self, head: &str, n: usize, tail: &str) {
+    /// Appends `{head}?, ?, …{tail}` for an `IN` list of `items`, padded with NULLs (which
+    /// match nothing) up to the next power of two, for the reason given above.
+    pub fn padded_list<'v>(
+        &mut self,
+        head: &str,
+        tail: &str,
+        items: impl IntoIterator<Item = &'v str, IntoIter: ExactSizeIterator>,
+    ) {
+        let items = items.into_iter();
+        let padded = items.len().max(1).next_power_of_two();
         self.sql.push_str(head);
-        for i in 0..n {
+        for i in 0..padded {
             self.sql.push_str(if i == 0 { "?" } else { ", ?" });
         }
         self.sql.push_str(tail);
         self.sql.push_str(";\n");
+        let rows = items.len();
+        for item in items {
+            self.bind(item);
+        }
+        for _ in rows..padded {
+            self.bind(None::<&str>);
+        }
     }
 
     /// Appends a check that the statement before it changed exactly `expected` rows; when
