@@ -342,22 +342,24 @@ checks AS (SELECT s.task_id,
                  WHERE kind = 'check' AND outcome IS NOT NULL @IN_FT(task_id)) s
            LEFT JOIN task_outputs o ON o.task_id = s.task_id AND o.state_name = s.state_name)";
 
-/// Each task of `ft` with the facts that make it an exception, as the CTE `flags` (`w`,
-/// `b`, `id`, `status`, `created_at`, `updated_at`, `error`, `doubted`, `quarantined`,
-/// `check_failed`), after [`CHECKS`]. Each fact is a membership test in a small set
-/// (calls in doubt and quarantines are read through their partial indexes; the `WHERE`
-/// terms repeat the indexes' conditions), not a join.
-const TASK_FLAGS: &str = "
-flags AS (SELECT w, b, id, status, created_at, updated_at, error,
-            status = 'in_doubt' OR id IN (SELECT task_id FROM tool_calls
+/// The exceptions among `ft`'s tasks with the facts that make them one, as the CTE
+/// `flags` (`w`, `b`, `id`, `status`, `created_at`, `updated_at`, `error`, `doubted`,
+/// `quarantined`, `check_failed`), after [`CHECKS`]. Exceptions are few: they are
+/// gathered from small sets (tasks by status, calls in doubt and quarantines through
+/// their partial indexes — the `WHERE` terms repeat the indexes' conditions — and failed
+/// checks) instead of testing every task.
+const EXCEPTION_FLAGS: &str = "
+exceptional AS (SELECT id AS task_id FROM ft WHERE status IN ('failed', 'in_doubt', 'quarantined')
+    UNION SELECT task_id FROM tool_calls WHERE outcome IN ('in_doubt', 'happened', 'not_happened')
+    UNION SELECT task_id FROM task_events WHERE kind = 'quarantined'
+    UNION SELECT task_id FROM checks WHERE NOT passed),
+flags AS (SELECT ft.w, ft.b, ft.id, ft.status, ft.created_at, ft.updated_at, ft.error,
+            ft.status = 'in_doubt' OR ft.id IN (SELECT task_id FROM tool_calls
                 WHERE outcome IN ('in_doubt', 'happened', 'not_happened')) AS doubted,
-            status = 'quarantined' OR id IN (SELECT task_id FROM task_events
+            ft.status = 'quarantined' OR ft.id IN (SELECT task_id FROM task_events
                 WHERE kind = 'quarantined') AS quarantined,
-            id IN (SELECT task_id FROM checks WHERE NOT passed) AS check_failed
-          FROM ft)";
-
-/// Whether a row of `flags` is an exception.
-const IS_EXCEPTION: &str = "(status = 'failed' OR doubted OR quarantined OR check_failed)";
+            ft.id IN (SELECT task_id FROM checks WHERE NOT passed) AS check_failed
+          FROM exceptional x JOIN ft ON ft.id = x.task_id)";
 
 /// `@IN_FT(col)` in a query: `AND col IN (SELECT id FROM ft)` when the filter narrows the
 /// tasks, else nothing (every row belongs to some task of `ft` then, and a later join with
@@ -561,32 +563,34 @@ impl Store {
     /// Counts are taken per workflow and bucket and added up here; percentiles are picked
     /// from each grouping's durations.
     pub async fn metrics(&self, filter: &MetricsFilter) -> Result<Metrics, StoreError> {
-        let tasks_sql = format!(
-            "{CHECKS}, {TASK_FLAGS}
-             SELECT w, b, COUNT(*),
+        let tasks = self.metric_rows(
+            "counting tasks",
+            filter,
+            "SELECT w, b, COUNT(*),
                SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END),
                SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END),
                SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END),
-               SUM(CASE WHEN {IS_EXCEPTION} THEN 1 ELSE 0 END),
-               SUM(CASE WHEN doubted THEN 1 ELSE 0 END),
-               SUM(CASE WHEN quarantined THEN 1 ELSE 0 END),
-               SUM(CASE WHEN check_failed THEN 1 ELSE 0 END),
                group_concat(CASE WHEN status IN ('succeeded', 'failed', 'cancelled')
                             THEN updated_at - created_at END)
+             FROM ft GROUP BY w, b",
+            Vec::new(),
+        );
+        let exceptions_sql = format!(
+            "{CHECKS}, {EXCEPTION_FLAGS}
+             SELECT w, b, COUNT(*),
+               SUM(CASE WHEN doubted THEN 1 ELSE 0 END),
+               SUM(CASE WHEN quarantined THEN 1 ELSE 0 END),
+               SUM(CASE WHEN check_failed THEN 1 ELSE 0 END)
              FROM flags GROUP BY w, b"
         );
+        let exceptions =
+            self.metric_rows("counting exceptions", filter, &exceptions_sql, Vec::new());
         let checks_sql = format!(
             "{CHECKS}
              SELECT ft.w, ft.b, COUNT(*), SUM(c.passed) FROM ft JOIN checks c ON c.task_id = ft.id
              GROUP BY ft.w, ft.b"
         );
         let checks = self.metric_rows("counting outcome checks", filter, &checks_sql, Vec::new());
-        let tasks = self.metric_rows(
-            "counting tasks and exceptions",
-            filter,
-            &tasks_sql,
-            Vec::new(),
-        );
         // Counted per task through the ledger's task index, then per group.
         let calls = self.metric_rows(
             "counting tool calls",
@@ -675,7 +679,13 @@ impl Store {
         // Two chains of about equal cost, one per core (a query is one thread's work);
         // running all eight at once only made them compete for the cores.
         let chain_a = async {
-            Ok::<_, StoreError>((tasks.await?, calls.await?, approvals.await?, ratings.await?))
+            Ok::<_, StoreError>((
+                tasks.await?,
+                exceptions.await?,
+                calls.await?,
+                approvals.await?,
+                ratings.await?,
+            ))
         };
         let chain_b = async {
             Ok::<_, StoreError>((
@@ -685,8 +695,10 @@ impl Store {
                 resolutions.await?,
             ))
         };
-        let ((tasks, calls, approvals, ratings), (tokens, duplicates, checks, resolutions)) =
-            tokio::try_join!(chain_a, chain_b)?;
+        let (
+            (tasks, exceptions, calls, approvals, ratings),
+            (tokens, duplicates, checks, resolutions),
+        ) = tokio::try_join!(chain_a, chain_b)?;
 
         let mut groups: BTreeMap<(String, Millis), Figures> = BTreeMap::new();
         // Durations per group; each grouping's percentiles are picked from them below.
@@ -699,12 +711,15 @@ impl Store {
             f.failed = int(row, 4)?;
             f.cancelled = int(row, 5)?;
             f.open = f.tasks - f.succeeded - f.failed - f.cancelled;
-            f.exceptions.tasks = int(row, 6)?;
             f.exceptions.failed = f.failed;
-            f.exceptions.in_doubt = int(row, 7)?;
-            f.exceptions.quarantined = int(row, 8)?;
-            f.exceptions.check_failed = int(row, 9)?;
-            wall.insert(group_key(row)?, values("wall time", row, 10)?);
+            wall.insert(group_key(row)?, values("wall time", row, 6)?);
+        }
+        for row in &exceptions {
+            let e = &mut group(&mut groups, row)?.exceptions;
+            e.tasks = int(row, 2)?;
+            e.in_doubt = int(row, 3)?;
+            e.quarantined = int(row, 4)?;
+            e.check_failed = int(row, 5)?;
         }
         for row in &checks {
             let f = group(&mut groups, row)?;
@@ -981,11 +996,10 @@ impl Store {
                 "reading exceptions",
                 filter,
                 &format!(
-                    "{CHECKS}, {TASK_FLAGS}
+                    "{CHECKS}, {EXCEPTION_FLAGS}
                      SELECT id, w, status, created_at, updated_at, error,
                        status = 'failed', doubted, quarantined, check_failed
-                     FROM flags WHERE {IS_EXCEPTION}
-                     ORDER BY created_at DESC, id LIMIT ?"
+                     FROM flags ORDER BY created_at DESC, id LIMIT ?"
                 ),
                 vec![Arg::Int(limit)],
             )
