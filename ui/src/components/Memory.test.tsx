@@ -43,8 +43,9 @@ describe("Memory", () => {
     render(<Memory now={NOW} onOpenTask={noop} />);
     const row = await screen.findByRole("row", { name: "EMP-6010 document w4" });
     expect(within(row).getByText("w4 handed in by EMP-6010")).toBeInTheDocument();
-    expect(within(row).getByText("DOC-1")).toBeInTheDocument();
-    expect(within(row).getByRole("button", { name: "task 3f1c2a9e, step 4" })).toBeInTheDocument();
+    expect(within(row).getByText("document id")).toBeInTheDocument();
+    expect(row).toHaveTextContent("document id DOC-1");
+    expect(within(row).getByRole("button", { name: /^task 3f1c2a9e\s?, step 4$/ })).toBeInTheDocument();
     expect(within(row).getByText("2 h ago")).toBeInTheDocument();
     const other = screen.getByRole("row", { name: "CUST-1 preference contact" });
     expect(within(other).getByText("corrected by carol")).toBeInTheDocument();
@@ -83,10 +84,10 @@ describe("Memory", () => {
     render(<Memory now={NOW} onOpenTask={noop} />);
     const gone = await screen.findByRole("row", { name: "CUST-1 preference contact" });
     expect(gone).toHaveTextContent("forgotten by sam 1 min ago");
-    expect(within(gone).queryByRole("button", { name: "Forget" })).toBeNull();
+    expect(within(gone).queryByRole("button", { name: /^Forget / })).toBeNull();
     const replaced = screen.getByRole("row", { name: "EMP-6010 document w4" });
     expect(within(replaced).getByText("Replaced")).toBeInTheDocument();
-    expect(within(replaced).queryByRole("button", { name: "Correct" })).toBeNull();
+    expect(within(replaced).queryByRole("button", { name: /^Correct / })).toBeNull();
   });
 
   it("corrects an entry after showing the old and the new value", async () => {
@@ -96,7 +97,7 @@ describe("Memory", () => {
     });
     render(<Memory now={NOW} onOpenTask={noop} />);
     const row = await screen.findByRole("row", { name: "CUST-1 preference contact" });
-    await userEvent.click(within(row).getByRole("button", { name: "Correct" }));
+    await userEvent.click(within(row).getByRole("button", { name: /^Correct / }));
     const form = screen.getByRole("form", { name: "Correct CUST-1 contact" });
     const editor = within(form).getByRole("textbox", { name: /New value/ });
     expect(editor).toHaveValue('"email"');
@@ -118,7 +119,7 @@ describe("Memory", () => {
   it("refuses broken JSON in words before anything is sent", async () => {
     const calls = backend({ list_memory: () => [w4] });
     render(<Memory now={NOW} onOpenTask={noop} />);
-    await userEvent.click(await screen.findByRole("button", { name: "Correct" }));
+    await userEvent.click(await screen.findByRole("button", { name: /^Correct / }));
     const editor = screen.getByRole("textbox", { name: /New value/ });
     fireEvent.change(editor, { target: { value: '{"kind": ' } });
     await userEvent.click(screen.getByRole("button", { name: "Review the change" }));
@@ -129,7 +130,7 @@ describe("Memory", () => {
   it("forgets an entry only once confirmed", async () => {
     const calls = backend({ list_memory: () => [w4], forget_memory: () => null });
     render(<Memory now={NOW} onOpenTask={noop} />);
-    await userEvent.click(await screen.findByRole("button", { name: "Forget" }));
+    await userEvent.click(await screen.findByRole("button", { name: /^Forget / }));
     const confirm = screen.getByRole("group", { name: "Forget EMP-6010 w4" });
     expect(calls.some((c) => c.cmd === "forget_memory")).toBe(false);
     await userEvent.click(within(confirm).getByRole("button", { name: "Forget it" }));

@@ -8,16 +8,26 @@ import type { MemoryEntry } from "../bindings/MemoryEntry";
 import type { MemoryState } from "../bindings/MemoryState";
 import { ago, formatDateTime, prettyJson, shortId } from "../format";
 import { useLive } from "../live";
-import { ArgsList, valueText } from "./Args";
+import { valueText } from "./Args";
 import { Problem } from "./Problem";
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A remembered value for people: its fields as a list, or the value in words. */
+/** A remembered value for people: its fields, each with its value in words, or the value. */
 export function MemoryValue({ value }: { value: unknown }) {
-  if (isRecord(value) && Object.keys(value).length > 0) return <ArgsList args={value} nested />;
+  if (isRecord(value) && Object.keys(value).length > 0) {
+    return (
+      <ul className="fields">
+        {Object.entries(value).map(([key, field]) => (
+          <li key={key}>
+            <span className="muted">{key.replaceAll("_", " ")}</span> {valueText(field)}
+          </li>
+        ))}
+      </ul>
+    );
+  }
   return <span>{valueText(value)}</span>;
 }
 
@@ -44,7 +54,7 @@ function Source({ entry, onOpenTask }: { entry: MemoryEntry; onOpenTask: (id: st
         }}
       >
         task {shortId(task)}
-        {entry.source_step !== null && `, step ${String(entry.source_step)}`}
+        {entry.source_step !== null && <span className="muted">, step {entry.source_step}</span>}
       </button>
     );
   }
@@ -179,17 +189,13 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
                 <th scope="col">Entry</th>
                 <th scope="col">Value</th>
                 <th scope="col">Source</th>
-                <th scope="col">When</th>
-                <th scope="col" className="end">
-                  <span className="sr-only">Actions</span>
-                </th>
               </tr>
             </thead>
             <tbody>
               {load.data.map((entry) => (
                 <Fragment key={entry.id}>
                   <tr aria-label={`${entry.subject} ${entry.category} ${entry.key}`} className={entry.state === "live" ? undefined : "past"}>
-                    <td className="strong">{entry.subject}</td>
+                    <td className="strong nowrap">{entry.subject}</td>
                     <td>
                       <p>
                         <span className="muted">{entry.category}</span> · <code>{entry.key}</code>
@@ -201,29 +207,12 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
                         )}
                       </p>
                       <p className="muted">{entry.text}</p>
-                    </td>
-                    <td>
-                      {entry.state === "forgotten" ? (
-                        <span className="muted">
-                          forgotten{entry.deleted_by !== null && ` by ${entry.deleted_by}`}
-                          {entry.deleted_at !== null && ` ${ago(entry.deleted_at, now)}`}
-                        </span>
-                      ) : (
-                        <MemoryValue value={entry.value} />
-                      )}
-                    </td>
-                    <td>
-                      <Source entry={entry} onOpenTask={onOpenTask} />
-                    </td>
-                    <td className="nowrap" title={formatDateTime(entry.created_at)}>
-                      {ago(entry.created_at, now)}
-                    </td>
-                    <td className="end">
                       {entry.state === "live" && (
-                        <>
+                        <p className="row-actions">
                           <button
                             type="button"
                             className="button small"
+                            aria-label={`Correct ${entry.subject} ${entry.key}`}
                             onClick={() => {
                               setDone(null);
                               setAction({ id: entry.id, kind: "correct" });
@@ -234,6 +223,7 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
                           <button
                             type="button"
                             className="button small"
+                            aria-label={`Forget ${entry.subject} ${entry.key}`}
                             onClick={() => {
                               setDone(null);
                               setAction({ id: entry.id, kind: "forget" });
@@ -241,13 +231,29 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
                           >
                             Forget
                           </button>
-                        </>
+                        </p>
                       )}
+                    </td>
+                    <td className="value">
+                      {entry.state === "forgotten" ? (
+                        <span className="muted">
+                          forgotten{entry.deleted_by !== null && ` by ${entry.deleted_by}`}
+                          {entry.deleted_at !== null && ` ${ago(entry.deleted_at, now)}`}
+                        </span>
+                      ) : (
+                        <MemoryValue value={entry.value} />
+                      )}
+                    </td>
+                    <td className="nowrap">
+                      <Source entry={entry} onOpenTask={onOpenTask} />
+                      <p className="muted" title={formatDateTime(entry.created_at)}>
+                        {ago(entry.created_at, now)}
+                      </p>
                     </td>
                   </tr>
                   {action?.id === entry.id && (
                     <tr className="form-row">
-                      <td colSpan={6}>
+                      <td colSpan={4}>
                         {action.kind === "correct" ? (
                           <CorrectForm
                             entry={entry}

@@ -290,7 +290,9 @@ function figures(t: FigureSet): Figure[] {
       words:
         t.model_turns === 0
           ? "No model turn in this period."
-          : `In ${count(t.model_turns, "model turn")}. airlock metrics prices them at list prices.`,
+          : t.tokens === 0
+            ? `${count(t.model_turns, "model turn")}, none with a token count (the scripted demo model counts none).`
+            : `In ${count(t.model_turns, "model turn")}. airlock metrics prices them at list prices.`,
       values: (f) => f.tokens,
       format: (v) => v.toLocaleString(),
     },
@@ -464,14 +466,12 @@ function Report({ view }: { view: MetricsView }) {
                 <th scope="col">Overrides</th>
                 <th scope="col">Checks passed</th>
                 <th scope="col">Duplicates</th>
-                <th scope="col">Time to approval</th>
-                <th scope="col">Wall time</th>
               </tr>
             </thead>
             <tbody>
               {view.workflows.map(({ workflow, figures: f }) => (
                 <tr key={workflow} aria-label={workflow}>
-                  <td>
+                  <td className="nowrap">
                     <code className="strong">{workflow}</code>
                   </td>
                   <td>{f.tasks}</td>
@@ -481,8 +481,6 @@ function Report({ view }: { view: MetricsView }) {
                   <td>{percent(f.override_rate)}</td>
                   <td>{percent(f.check_pass_rate)}</td>
                   <td className={f.duplicate_actions > 0 ? "bad-text" : undefined}>{f.duplicate_actions}</td>
-                  <td>{span(f.time_to_decision_p50_ms)}</td>
-                  <td>{span(f.wall_time_p50_ms)}</td>
                 </tr>
               ))}
             </tbody>
