@@ -106,6 +106,7 @@ describe("Memory", () => {
     const diff = within(form).getByRole("table");
     expect(within(diff).getByText("email")).toBeInTheDocument();
     expect(within(diff).getByText("phone")).toBeInTheDocument();
+    expect(within(form).getByText(/preference contact: "phone"/)).toBeInTheDocument();
     expect(calls.some((c) => c.cmd === "correct_memory")).toBe(false);
     await userEvent.click(within(form).getByRole("button", { name: "Save correction" }));
     expect(await screen.findByRole("status")).toHaveTextContent("Corrected CUST-1's contact");

@@ -420,6 +420,17 @@ function CorrectForm({
               </tr>
             </tbody>
           </table>
+          <p>
+            <span className="muted">In words:</span>{" "}
+            {words.trim() === "" ? (
+              <>
+                {entry.category} {entry.key}: {JSON.stringify(review)}{" "}
+                <span className="muted">(written for you)</span>
+              </>
+            ) : (
+              words.trim()
+            )}
+          </p>
           {problem !== null && <p className="bad-text">{problem}</p>}
           <div className="confirm">
             <span>Save this correction?</span>
