@@ -129,7 +129,7 @@ async fn every_demo_workflow_runs_end_to_end_under_the_demo_policy() {
             ("finance-variance", json!({"month": "2026-06"}), 0),
             (
                 "hr-onboarding",
-                json!({"employee_id": "EMP-6010", "document": "w4"}),
+                json!({"employee_id": "EMP-6010", "document": "handbook_ack"}),
                 1,
             ),
             ("sales-renewal", json!({"account_id": "ACC-3003"}), 0),
@@ -159,15 +159,20 @@ async fn every_demo_workflow_runs_end_to_end_under_the_demo_policy() {
                 }
             }
         }
-        // The second day of the onboarding recalls the W-4 instead of filing it again.
+        // The second day of the onboarding recalls the acknowledgement (filed and remembered
+        // on the first) instead of filing it again.
         let (again, _) = run_approving(
             &engine,
             "hr-onboarding",
-            json!({"employee_id": "EMP-6010", "document": "w4"}),
+            json!({"employee_id": "EMP-6010", "document": "handbook_ack"}),
         )
         .await;
         assert_eq!(again.projection.status, TaskStatus::Succeeded);
         assert!(again.projection.state.get("record_document").is_none());
+        assert_eq!(again.projection.state["recall"]["count"], json!(1));
+        let remembered = &again.projection.state["recall"]["entries"][0];
+        assert_eq!(remembered["key"], "handbook_ack");
+        assert!(remembered["value"]["document_id"].is_i64(), "{remembered}");
         assert!(engine.store().verify_audit().await.unwrap().is_intact());
     })
     .await
