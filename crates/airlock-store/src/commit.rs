@@ -134,16 +134,42 @@ pub enum CommitOutcome {
 
 pub(crate) struct Pending {
     commit: TaskCommit,
+    /// Made by the committing task, so that the writer, which every commit waits for,
+    /// does not have to.
+    text: CommitText,
     reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+}
+
+/// A commit's text: its events' bodies as stored (each serialised once: the same text
+/// goes to `task_events` and, for an audited event, into the audit entry and its hash),
+/// and its audit entries, not yet chained.
+#[derive(Default)]
+struct CommitText {
+    bodies: Vec<String>,
+    audit: Vec<crate::audit::NewEntry>,
+}
+
+impl CommitText {
+    fn of(commit: &TaskCommit) -> CommitText {
+        let bodies: Vec<String> = commit.events.iter().map(|e| e.body.to_string()).collect();
+        let mut audit = Vec::new();
+        crate::audit::entries_of(commit, &bodies, &mut audit);
+        CommitText { bodies, audit }
+    }
 }
 
 impl Store {
     /// Makes one transition durable. Returns once it is on disk (or refused).
     pub async fn commit(&self, commit: TaskCommit) -> Result<CommitOutcome, StoreError> {
         let (reply, rx) = oneshot::channel();
+        let text = CommitText::of(&commit);
         self.inner
             .commits
-            .send(Pending { commit, reply })
+            .send(Pending {
+                commit,
+                text,
+                reply,
+            })
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
@@ -162,8 +188,12 @@ pub(crate) async fn run_writer(
             }
         }
         let mut conn = conn.lock().await;
+        let texts: Vec<CommitText> = group
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.text))
+            .collect();
         let commits: Vec<&TaskCommit> = group.iter().map(|p| &p.commit).collect();
-        match write_group(&mut conn, &commits).await {
+        match write_group(&mut conn, &commits, texts).await {
             Ok(outcomes) => {
                 for (pending, outcome) in group.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(Ok(outcome));
@@ -173,7 +203,8 @@ pub(crate) async fn run_writer(
                 // One bad commit must not sink the others: write each on its own.
                 tracing::warn!(error = %e, commits = group.len(), "group commit failed; writing one by one");
                 for pending in group {
-                    let result = write_group(&mut conn, &[&pending.commit])
+                    let text = CommitText::of(&pending.commit);
+                    let result = write_group(&mut conn, &[&pending.commit], vec![text])
                         .await
                         .map(|mut o| o.remove(0));
                     let _ = pending.reply.send(result);
@@ -202,8 +233,9 @@ pub(crate) async fn run_writer(
 async fn write_group(
     conn: &mut SqliteConnection,
     commits: &[&TaskCommit],
+    texts: Vec<CommitText>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    let result = write_group_in_tx(conn, commits).await;
+    let result = write_group_in_tx(conn, commits, texts).await;
     if result.is_err() {
         // A failed batch stops at the failing statement, before its `COMMIT`: roll back
         // what it left open (an error here only means nothing was open).
@@ -215,6 +247,7 @@ async fn write_group(
 async fn write_group_in_tx(
     conn: &mut SqliteConnection,
     commits: &[&TaskCommit],
+    texts: Vec<CommitText>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let audited = commits.iter().any(|c| {
         c.events
@@ -224,22 +257,18 @@ async fn write_group_in_tx(
     let mut seen = read_guards(conn, commits, audited).await?;
     let outcomes: Vec<CommitOutcome> = commits.iter().map(|c| seen.check(c)).collect();
 
-    // Each event's body is serialised once: the same text goes to `task_events` and, for
-    // an audited event, into the audit entry and its hash.
-    let mut bodies: Vec<Vec<String>> = commits
-        .iter()
-        .map(|c| c.events.iter().map(|e| e.body.to_string()).collect())
-        .collect();
+    let mut bodies = Vec::with_capacity(texts.len());
     let mut audit = Vec::new();
     // A task appears at most once per layer, so no statement touches a row twice; a
     // second commit of the same task in this group goes in the next layer.
     let mut layers: Vec<Vec<usize>> = Vec::new();
     let mut per_task: HashMap<&str, usize> = HashMap::new();
-    for (i, (commit, outcome)) in commits.iter().zip(&outcomes).enumerate() {
+    for (i, ((commit, outcome), text)) in commits.iter().zip(&outcomes).zip(texts).enumerate() {
+        bodies.push(text.bodies);
         if !matches!(outcome, CommitOutcome::Committed { .. }) {
             continue;
         }
-        crate::audit::entries_of(commit, &bodies[i], &mut audit);
+        audit.extend(text.audit);
         let n = per_task.entry(commit.task_id.as_str()).or_insert(0);
         if layers.len() <= *n {
             layers.push(Vec::new());
