@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-use crate::report::{Reporter, read_toml, unreadable};
+use crate::report::unreadable;
+use airlock_workflow::Reporter;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,8 +54,8 @@ impl Identities {
     /// Parses and validates an identities file; `path` is only used in messages.
     pub fn parse(path: &Path, source: &str) -> Result<Identities, Diagnostics> {
         let mut r = Reporter::new(path, source);
-        let Some(raw) = read_toml::<RawIdentities>(&mut r, source) else {
-            return Err(r.finish());
+        let Some(raw) = r.read_toml::<RawIdentities>("key") else {
+            return Err(r.finish_in_file_order());
         };
         let default_roles = match raw.defaults.and_then(|d| d.roles) {
             Some(list) => roles(&mut r, &list, "`roles` in [defaults]"),
@@ -93,7 +94,7 @@ impl Identities {
             );
         }
         if r.has_errors() {
-            return Err(r.finish());
+            return Err(r.finish_in_file_order());
         }
         Ok(Identities {
             default_roles,

@@ -14,8 +14,9 @@ use crate::glob::GlobSet;
 use crate::policy::{
     CALL_FIELDS, Compiled, PRINCIPAL_FIELDS, Policy, ROOTS, Rule, root_bit, selector,
 };
-use crate::report::{Reporter, did_you_mean, join_words, read_toml, with_hint};
+use crate::report::{join_words, with_hint};
 use crate::risk::Risk;
+use airlock_workflow::{Reporter, did_you_mean};
 
 type List = Option<Spanned<Vec<Spanned<String>>>>;
 
@@ -108,8 +109,8 @@ const EFFECTS: [&str; 3] = ["allow", "require_approval", "deny"];
 
 pub(crate) fn parse_policy(file: &Path, source: &str) -> Result<Policy, Diagnostics> {
     let mut r = Reporter::new(file, source);
-    let Some(raw) = read_toml::<RawPolicy>(&mut r, source) else {
-        return Err(r.finish());
+    let Some(raw) = r.read_toml::<RawPolicy>("key") else {
+        return Err(r.finish_in_file_order());
     };
     let mut rules: Vec<Rule> = Vec::new();
     // Names seen so far, with the line of their rule, for duplicate messages.
@@ -132,7 +133,7 @@ pub(crate) fn parse_policy(file: &Path, source: &str) -> Result<Policy, Diagnost
         }
     }
     if r.has_errors() {
-        return Err(r.finish());
+        return Err(r.finish_in_file_order());
     }
     Ok(Policy::from_parts(source, raw.version.map(|l| l.0), rules))
 }

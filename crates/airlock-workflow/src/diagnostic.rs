@@ -160,8 +160,10 @@ impl IntoIterator for Diagnostics {
 }
 
 /// Turns byte offsets into 1-based line/column pairs (columns count characters) and
-/// collects diagnostics for one file.
-pub(crate) struct Reporter<'a> {
+/// collects diagnostics for one file. Every Airlock file format (workflows, policy,
+/// identities) reports through it, so an editor jumps to the same place for each and
+/// toml's errors read the same everywhere.
+pub struct Reporter<'a> {
     file: &'a Path,
     source: &'a str,
     line_starts: Vec<usize>,
@@ -169,7 +171,7 @@ pub(crate) struct Reporter<'a> {
 }
 
 impl<'a> Reporter<'a> {
-    pub(crate) fn new(file: &'a Path, source: &'a str) -> Self {
+    pub fn new(file: &'a Path, source: &'a str) -> Self {
         let line_starts = std::iter::once(0)
             .chain(source.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -181,11 +183,11 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    pub(crate) fn source(&self) -> &'a str {
+    pub fn source(&self) -> &'a str {
         self.source
     }
 
-    pub(crate) fn position(&self, offset: usize) -> (u32, u32) {
+    pub fn position(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.source.len());
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts[line - 1];
@@ -196,7 +198,7 @@ impl<'a> Reporter<'a> {
         (to_u32(line), to_u32(column + 1))
     }
 
-    pub(crate) fn error(&mut self, code: DiagnosticCode, at: usize, message: impl Into<String>) {
+    pub fn error(&mut self, code: DiagnosticCode, at: usize, message: impl Into<String>) {
         let (line, column) = self.position(at);
         self.found.push(Diagnostic {
             code,
@@ -207,7 +209,7 @@ impl<'a> Reporter<'a> {
         });
     }
 
-    pub(crate) fn error_at(
+    pub fn error_at(
         &mut self,
         code: DiagnosticCode,
         span: &Range<usize>,
@@ -216,9 +218,157 @@ impl<'a> Reporter<'a> {
         self.error(code, span.start, message);
     }
 
-    pub(crate) fn finish(self) -> Diagnostics {
+    pub fn has_errors(&self) -> bool {
+        !self.found.is_empty()
+    }
+
+    /// The diagnostics in the order they were found.
+    pub fn finish(self) -> Diagnostics {
         Diagnostics(self.found)
     }
+
+    /// The diagnostics in file order, for checkers that run field by field.
+    pub fn finish_in_file_order(mut self) -> Diagnostics {
+        self.found.sort_by_key(|d| (d.line, d.column));
+        Diagnostics(self.found)
+    }
+
+    /// Reports a toml parse error (`syntax`) or a serde error with a code and a plainer
+    /// sentence. `unique` names what may appear only once in this format ("key").
+    pub fn toml_error(&mut self, syntax: bool, error: &toml::de::Error, unique: &str) {
+        let at = error.span().map_or(0, |s| s.start);
+        let message = error.message().trim().replace('\n', "; ");
+        if syntax {
+            if message.starts_with("duplicate key") {
+                let key = error
+                    .span()
+                    .and_then(|s| self.source.get(s))
+                    .unwrap_or("this key")
+                    .to_owned();
+                self.error(
+                    DiagnosticCode::DuplicateName,
+                    at,
+                    format!("`{key}` is defined twice; each {unique} may appear only once"),
+                );
+            } else {
+                self.error(
+                    DiagnosticCode::TomlSyntax,
+                    at,
+                    format!("this is not valid TOML: {message}"),
+                );
+            }
+            return;
+        }
+        if let Some(rest) = message.strip_prefix("unknown field ") {
+            let (field, allowed) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            // serde writes "`a` or `b`" for two fields and "one of `a`, `b`, `c`" for more.
+            let allowed: Vec<&str> = allowed
+                .trim_start_matches("one of ")
+                .split(", ")
+                .flat_map(|s| s.split(" or "))
+                .map(|s| s.trim_matches('`'))
+                .filter(|s| !s.is_empty())
+                .collect();
+            let name = field.trim_matches('`');
+            let mut text = format!("unknown field `{name}`");
+            match did_you_mean(name, allowed.iter().copied()) {
+                Some(close) => text.push_str(&format!("; did you mean `{close}`?")),
+                None => text.push('.'),
+            }
+            if !allowed.is_empty() {
+                let list: Vec<String> = allowed.iter().map(|n| format!("`{n}`")).collect();
+                text.push_str(&format!(
+                    " The fields allowed here are {}.",
+                    list.join(", ")
+                ));
+            }
+            self.error(DiagnosticCode::UnknownField, at, text);
+        } else if let Some(rest) = message.strip_prefix("missing field ") {
+            self.error(
+                DiagnosticCode::MissingField,
+                at,
+                format!("this table needs the field {rest}, but it is missing"),
+            );
+        } else if let Some(rest) = message
+            .strip_prefix("invalid type: ")
+            .or_else(|| message.strip_prefix("invalid value: "))
+            .or_else(|| message.strip_prefix("invalid length "))
+        {
+            let text = match rest.split_once(", expected ") {
+                Some((found, expected)) => format!(
+                    "wrong type: expected {}, but found {}",
+                    toml_words(expected),
+                    toml_words(found)
+                ),
+                None => format!("wrong type: {rest}"),
+            };
+            self.error(DiagnosticCode::WrongType, at, text);
+        } else {
+            self.error(DiagnosticCode::BadValue, at, message);
+        }
+    }
+
+    /// Parses `source` as TOML into `T`, reporting the first problem if it fails.
+    pub fn read_toml<T: serde::de::DeserializeOwned>(&mut self, unique: &str) -> Option<T> {
+        let deserializer = match toml::de::Deserializer::parse(self.source) {
+            Ok(d) => d,
+            Err(error) => {
+                self.toml_error(true, &error, unique);
+                return None;
+            }
+        };
+        match T::deserialize(deserializer) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.toml_error(false, &error, unique);
+                None
+            }
+        }
+    }
+}
+
+/// serde's names for types, in TOML's words.
+fn toml_words(text: &str) -> String {
+    match text {
+        "a sequence" => "an array".to_owned(),
+        "map" => "a table".to_owned(),
+        "i64" | "u32" | "u64" => "an integer".to_owned(),
+        "a boolean" | "bool" => "true or false".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The closest candidate, when close enough to be a likely typo.
+pub fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let limit = (word.chars().count() / 3).max(1);
+    let mut seen = std::collections::HashSet::new();
+    candidates
+        .into_iter()
+        .filter(|c| *c != word && seen.insert(*c))
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn to_u32(n: usize) -> u32 {

@@ -19,7 +19,7 @@ mod template;
 mod validate;
 
 pub use args::{ArgNode, Args};
-pub use diagnostic::{Diagnostic, DiagnosticCode, Diagnostics};
+pub use diagnostic::{Diagnostic, DiagnosticCode, Diagnostics, Reporter, did_you_mean};
 pub use duration::{format_duration, parse_duration};
 pub use expr::{Bindings, EvalError, Expr, Scope, SyntaxError, VariablePath};
 pub use glob::glob_matches;

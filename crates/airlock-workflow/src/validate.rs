@@ -1,6 +1,6 @@
 //! Validation: turns the raw TOML shapes into a [`Workflow`], or into every problem found.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use serde_spanned::Spanned;
 use sha2::{Digest, Sha256};
 
 use crate::args::{ArgNode, Args};
-use crate::diagnostic::{DiagnosticCode as Code, Diagnostics, Reporter};
+use crate::diagnostic::{DiagnosticCode as Code, Diagnostics, Reporter, did_you_mean};
 use crate::duration::parse_duration;
 use crate::expr::{Expr, ROOTS};
 use crate::inputs::{conform, type_phrase};
@@ -91,7 +91,8 @@ pub(crate) fn parse_workflow(file: &Path, source: &str) -> Result<Workflow, Diag
     let raw = match read_raw(source) {
         Ok(raw) => raw,
         Err(error) => {
-            report_toml_error(&mut reporter, &error);
+            let (syntax, error) = &error;
+            reporter.toml_error(*syntax, error, "key, state and input");
             return Err(reporter.finish());
         }
     };
@@ -118,76 +119,6 @@ pub(crate) fn name_span(source: &str) -> Option<Range<usize>> {
 fn read_raw(source: &str) -> Result<RawWorkflow, (bool, toml::de::Error)> {
     let deserializer = toml::de::Deserializer::parse(source).map_err(|e| (true, e))?;
     RawWorkflow::deserialize(deserializer).map_err(|e| (false, e))
-}
-
-/// Gives toml's and serde's errors a code and a plainer sentence.
-fn report_toml_error(r: &mut Reporter, (syntax, error): &(bool, toml::de::Error)) {
-    let at = error.span().map_or(0, |s| s.start);
-    let message = error.message().trim().replace('\n', "; ");
-    if *syntax {
-        if message.starts_with("duplicate key") {
-            let key = error
-                .span()
-                .and_then(|s| r.source().get(s))
-                .unwrap_or("this key")
-                .to_owned();
-            r.error(
-                Code::DuplicateName,
-                at,
-                format!("`{key}` is defined twice; each key, state and input may appear only once"),
-            );
-        } else {
-            r.error(
-                Code::TomlSyntax,
-                at,
-                format!("this is not valid TOML: {message}"),
-            );
-        }
-        return;
-    }
-    if let Some(rest) = message.strip_prefix("unknown field ") {
-        let (field, allowed) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        let allowed_names: Vec<&str> = allowed
-            .trim_start_matches("one of ")
-            .split(", ")
-            .map(|s| s.trim_matches('`'))
-            .filter(|s| !s.is_empty())
-            .collect();
-        let name = field.trim_matches('`');
-        let mut text = format!("unknown field `{name}`");
-        match did_you_mean(name, allowed_names.iter().copied()) {
-            Some(close) => text.push_str(&format!("; did you mean `{close}`?")),
-            None => text.push('.'),
-        }
-        if !allowed_names.is_empty() {
-            let list: Vec<String> = allowed_names.iter().map(|n| format!("`{n}`")).collect();
-            text.push_str(&format!(
-                " The fields allowed here are {}.",
-                list.join(", ")
-            ));
-        }
-        r.error(Code::UnknownField, at, text);
-    } else if let Some(rest) = message.strip_prefix("missing field ") {
-        r.error(
-            Code::MissingField,
-            at,
-            format!("this table needs the field {rest}, but it is missing"),
-        );
-    } else if let Some(rest) = message
-        .strip_prefix("invalid type: ")
-        .or_else(|| message.strip_prefix("invalid value: "))
-        .or_else(|| message.strip_prefix("invalid length "))
-    {
-        let text = match rest.split_once(", expected ") {
-            Some((found, expected)) => {
-                format!("wrong type: expected {expected}, but found {found}")
-            }
-            None => format!("wrong type: {rest}"),
-        };
-        r.error(Code::WrongType, at, text);
-    } else {
-        r.error(Code::BadValue, at, message);
-    }
 }
 
 struct Checker<'a> {
@@ -1142,37 +1073,4 @@ fn is_tool_name(name: &str, pattern: bool) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c) || (pattern && c == '*'))
     };
     ok(server) && ok(tool)
-}
-
-/// The closest candidate, when close enough to be a likely typo.
-pub(crate) fn did_you_mean<'c>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    let limit = (word.chars().count() / 3).max(1);
-    let mut seen = HashSet::new();
-    candidates
-        .into_iter()
-        .filter(|c| *c != word && seen.insert(*c))
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }

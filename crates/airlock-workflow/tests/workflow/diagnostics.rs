@@ -122,7 +122,7 @@ status = "succeeded"
         code: C::WrongType,
         line: 6,
         column: 13,
-        words: &["wrong type", "sequence", "string \"controller\""],
+        words: &["wrong type", "expected an array", "string \"controller\""],
     },
     Case {
         name: "next names a typo",
