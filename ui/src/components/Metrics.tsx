@@ -406,7 +406,7 @@ function Report({ view }: { view: MetricsView }) {
     <>
       <div className="card">
         <h2>Tasks</h2>
-        <p className="summary">
+        <p className="summary" data-testid="metrics-summary">
           {count(t.tasks, "task")} started: {t.succeeded} succeeded, {t.failed} failed, {t.cancelled}{" "}
           cancelled, {t.open} still running or waiting.
         </p>

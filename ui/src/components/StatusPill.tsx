@@ -1,6 +1,11 @@
 import type { TaskStatus } from "../bindings/TaskStatus";
 import { statusLabel, statusTone } from "../format";
 
-export function StatusPill({ status }: { status: TaskStatus }) {
-  return <span className={`pill pill-${statusTone(status)}`}>{statusLabel(status)}</span>;
+/** `testId` names the pill for the end-to-end tests (tests/e2e). */
+export function StatusPill({ status, testId }: { status: TaskStatus; testId?: string }) {
+  return (
+    <span className={`pill pill-${statusTone(status)}`} data-testid={testId}>
+      {statusLabel(status)}
+    </span>
+  );
 }

@@ -62,11 +62,11 @@ export function TaskDetail({
             <div>
               <h1 id="task-title">{load.data.task.workflow}</h1>
               <p className="lede">
-                Task <code>{load.data.task.id}</code>
+                Task <code data-testid="task-id">{load.data.task.id}</code>
               </p>
             </div>
             <div className="toolbar">
-              <StatusPill status={load.data.task.status} />
+              <StatusPill status={load.data.task.status} testId="task-status" />
               {canCancel(load.data.task.status) && !cancelling && (
                 <button
                   type="button"
@@ -123,7 +123,7 @@ export function TaskDetail({
             <dl className="facts">
               <dt>Current state</dt>
               <dd>
-                <code>{load.data.task.current_state ?? "not started"}</code>
+                <code data-testid="task-state">{load.data.task.current_state ?? "not started"}</code>
               </dd>
               <dt>Requested by</dt>
               <dd>{load.data.task.requester}</dd>
@@ -161,7 +161,7 @@ export function TaskDetail({
             {load.data.approvals.length === 0 ? (
               <p className="muted">This task has not needed an approval.</p>
             ) : (
-              <ul className="plain">
+              <ul className="plain" data-testid="task-approvals">
                 {load.data.approvals.map((approval) => (
                   <li key={approval.id}>
                     {approval.held === null ? (
@@ -198,7 +198,7 @@ export function TaskDetail({
             {load.data.tool_calls.length === 0 ? (
               <p className="muted">No tool has been called.</p>
             ) : (
-              <ul className="plain calls">
+              <ul className="plain calls" data-testid="task-calls">
                 {load.data.tool_calls.map((call) => (
                   <li key={call.id}>
                     <div className="call-head">
@@ -224,7 +224,7 @@ export function TaskDetail({
 
           <div className="card">
             <h2>History</h2>
-            <ol className="timeline">
+            <ol className="timeline" data-testid="task-history">
               {load.data.events.map((event) => (
                 <li key={event.seq}>
                   <time dateTime={new Date(event.at).toISOString()}>{formatClock(event.at)}</time>

@@ -102,6 +102,7 @@ export function Tasks({
                 <Fragment key={task.id}>
                 <tr
                   tabIndex={0}
+                  data-testid={`task-row-${task.id}`}
                   onClick={() => {
                     onOpen(task.id);
                   }}

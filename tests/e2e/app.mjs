@@ -1,0 +1,233 @@
+// Starts the built desktop app in a real window and hands a test a WebDriver session on it.
+//
+// Each launch gets its own world: a fresh temporary folder for the database (so the demo
+// MCP servers seed their own SQLite files beside it), the demo workspace, the scripted
+// offline model, and a private D-Bus session bus (so the single-instance plugin never
+// hands the launch to another Airlock, and notifications go to a bus of our own). The
+// chain is tauri-driver -> WebKitWebDriver -> airlock-desktop -> airlock-demo-* servers.
+//
+// The display is the caller's: run under `xvfb-run` (scripts/e2e does).
+import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { access, constants, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { remote } from "webdriverio";
+
+export const root = path.resolve(import.meta.dirname, "../..");
+
+/** The app under test: AIRLOCK_E2E_APP, else the debug build in the shared target dir. */
+export function appBinary() {
+  if (process.env.AIRLOCK_E2E_APP) return path.resolve(process.env.AIRLOCK_E2E_APP);
+  const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache/airlock/target");
+  return path.join(target, "debug", "airlock-desktop");
+}
+
+/** How long a test waits for the window to show something it expects. */
+export const WAIT_MS = 20_000;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, child, log, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) {
+      throw new Error(`tauri-driver exited with ${child.exitCode} before listening; its log:\n${await tail(log)}`);
+    }
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`tauri-driver did not listen on port ${port} within ${ms} ms`);
+}
+
+/**
+ * Starts a session bus of our own; resolves to its address and process. What it and the
+ * services it starts (the accessibility bus, a notification daemon) say goes to `out`.
+ */
+async function privateBus(env, out) {
+  const bus = spawn("dbus-daemon", ["--session", "--nofork", "--nopidfile", "--print-address=1"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  bus.stderr.pipe(out);
+  const address = await new Promise((resolve, reject) => {
+    let text = "";
+    bus.stdout.on("data", (chunk) => {
+      text += chunk;
+      const line = text.split("\n")[0];
+      if (text.includes("\n")) resolve(line.trim());
+    });
+    bus.once("error", reject);
+    bus.once("exit", (code) => reject(new Error(`dbus-daemon exited with ${code} before giving its address`)));
+  });
+  return { bus, address };
+}
+
+async function tail(file, lines = 60) {
+  try {
+    return (await readFile(file, "utf8")).split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+/**
+ * The processes this launch started, found by the marker in their environment: the driver,
+ * WebKitWebDriver, the app, its WebKit helpers and MCP servers, and anything the private bus
+ * started (a notification daemon).
+ */
+async function processesMarked(marker) {
+  const found = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const environ = await readFile(`/proc/${entry}/environ`, "latin1");
+      if (environ.split("\0").includes(marker)) found.push(Number(entry));
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
+  return found;
+}
+
+function signal(pid, sig) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Launches the app for one test and returns `{ browser, dir, log, stop }`. `stop` ends the
+ * session and every process of this launch, and removes its folder; `launch` registers it
+ * with `t.after` too, so a failing test still cleans up.
+ */
+export async function launch(t, { env: extra = {} } = {}) {
+  const binary = appBinary();
+  try {
+    await access(binary, constants.X_OK);
+  } catch {
+    throw new Error(`no app at ${binary}: build it with cargo build -p airlock-desktop -p airlock-demo-servers --features tauri/custom-protocol`);
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), "airlock-e2e-"));
+  const marker = `AIRLOCK_E2E_RUN=${dir}`;
+  const log = path.join(dir, "app.log");
+  const env = {
+    ...process.env,
+    AIRLOCK_E2E_RUN: dir,
+    AIRLOCK_DB: path.join(dir, "airlock.sqlite"),
+    AIRLOCK_WORKSPACE: path.join(root, "workspace/demo"),
+    // Empty counts as unset: everything else follows from the workspace and the database.
+    AIRLOCK_SERVERS: "",
+    AIRLOCK_EFFECTS_DB: "",
+    AIRLOCK_POLICY: "",
+    AIRLOCK_IDENTITIES: "",
+    // Offline and repeatable: the workspace's scripted model, never a network model.
+    AIRLOCK_MODEL: "scripted",
+    ANTHROPIC_API_KEY: "",
+    RUST_LOG: "warn,airlock_desktop=debug",
+    XDG_CONFIG_HOME: path.join(dir, "config"),
+    ...extra,
+  };
+
+  let bus = null;
+  let driver = null;
+  let browser = null;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (browser !== null) {
+      // Closing the session closes the window; the app then exits on its own.
+      await Promise.race([browser.deleteSession().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+    }
+    if (driver !== null) signal(driver.pid, "SIGTERM");
+    for (let i = 0; i < 30; i++) {
+      const left = await processesMarked(marker);
+      if (left.length === 0) break;
+      for (const pid of left) signal(pid, i < 20 ? "SIGTERM" : "SIGKILL");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (bus !== null) signal(bus.bus.pid, "SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+  };
+  t.after(stop);
+
+  const out = createWriteStream(log);
+  bus = await privateBus(env, out);
+  env.DBUS_SESSION_BUS_ADDRESS = bus.address;
+  const port = await freePort();
+  const nativePort = await freePort();
+  driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  driver.stdout.pipe(out);
+  driver.stderr.pipe(out);
+  await new Promise((resolve, reject) => {
+    driver.once("spawn", resolve);
+    driver.once("error", (error) =>
+      reject(new Error(`could not start tauri-driver (scripts/setup installs it): ${error.message}`)),
+    );
+  });
+  await waitForPort(port, driver, log, 10_000);
+
+  browser = await remote({
+    hostname: "127.0.0.1",
+    port,
+    logLevel: "warn",
+    capabilities: {
+      "tauri:options": { application: binary },
+      "wdio:enforceWebDriverClassic": true,
+    },
+    // A start that fails (no display, no binary) must fail now, not be retried for minutes.
+    connectionRetryCount: 0,
+    connectionRetryTimeout: 30_000,
+    waitforTimeout: WAIT_MS,
+  });
+  return { browser, dir, log, stop };
+}
+
+/**
+ * Runs `body` and, when it throws, adds what the app logged and a screenshot of the window
+ * (saved under AIRLOCK_E2E_ARTIFACTS, if set) to the failure.
+ */
+export async function explained(app, name, body) {
+  try {
+    await body();
+  } catch (error) {
+    let shot = "";
+    const keep = process.env.AIRLOCK_E2E_ARTIFACTS;
+    if (keep) {
+      const file = path.join(keep, `${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+      try {
+        await app.browser.saveScreenshot(file);
+        shot = `\nscreenshot of the window: ${file}`;
+      } catch {
+        shot = "\n(no screenshot: the session is gone)";
+      }
+    }
+    error.message += `${shot}\n--- app log (last lines) ---\n${await tail(app.log)}`;
+    throw error;
+  }
+}
