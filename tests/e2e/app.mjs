@@ -118,11 +118,13 @@ function signal(pid, sig) {
 }
 
 /**
- * Launches the app for one test and returns `{ browser, dir, log, stop }`. `stop` ends the
- * session and every process of this launch, and removes its folder; `launch` registers it
- * with `t.after` too, so a failing test still cleans up.
+ * Launches the app for one test and returns `{ browser, dir, env, log, stop }`. `stop` ends
+ * the session and every process of this launch, and removes its folder; `launch` registers it
+ * with `t.after` too (when given a test context), so a failing test still cleans up.
+ * `before(env)` runs after the folder exists and before the app starts, with the app's
+ * environment (e.g. to seed the database with the `airlock` CLI).
  */
-export async function launch(t, { env: extra = {} } = {}) {
+export async function launch(t, { env: extra = {}, before = null } = {}) {
   const binary = appBinary();
   try {
     await access(binary, constants.X_OK);
@@ -171,8 +173,16 @@ export async function launch(t, { env: extra = {} } = {}) {
     if (bus !== null) signal(bus.bus.pid, "SIGTERM");
     await rm(dir, { recursive: true, force: true });
   };
-  t.after(stop);
+  t?.after(stop);
 
+  if (before !== null) {
+    try {
+      await before(env);
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  }
   const out = createWriteStream(log);
   bus = await privateBus(env, out);
   env.DBUS_SESSION_BUS_ADDRESS = bus.address;
@@ -195,7 +205,8 @@ export async function launch(t, { env: extra = {} } = {}) {
   browser = await remote({
     hostname: "127.0.0.1",
     port,
-    logLevel: "warn",
+    // WebdriverIO's own log repeats every failed poll of a wait; failures carry their reason.
+    logLevel: process.env.AIRLOCK_E2E_LOG || "silent",
     capabilities: {
       "tauri:options": { application: binary },
       "wdio:enforceWebDriverClassic": true,
@@ -205,7 +216,7 @@ export async function launch(t, { env: extra = {} } = {}) {
     connectionRetryTimeout: 30_000,
     waitforTimeout: WAIT_MS,
   });
-  return { browser, dir, log, stop };
+  return { browser, dir, env, log, stop };
 }
 
 /**
