@@ -72,6 +72,13 @@ fn describe_event(event: &TaskEvent) -> String {
             Err(_) => format!("{model}, turn {turn}"),
         },
         TaskEvent::StepSucceeded { state, next, .. } => format!("{state} done; next: {next}"),
+        TaskEvent::PostconditionsChecked { passed: true, .. } => {
+            "Post-conditions held: the outcome is as it should be".into()
+        }
+        TaskEvent::PostconditionsChecked { error, .. } => format!(
+            "Outcome failed: {}",
+            error.as_deref().unwrap_or("a post-condition did not hold")
+        ),
         TaskEvent::StepFailed {
             state,
             attempt,

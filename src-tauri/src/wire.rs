@@ -120,6 +120,7 @@ impl From<EngineError> for CommandError {
         }
         let code = match &error {
             EngineError::Inputs { .. }
+            | EngineError::WorkflowTools { .. }
             | EngineError::EditRefused { .. }
             | EngineError::BadGrant(_) => ErrorCode::InvalidInput,
             EngineError::NoTask(_)

@@ -3,6 +3,7 @@
 //! decide (approvals, in-doubt answers, cancellations, releases from quarantine).
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use airlock_store::{
     GrantRecord, HeldCall, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions, TaskRecord,
     TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
-use airlock_workflow::{StateKind, Workflow};
+use airlock_workflow::{Diagnostics, StateKind, ToolAccess, Workflow};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, broadcast};
@@ -268,6 +269,23 @@ impl Engine {
         Ok(record.id)
     }
 
+    /// What is wrong with `workflow` given the tools this engine has (a post-condition
+    /// that names a tool no server offers, or one that is not read-only), located in
+    /// `file`, where its text came from. Empty when nothing is.
+    pub fn check_workflow_tools(&self, workflow: &Workflow, file: &Path) -> Diagnostics {
+        workflow.check_tools(
+            file,
+            self.inner.tools.tools().into_iter().map(|t| {
+                let access = if t.annotations.read_only {
+                    ToolAccess::ReadOnly
+                } else {
+                    ToolAccess::Writes
+                };
+                (t.name, access)
+            }),
+        )
+    }
+
     /// Creates a task of `workflow` for `requester`. It runs when an engine picks it up
     /// ([`Engine::run_task`], [`Engine::run_until_idle`] or [`Engine::serve`]).
     #[tracing::instrument(skip(self, workflow, inputs), fields(workflow = %workflow.name))]
@@ -284,6 +302,18 @@ impl Engine {
                 workflow: workflow.name.clone(),
                 errors,
             })?;
+        // A task whose outcome could not be checked is not started.
+        let file = origin.map_or_else(
+            || PathBuf::from(format!("{}.toml", workflow.name)),
+            PathBuf::from,
+        );
+        let diagnostics = self.check_workflow_tools(workflow, &file);
+        if !diagnostics.is_empty() {
+            return Err(EngineError::WorkflowTools {
+                workflow: workflow.name.clone(),
+                diagnostics,
+            });
+        }
         let workflow_id = self.register_workflow(workflow, origin).await?;
         let version = self
             .inner

@@ -11,6 +11,11 @@ pub enum EngineError {
         workflow: String,
         errors: airlock_workflow::InputErrors,
     },
+    #[error("workflow `{workflow}` cannot run with the tools at hand:\n{diagnostics}")]
+    WorkflowTools {
+        workflow: String,
+        diagnostics: airlock_workflow::Diagnostics,
+    },
     #[error("no task `{0}`")]
     NoTask(String),
     #[error("`{prefix}` matches several tasks: {}", matches.join(", "))]

@@ -207,6 +207,18 @@ pub enum TaskEvent {
         by: String,
         reason: Option<String>,
     },
+    /// The workflow's post-conditions were judged at a `succeeded` end, before the
+    /// outcome is recorded (the `ended` that follows says `failed` when one did not hold).
+    /// `output` becomes the end state's output: `passed`, `message` and each one's result.
+    PostconditionsChecked {
+        step_no: i64,
+        state: String,
+        passed: bool,
+        output: Value,
+        /// What did not hold, in words; the task's error when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     Ended {
         state: String,
         status: EndStatus,
@@ -238,6 +250,7 @@ impl TaskEvent {
             TaskEvent::Quarantined { .. } => "quarantined",
             TaskEvent::Released { .. } => "released",
             TaskEvent::Cancelled { .. } => "cancelled",
+            TaskEvent::PostconditionsChecked { .. } => "postconditions_checked",
             TaskEvent::Ended { .. } => "ended",
         }
     }
@@ -247,9 +260,9 @@ impl TaskEvent {
 /// `state`); the store keeps each output in its own row.
 pub fn output_set_by(event: &TaskEvent) -> Option<&str> {
     match event {
-        TaskEvent::StepSucceeded { state, .. } | TaskEvent::ApprovalDecided { state, .. } => {
-            Some(state)
-        }
+        TaskEvent::StepSucceeded { state, .. }
+        | TaskEvent::ApprovalDecided { state, .. }
+        | TaskEvent::PostconditionsChecked { state, .. } => Some(state),
         TaskEvent::StepGaveUp {
             state,
             next: Some(_),
@@ -467,6 +480,17 @@ pub fn apply(p: &mut TaskProjection, event: &TaskEvent) {
             p.status = TaskStatus::Cancelled;
             p.phase = phase_json(&Phase::Ended);
             p.wake_at = None;
+        }
+        TaskEvent::PostconditionsChecked {
+            state,
+            output,
+            error,
+            ..
+        } => {
+            set_output(p, state, output.clone());
+            if error.is_some() {
+                p.error = error.clone();
+            }
         }
         TaskEvent::Ended { state, status } => {
             p.current_state = Some(state.clone());

@@ -15,7 +15,7 @@ use airlock_store::{
     ApprovalWrite, LessonSource, MemoryQuery, Millis, NewMemory, StepWrite, StoreError, TaskRecord,
     TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
-use airlock_workflow::{Scope, State, StateKind, Workflow, glob_matches};
+use airlock_workflow::{EndStatus, Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -29,6 +29,8 @@ use crate::gate::{CallSite, Verdict};
 use crate::ledger::{args_hash, idempotency_key, new_id};
 use crate::model::{ModelReply, ModelRequest, Turn};
 use crate::tool_host::{ProgressSink, ToolError, ToolInfo, ToolProgress, ToolRequest};
+
+mod postconditions;
 
 /// Flushed at least this often even when only pure transitions pile up (a looping workflow).
 const MAX_DRAFT_EVENTS: usize = 256;
@@ -419,6 +421,12 @@ impl Runner {
             task: &task,
         };
         match &state.kind {
+            // A success is only recorded once the post-conditions hold (postconditions.rs).
+            StateKind::End(end)
+                if end.status == EndStatus::Succeeded && !self.wf.postconditions.is_empty() =>
+            {
+                self.start_postconditions(&state, step_no);
+            }
             StateKind::End(end) => {
                 self.draft.push(TaskEvent::Ended {
                     state: state.name.clone(),
@@ -838,7 +846,8 @@ impl Runner {
             progress.note(report);
         }
         progress.take_into(&mut self.draft, &intent.call_id);
-        let is_agent = matches!(state.kind, StateKind::Agent(_));
+        // Agent steps and post-condition reads judge their calls' outcomes themselves.
+        let is_agent = matches!(state.kind, StateKind::Agent(_) | StateKind::End(_));
         match result {
             Ok(output) => {
                 self.record_outcome(
@@ -951,6 +960,9 @@ impl Runner {
         if let StateKind::Tool(_) = &state.kind {
             // Back from people deciding its held call.
             return self.intend_tool_state_call(&state).await;
+        }
+        if let StateKind::End(_) = &state.kind {
+            return self.check_postconditions(&state).await;
         }
         let StateKind::Agent(agent) = &state.kind else {
             return Err(self.corrupt("step (working outside an agent or tool state)"));

@@ -16,8 +16,10 @@
 //!   latest output is not `{"passed": true}`, including one whose expression could not be
 //!   evaluated). Exception rate: exceptions ÷ tasks.
 //! - **Outcome checks**: each `check` state a task ran counts once, with its latest result
-//!   (a check that failed, sent the task to fix things and then passed, passed). Pass
-//!   rate: passed ÷ checks.
+//!   (a check that failed, sent the task to fix things and then passed, passed); so do a
+//!   task's post-conditions, judged together in one `check` step of its end state (whose
+//!   output is `{"passed": ...}` too, and whose failure also fails the task). Pass rate:
+//!   passed ÷ checks.
 //! - **Duplicate action**: a call of a tool that is not safe to repeat (the ledger's
 //!   `idempotent` is false) with the same task, tool and canonical arguments hash as an
 //!   earlier call of that task that took effect (`succeeded` or `happened`), made within
@@ -916,7 +918,8 @@ impl Store {
                     SELECT 'check', s.state_name,
                            COALESCE(json_extract(e.body, '$.output.message'), ''), s.task_id, e.at
                     FROM steps s JOIN task_events e ON e.task_id = s.task_id
-                        AND e.kind = 'step_succeeded' AND json_extract(e.body, '$.step_no') = s.step_no
+                        AND e.kind IN ('step_succeeded', 'postconditions_checked')
+                        AND json_extract(e.body, '$.step_no') = s.step_no
                     WHERE s.kind = 'check' AND s.task_id IN (SELECT id FROM ft)
                       AND json_extract(e.body, '$.output.passed') = 0)
                  SELECT kind, place, error, COUNT(*) AS n, COUNT(DISTINCT task_id), MAX(at) AS last_at,

@@ -41,6 +41,10 @@ pub enum DiagnosticCode {
     MisplacedField,
     /// A file or folder that could not be read (only from [`crate::load_dir`]).
     UnreadableFile,
+    /// A tool no server offers (found when the workflow meets its tools).
+    UnknownTool,
+    /// A tool that may change something, where only a read-only one is allowed.
+    NotReadOnly,
 }
 
 impl DiagnosticCode {
@@ -64,11 +68,13 @@ impl DiagnosticCode {
             Self::InvalidName => "invalid-name",
             Self::MisplacedField => "misplaced-field",
             Self::UnreadableFile => "unreadable-file",
+            Self::UnknownTool => "unknown-tool",
+            Self::NotReadOnly => "not-read-only",
         }
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [DiagnosticCode; 17] = [
+    pub const ALL: [DiagnosticCode; 19] = [
         Self::TomlSyntax,
         Self::DuplicateName,
         Self::UnknownField,
@@ -86,6 +92,8 @@ impl DiagnosticCode {
         Self::InvalidName,
         Self::MisplacedField,
         Self::UnreadableFile,
+        Self::UnknownTool,
+        Self::NotReadOnly,
     ];
 }
 

@@ -16,6 +16,7 @@ mod model;
 mod raw;
 mod schema;
 mod template;
+mod tools;
 mod validate;
 
 pub use args::{ArgNode, Args};
@@ -27,7 +28,9 @@ pub use inputs::{InputError, InputErrors, parse_cli_value};
 pub use load::{LoadError, load, load_dir, parse};
 pub use model::{
     AgentState, ApprovalState, Branch, CheckState, ChoiceState, EndState, EndStatus, InputSpec,
-    InputType, RecallState, RememberState, RetryPolicy, State, StateKind, ToolState, Workflow,
+    InputType, Postcondition, PostconditionCall, RecallState, RememberState, RetryPolicy, State,
+    StateKind, ToolState, Workflow,
 };
 pub use schema::workflow_json_schema;
 pub use template::Template;
+pub use tools::ToolAccess;

@@ -21,6 +21,8 @@ pub struct Workflow {
     pub inputs: Vec<InputSpec>,
     /// States in file order.
     pub states: Vec<State>,
+    /// Checked in order when a task reaches a `succeeded` end (see [`Postcondition`]).
+    pub postconditions: Vec<Postcondition>,
     /// The TOML it was read from.
     pub source: String,
     /// Lower-case hex SHA-256 of `source`: the workflow's version.
@@ -37,6 +39,30 @@ impl Workflow {
     pub fn input(&self, name: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|i| i.name == name)
     }
+}
+
+/// What must hold once a task has reached a `succeeded` end, checked before its outcome
+/// is recorded: an optional read-only tool call, then expressions over its `result` and
+/// the task. One that is false makes the task's outcome `failed`.
+#[derive(Clone, Debug)]
+pub struct Postcondition {
+    pub name: String,
+    pub description: Option<String>,
+    pub call: Option<PostconditionCall>,
+    /// All must be true; never empty.
+    pub expect: Vec<Expr>,
+    pub message: Option<Template>,
+    /// Where the tool (or, without one, the name) is written: for the problems found when
+    /// the workflow meets its tools.
+    pub(crate) span: std::ops::Range<usize>,
+}
+
+/// The read a post-condition makes.
+#[derive(Clone, Debug)]
+pub struct PostconditionCall {
+    /// `<server>.<tool>`; only a read-only tool may be used.
+    pub tool: String,
+    pub args: Args,
 }
 
 /// One declared input.

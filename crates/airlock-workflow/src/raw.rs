@@ -37,6 +37,43 @@ pub(crate) struct RawWorkflow {
     /// The states, by name. Names are identifiers, so expressions can say `state.<name>`.
     #[schemars(with = "BTreeMap<String, RawState>")]
     pub states: IndexMap<Spanned<String>, Spanned<RawState>>,
+    /// Checked, in order, when a task reaches a `succeeded` end, before its outcome is
+    /// recorded: each may read with one read-only tool and asserts expressions over the
+    /// result and the task's state. One that fails makes the task's outcome `failed`.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawPostcondition>")]
+    pub postconditions: Vec<Spanned<RawPostcondition>>,
+}
+
+/// A post-condition: what must hold once the workflow has done its work.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Postcondition")]
+pub(crate) struct RawPostcondition {
+    /// Its name, unique among the workflow's post-conditions (letters, digits and `_`).
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// What it makes sure of, for people.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub description: Option<Spanned<String>>,
+    /// A read-only tool to read the final record with, as `<server>.<tool>`; its result
+    /// is `result` in `expect` and `message`. Without one, only the task's state is checked.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub tool: Option<Spanned<String>>,
+    /// The tool's arguments, as in a `tool` state: string leaves are CEL expressions over
+    /// `inputs`, `state` and `task`.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, RawArg>>")]
+    pub args: Option<Spanned<IndexMap<String, Spanned<RawArg>>>>,
+    /// CEL expressions over `inputs`, `state`, `task` and `result` that must all be true.
+    #[schemars(with = "Vec<String>", length(min = 1))]
+    pub expect: Spanned<Vec<Spanned<String>>>,
+    /// Says what went wrong when an expectation is false; a template with `{{ CEL }}` holes.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<Spanned<String>>,
 }
 
 /// One input of the workflow.

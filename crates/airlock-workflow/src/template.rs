@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::expr::{EvalError, Expr, Scope, SyntaxError};
+use crate::expr::{Bindings, EvalError, Expr, Scope, SyntaxError};
 
 #[derive(Clone, Debug)]
 enum Piece {
@@ -106,6 +106,18 @@ impl Template {
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Hole(expr, _) => out.push_str(&display_value(&expr.eval(scope)?)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renders against prepared [`Bindings`] (which may bind more roots than a [`Scope`]).
+    pub fn render_in(&self, bindings: &Bindings) -> Result<String, EvalError> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Hole(expr, _) => out.push_str(&display_value(&expr.eval_in(bindings)?)),
             }
         }
         Ok(out)

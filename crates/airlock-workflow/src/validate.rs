@@ -17,9 +17,10 @@ use crate::expr::{Expr, ROOTS};
 use crate::inputs::{conform, type_phrase};
 use crate::model::{
     AgentState, ApprovalState, Branch, CheckState, ChoiceState, EndState, EndStatus, InputSpec,
-    InputType, RecallState, RememberState, RetryPolicy, State, StateKind, ToolState, Workflow,
+    InputType, Postcondition, PostconditionCall, RecallState, RememberState, RetryPolicy, State,
+    StateKind, ToolState, Workflow,
 };
-use crate::raw::{RawArg, RawInput, RawRetry, RawState, RawWorkflow};
+use crate::raw::{RawArg, RawInput, RawPostcondition, RawRetry, RawState, RawWorkflow};
 use crate::template::Template;
 
 /// The kinds of state, as written in `kind`.
@@ -101,6 +102,7 @@ pub(crate) fn parse_workflow(file: &Path, source: &str) -> Result<Workflow, Diag
         states: raw.states.keys().map(|k| k.get_ref().clone()).collect(),
         r: reporter,
         broken_transition: false,
+        result_root: false,
     };
     checker.workflow(raw, source)
 }
@@ -127,6 +129,8 @@ struct Checker<'a> {
     states: Vec<String>,
     /// A transition is missing or names no state; reachability checks would only echo it.
     broken_transition: bool,
+    /// Expressions may also use `result` (a post-condition's tool result).
+    result_root: bool,
 }
 
 impl Checker<'_> {
@@ -154,6 +158,7 @@ impl Checker<'_> {
         }
         self.target(&raw.start, "`start`");
         self.graph(&raw);
+        let postconditions = self.postconditions(&raw, &states);
 
         let diagnostics = self.r.finish();
         if !diagnostics.is_empty() {
@@ -165,6 +170,7 @@ impl Checker<'_> {
             start: raw.start.into_inner(),
             inputs,
             states,
+            postconditions,
             source: source.to_owned(),
             hash: hex::encode(Sha256::digest(source.as_bytes())),
         })
@@ -304,7 +310,7 @@ impl Checker<'_> {
                     t.get_ref().clone()
                 });
                 let args = raw.args.as_ref().map_or_else(Args::empty, |a| {
-                    Args::new(self.arg_table(a.get_ref(), "args", state_name))
+                    Args::new(self.arg_table(a.get_ref(), "args", &format!("state `{state_name}`")))
                 });
                 StateKind::Tool(ToolState {
                     tool: tool?,
@@ -730,30 +736,31 @@ impl Checker<'_> {
         &mut self,
         table: &IndexMap<String, Spanned<RawArg>>,
         path: &str,
-        state: &str,
+        owner: &str,
     ) -> Vec<(String, ArgNode)> {
         table
             .iter()
             .filter_map(|(key, value)| {
-                let node = self.arg(value, &format!("{path}.{key}"), state)?;
+                let node = self.arg(value, &format!("{path}.{key}"), owner)?;
                 Some((key.clone(), node))
             })
             .collect()
     }
 
-    fn arg(&mut self, value: &Spanned<RawArg>, path: &str, state: &str) -> Option<ArgNode> {
+    /// `owner` says whose arguments these are, e.g. "state `refund`".
+    fn arg(&mut self, value: &Spanned<RawArg>, path: &str, owner: &str) -> Option<ArgNode> {
         Some(match value.get_ref() {
             RawArg::Expr(text) => {
                 let spanned = Spanned::new(value.span(), text.clone());
-                ArgNode::Expr(self.expr(&spanned, &format!("`{path}` of state `{state}`"))?)
+                ArgNode::Expr(self.expr(&spanned, &format!("`{path}` of {owner}"))?)
             }
             RawArg::Literal(v) => ArgNode::Literal(v.clone()),
-            RawArg::Table(entries) => ArgNode::Table(self.arg_table(entries, path, state)),
+            RawArg::Table(entries) => ArgNode::Table(self.arg_table(entries, path, owner)),
             RawArg::Array(items) => ArgNode::Array(
                 items
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, item)| self.arg(item, &format!("{path}[{i}]"), state))
+                    .filter_map(|(i, item)| self.arg(item, &format!("{path}[{i}]"), owner))
                     .collect(),
             ),
         })
@@ -819,11 +826,21 @@ impl Checker<'_> {
                     ),
                     did_you_mean(f, TASK_FIELDS),
                 )),
+                ("result", _) if self.result_root => None,
                 (root, _) if !ROOTS.contains(&root) => Some(with_hint(
                     format!(
-                        "{what} uses `{root}`, which is not defined; expressions can use `inputs`, `state` and `task`"
+                        "{what} uses `{root}`, which is not defined; expressions can use `inputs`, `state`{}",
+                        if self.result_root {
+                            ", `task` and `result`"
+                        } else {
+                            " and `task`"
+                        }
                     ),
-                    did_you_mean(root, ROOTS),
+                    if self.result_root {
+                        did_you_mean(root, ROOTS.iter().copied().chain(["result"]))
+                    } else {
+                        did_you_mean(root, ROOTS)
+                    },
                 )),
                 _ => None,
             };
@@ -852,6 +869,123 @@ impl Checker<'_> {
             .nth(index)
             .map_or(inner.len(), |(b, _)| b);
         span.start + 1 + byte
+    }
+
+    /// The post-conditions: names, tool names, arguments, expectations and messages. Whether
+    /// a tool exists and only reads is known when the workflow meets its tools
+    /// ([`Workflow::check_tools`]).
+    fn postconditions(&mut self, raw: &RawWorkflow, states: &[State]) -> Vec<Postcondition> {
+        if raw.postconditions.is_empty() {
+            return Vec::new();
+        }
+        let succeeds = states
+            .iter()
+            .any(|s| matches!(&s.kind, StateKind::End(e) if e.status == EndStatus::Succeeded));
+        if !succeeds && !self.r.has_errors() {
+            self.r.error_at(
+                Code::BadValue,
+                &raw.postconditions[0].get_ref().name.span(),
+                "post-conditions are checked when a task reaches an end with `status = \"succeeded\"`, but this workflow has no such end state",
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for pc in &raw.postconditions {
+            let pc = pc.get_ref();
+            let name = pc.name.get_ref().as_str();
+            if !is_identifier(name) {
+                self.r.error_at(
+                    Code::InvalidName,
+                    &pc.name.span(),
+                    format!(
+                        "`{name}` is not a valid post-condition name; use letters, digits and `_`, not starting with a digit"
+                    ),
+                );
+            } else if seen.contains(&name) {
+                self.r.error_at(
+                    Code::DuplicateName,
+                    &pc.name.span(),
+                    format!("there are two post-conditions named `{name}`; give each its own name"),
+                );
+            }
+            seen.push(name);
+            if let Some(p) = self.postcondition(pc) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    fn postcondition(&mut self, pc: &RawPostcondition) -> Option<Postcondition> {
+        let name = pc.name.get_ref().clone();
+        let what = format!("post-condition `{name}`");
+        let call = match &pc.tool {
+            Some(tool) => {
+                if !is_tool_name(tool.get_ref(), false) {
+                    self.r.error_at(
+                        Code::BadValue,
+                        &tool.span(),
+                        format!(
+                            "`tool` of {what} is `{}`, but a tool is named `<server>.<tool>`, e.g. \"support.get_order\"",
+                            tool.get_ref()
+                        ),
+                    );
+                }
+                let args = pc.args.as_ref().map_or_else(Args::empty, |a| {
+                    Args::new(self.arg_table(a.get_ref(), "args", &what))
+                });
+                Some(PostconditionCall {
+                    tool: tool.get_ref().clone(),
+                    args,
+                })
+            }
+            None => {
+                if let Some(args) = &pc.args {
+                    self.r.error_at(
+                        Code::MisplacedField,
+                        &args.span(),
+                        format!("{what} has `args` but no `tool` to give them to"),
+                    );
+                }
+                None
+            }
+        };
+        if pc.expect.get_ref().is_empty() {
+            self.r.error_at(
+                Code::BadValue,
+                &pc.expect.span(),
+                format!(
+                    "`expect` of {what} is empty; list at least one expression that must be true"
+                ),
+            );
+        }
+        // `result` is the tool's answer: only there when there is a tool.
+        self.result_root = call.is_some();
+        let mut expect = Vec::new();
+        let mut complete = true;
+        for (i, e) in pc.expect.get_ref().iter().enumerate() {
+            match self.expr(e, &format!("`expect[{i}]` of {what}")) {
+                Some(e) => expect.push(e),
+                None => complete = false,
+            }
+        }
+        let message = pc
+            .message
+            .as_ref()
+            .and_then(|m| self.template(m, &format!("`message` of {what}")));
+        self.result_root = false;
+        let complete = complete && (pc.message.is_none() || message.is_some());
+        (complete && !expect.is_empty()).then(|| Postcondition {
+            name,
+            description: pc.description.as_ref().map(|d| d.get_ref().clone()),
+            span: pc
+                .tool
+                .as_ref()
+                .map_or_else(|| pc.name.span(), |t| t.span()),
+            call,
+            expect,
+            message,
+        })
     }
 
     /// Reachability: from `start` to every state, and from every state to an end.

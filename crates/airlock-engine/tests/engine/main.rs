@@ -12,6 +12,7 @@ mod in_doubt;
 mod leases;
 mod memory;
 mod policy;
+mod postconditions;
 mod progress;
 mod props;
 mod quarantine;

@@ -6,4 +6,5 @@ mod diagnostics;
 mod eval;
 mod examples;
 mod parse;
+mod postconditions;
 mod schema;
