@@ -7,8 +7,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use airlock_claude::pricing;
-use airlock_engine::evaluation::{BucketMetrics, SuggestionKind, WorkflowMetrics};
-use airlock_engine::store::{Bucket, MetricsFilter, Millis, Spread};
+use airlock_engine::evaluation::{BucketMetrics, LessonActivity, SuggestionKind, WorkflowMetrics};
+use airlock_engine::store::{
+    Bucket, LessonRecord, LessonSource, LessonStatus, MetricsFilter, Millis, Spread,
+};
 use airlock_engine::{Engine, MetricsReport, PricedFigures, Rating, Review};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -90,7 +92,7 @@ pub async fn review(engine: &Engine, period: &Period, out: &Path, json: bool) ->
             "review.html",
             doc.html(&review_chart(&review.metrics.buckets)),
         ),
-        ("metrics.csv", metrics_csv(&review.metrics)),
+        ("metrics.csv", metrics_csv(&review.metrics, &review.lessons)),
     ];
     let mut written = Vec::new();
     for (name, text) in files {
@@ -105,10 +107,11 @@ pub async fn review(engine: &Engine, period: &Period, out: &Path, json: bool) ->
             say!("wrote {}", path.display());
         }
         say!(
-            "{} task(s), {} exception(s), {} override(s), {} suggested policy change(s)",
+            "{} task(s), {} exception(s), {} override(s), {} lesson(s) proposed, {} suggested policy change(s)",
             review.metrics.total.figures.tasks,
             review.metrics.total.figures.exceptions.tasks,
             review.metrics.total.figures.approvals.edited,
+            review.lessons.proposed.len(),
             review.suggestions.len()
         );
     }
@@ -484,9 +487,41 @@ const CSV_COLUMNS: &[&str] = &[
     "cost_usd",
     "wall_p50_ms",
     "wall_p90_ms",
+    "lessons_proposed",
+    "lessons_accepted",
+    "lessons_dismissed",
 ];
 
-fn csv_row(scope: &str, key: &str, p: &PricedFigures) -> String {
+/// Lessons proposed, accepted and dismissed, as counted on one CSV row.
+#[derive(Clone, Copy, Default)]
+struct LessonCounts([usize; 3]);
+
+impl LessonCounts {
+    /// The lessons of `l` that `belongs` says are this row's: a proposal by its lesson
+    /// and time of proposal, a review by its lesson and time of review.
+    fn of(l: &LessonActivity, belongs: impl Fn(&LessonRecord, Millis) -> bool) -> LessonCounts {
+        let reviewed_at = |lesson: &LessonRecord| match &lesson.status {
+            LessonStatus::Accepted { at, .. } | LessonStatus::Dismissed { at, .. } => *at,
+            LessonStatus::Proposed => lesson.created_at,
+        };
+        LessonCounts([
+            l.proposed
+                .iter()
+                .filter(|x| belongs(x, x.created_at))
+                .count(),
+            l.accepted
+                .iter()
+                .filter(|x| belongs(x, reviewed_at(x)))
+                .count(),
+            l.dismissed
+                .iter()
+                .filter(|x| belongs(x, reviewed_at(x)))
+                .count(),
+        ])
+    }
+}
+
+fn csv_row(scope: &str, key: &str, p: &PricedFigures, lessons: LessonCounts) -> String {
     let f = &p.figures;
     let a = &f.approvals;
     let rate = |r: Option<f64>| r.map_or_else(String::new, |r| format!("{r:.4}"));
@@ -531,26 +566,34 @@ fn csv_row(scope: &str, key: &str, p: &PricedFigures) -> String {
         p.cost.usd.map_or_else(String::new, |c| format!("{c:.4}")),
         opt(f.wall_time.p50_ms),
         opt(f.wall_time.p90_ms),
+        lessons.0[0].to_string(),
+        lessons.0[1].to_string(),
+        lessons.0[2].to_string(),
     ];
     fields.join(",")
 }
 
-/// The figures as CSV: one row for all tasks, one per workflow, one per bucket.
-fn metrics_csv(r: &MetricsReport) -> String {
+/// The figures as CSV: one row for all tasks, one per workflow, one per bucket; the lesson
+/// columns count the period's lessons by their workflow and the day (or week) of what
+/// happened to them.
+fn metrics_csv(r: &MetricsReport, lessons: &LessonActivity) -> String {
     let mut out = CSV_COLUMNS.join(",");
     out.push('\n');
-    out.push_str(&csv_row("total", "", &r.total));
+    let all = LessonCounts::of(lessons, |_, _| true);
+    out.push_str(&csv_row("total", "", &r.total, all));
     out.push('\n');
     for WorkflowMetrics { workflow, figures } in &r.workflows {
-        out.push_str(&csv_row("workflow", workflow, figures));
+        let counts = LessonCounts::of(lessons, |l, _| &l.workflow == workflow);
+        out.push_str(&csv_row("workflow", workflow, figures, counts));
         out.push('\n');
     }
-    let scope = match r.filter.bucket {
-        Some(Bucket::Week) => "week",
-        _ => "day",
+    let (scope, length) = match r.filter.bucket {
+        Some(Bucket::Week) => ("week", Bucket::Week.millis()),
+        _ => ("day", Bucket::Day.millis()),
     };
     for BucketMetrics { start, figures } in &r.buckets {
-        out.push_str(&csv_row(scope, &date(*start), figures));
+        let counts = LessonCounts::of(lessons, |_, at| (*start..start + length).contains(&at));
+        out.push_str(&csv_row(scope, &date(*start), figures, counts));
         out.push('\n');
     }
     out
@@ -1001,6 +1044,8 @@ fn review_document(r: &Review) -> Document {
         ));
     }
 
+    lessons_section(&mut blocks, &r.lessons);
+
     blocks.push(Block::Heading(2, "Suggested policy changes".into()));
     if r.suggestions.is_empty() {
         blocks.push(Block::Para(vec![t(format!(
@@ -1030,6 +1075,95 @@ fn review_document(r: &Review) -> Document {
         ));
     }
     Document { title, blocks }
+}
+
+/// Where a lesson came from, in words.
+fn lesson_origin(lesson: &LessonRecord) -> String {
+    let what = match lesson.source {
+        LessonSource::Rejection => "a rejection with a reason",
+        LessonSource::Edit => "an approver's edit",
+        LessonSource::FailedCheck => "a failed outcome check",
+        LessonSource::LowRating => "a low rating",
+        LessonSource::Policy => "a policy exception",
+    };
+    match &lesson.task_id {
+        Some(task) => format!("{what} in task {} ({})", short(task), lesson.workflow),
+        None => format!("{what} ({})", lesson.workflow),
+    }
+}
+
+/// The lessons proposed, accepted and dismissed in the period, each with its origin.
+fn lessons_section(blocks: &mut Vec<Block>, l: &LessonActivity) {
+    blocks.push(Block::Heading(2, "Lessons".into()));
+    if l.proposed.is_empty() && l.accepted.is_empty() && l.dismissed.is_empty() {
+        blocks.push(Block::Para(vec![t(
+            "None: no lesson was proposed, accepted or dismissed in this period.",
+        )]));
+        return;
+    }
+    blocks.push(Block::Para(vec![t(format!(
+        "{} proposed, {} accepted and {} dismissed in the period (by when that happened, \
+         whichever tasks they came from). Accepted lessons go into their workflow's agent \
+         requests; proposed ones wait for a person: `airlock lessons list --status proposed`.",
+        l.proposed.len(),
+        l.accepted.len(),
+        l.dismissed.len()
+    ))]));
+    let quoted = |lesson: &LessonRecord| t(format!(": “{}”", lesson.text));
+    if !l.proposed.is_empty() {
+        blocks.push(Block::Heading(3, "Proposed".into()));
+        blocks.push(Block::List(
+            l.proposed
+                .iter()
+                .map(|lesson| {
+                    let now = match &lesson.status {
+                        LessonStatus::Proposed => "waiting for review".to_owned(),
+                        LessonStatus::Accepted { by, .. } => format!("since accepted by {by}"),
+                        LessonStatus::Dismissed { by, .. } => format!("since dismissed by {by}"),
+                    };
+                    vec![
+                        t(format!(
+                            "{} from {} ({now}) ",
+                            date_time(lesson.created_at),
+                            lesson_origin(lesson)
+                        )),
+                        code(lesson.id.clone()),
+                        quoted(lesson),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    for (title, list, verb) in [
+        ("Accepted", &l.accepted, "accepted"),
+        ("Dismissed", &l.dismissed, "dismissed"),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        blocks.push(Block::Heading(3, title.into()));
+        blocks.push(Block::List(
+            list.iter()
+                .map(|lesson| {
+                    let (by, at) = match &lesson.status {
+                        LessonStatus::Accepted { by, at } | LessonStatus::Dismissed { by, at } => {
+                            (by.as_str(), *at)
+                        }
+                        LessonStatus::Proposed => ("someone", lesson.created_at),
+                    };
+                    vec![
+                        t(format!(
+                            "{} {verb} by {by}, from {} ",
+                            date_time(at),
+                            lesson_origin(lesson)
+                        )),
+                        code(lesson.id.clone()),
+                        quoted(lesson),
+                    ]
+                })
+                .collect(),
+        ));
+    }
 }
 
 fn short(id: &str) -> &str {

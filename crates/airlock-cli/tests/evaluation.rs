@@ -245,6 +245,40 @@ fn ratings_metrics_and_the_review_tell_what_happened() {
         text(&out)
     );
 
+    // The corrections proposed lessons: the rejection's reason, the edit, the low rating
+    // with its comment. carol accepts the first in her words and dismisses the last.
+    let (_, lessons) = sb
+        .json(["lessons", "list", "--status", "proposed"])
+        .expect("lessons");
+    let of = |source: &str| {
+        lessons
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|l| l["source"] == source)
+            .unwrap_or_else(|| panic!("a {source} lesson in {lessons}"))["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let (from_rejection, from_edit, from_rating) = (of("rejection"), of("edit"), of("low_rating"));
+    let (code, _) = sb
+        .json([
+            "lessons",
+            "accept",
+            &from_rejection,
+            "--text",
+            "Check the vendor is approved first",
+            "--as",
+            "carol",
+        ])
+        .expect("accept");
+    assert_eq!(code, Some(0));
+    let (code, _) = sb
+        .json(["lessons", "dismiss", &from_rating, "--as", "carol"])
+        .expect("dismiss");
+    assert_eq!(code, Some(0));
+
     let dir = sb.path().join("review");
     let out = sb
         .airlock([
@@ -273,6 +307,26 @@ fn ratings_metrics_and_the_review_tell_what_happened() {
         "held by rule \"large payouts need a controller\"",
         "`amount: 20000.0 → 9000`",
         "## Exceptions\n\nNone",
+        "## Lessons\n\n3 proposed, 1 accepted and 1 dismissed in the period",
+        "### Proposed",
+        &format!(
+            "from a rejection with a reason in task {} (approve-payout) (since accepted by carol) `{from_rejection}`: “Check the vendor is approved first”",
+            &rejected[..8]
+        ),
+        &format!(
+            "from an approver's edit in task {} (approve-payout) (waiting for review) `{from_edit}`",
+            &edited[..8]
+        ),
+        "### Accepted",
+        &format!(
+            "accepted by carol, from a rejection with a reason in task {} (approve-payout) `{from_rejection}`: “Check the vendor is approved first”",
+            &rejected[..8]
+        ),
+        "### Dismissed",
+        &format!(
+            "dismissed by carol, from a low rating in task {} (approve-payout) `{from_rating}`: “alice rated a finished task 2/5: slow”",
+            &approved[..8]
+        ),
         "## Suggested policy changes\n\nNone",
     ] {
         assert!(md.contains(expected), "{expected:?} missing from:\n{md}");
@@ -308,6 +362,37 @@ fn ratings_metrics_and_the_review_tell_what_happened() {
         ("total", "5", "1", "0.7500")
     );
     assert!(csv.contains("\nworkflow,approve-payout,5,"), "{csv}");
+    assert_eq!(
+        (
+            col("lessons_proposed"),
+            col("lessons_accepted"),
+            col("lessons_dismissed")
+        ),
+        ("3", "1", "1")
+    );
+
+    // A period in which nothing happened has no lessons either.
+    let empty = sb.path().join("empty-review");
+    let out = sb
+        .airlock([
+            "review".as_ref(),
+            "--since".as_ref(),
+            "2000-01-01".as_ref(),
+            "--until".as_ref(),
+            "2000-01-07".as_ref(),
+            "--out".as_ref(),
+            empty.as_os_str(),
+        ])
+        .output()
+        .expect("review");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let md = std::fs::read_to_string(empty.join("review.md")).expect("review.md");
+    assert!(
+        md.contains(
+            "## Lessons\n\nNone: no lesson was proposed, accepted or dismissed in this period."
+        ),
+        "{md}"
+    );
 
     let out = sb
         .airlock(["review".as_ref(), "--out".as_ref(), dir.as_os_str()])

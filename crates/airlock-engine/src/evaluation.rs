@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use airlock_store::{
-    AuditEntryWrite, ExceptionRecord, FailureMode, Figures, HeldCallDecision, LessonSource,
-    Metrics, MetricsFilter, Millis, ModelTokens, OverrideRecord, RatingRecord,
+    AuditEntryWrite, ExceptionRecord, FailureMode, Figures, HeldCallDecision, LessonRecord,
+    LessonSource, LessonStatus, Metrics, MetricsFilter, Millis, ModelTokens, OverrideRecord,
+    RatingRecord,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -146,7 +147,46 @@ pub struct Review {
     pub failure_modes: Vec<FailureMode>,
     pub overrides: Vec<OverrideRecord>,
     pub exceptions: Vec<ExceptionRecord>,
+    pub lessons: LessonActivity,
     pub suggestions: Vec<PolicySuggestion>,
+}
+
+/// What happened to lessons in a period. A lesson proposed and reviewed in the same
+/// period is in both of its lists.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LessonActivity {
+    /// Proposed in the period, whatever has become of them since; oldest first.
+    pub proposed: Vec<LessonRecord>,
+    /// Accepted in the period (given to the workflow's agents from then on).
+    pub accepted: Vec<LessonRecord>,
+    /// Dismissed in the period.
+    pub dismissed: Vec<LessonRecord>,
+}
+
+impl LessonActivity {
+    /// Sorts lessons by what happened to them within `[since, until)`.
+    pub fn of_period(
+        lessons: Vec<LessonRecord>,
+        since: Option<Millis>,
+        until: Option<Millis>,
+    ) -> LessonActivity {
+        let within = |at: Millis| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u);
+        let mut activity = LessonActivity::default();
+        for lesson in lessons {
+            if within(lesson.created_at) {
+                activity.proposed.push(lesson.clone());
+            }
+            match &lesson.status {
+                LessonStatus::Accepted { at, .. } if within(*at) => activity.accepted.push(lesson),
+                LessonStatus::Dismissed { at, .. } if within(*at) => {
+                    activity.dismissed.push(lesson)
+                }
+                _ => {}
+            }
+        }
+        activity.proposed.sort_by_key(|l| l.created_at);
+        activity
+    }
 }
 
 fn usage(t: &ModelTokens) -> ModelUsage {
@@ -349,7 +389,8 @@ impl Engine {
     }
 
     /// The review of `filter`'s period: figures, the `limit` most common failure modes,
-    /// the latest overrides and exceptions, and policy changes to consider.
+    /// the latest overrides and exceptions, the lessons proposed, accepted and dismissed
+    /// in it, and policy changes to consider.
     pub async fn review(
         &self,
         filter: &MetricsFilter,
@@ -357,12 +398,13 @@ impl Engine {
         limit: i64,
     ) -> Result<Review, EngineError> {
         let store = self.store();
-        let (metrics, failure_modes, overrides, exceptions, decisions) = tokio::try_join!(
+        let (metrics, failure_modes, overrides, exceptions, decisions, lessons) = tokio::try_join!(
             store.metrics(filter),
             store.failure_modes(filter, limit),
             store.overrides(filter, limit),
             store.exceptions(filter, limit),
             store.held_call_decisions(filter.workflow.as_deref(), filter.until),
+            store.lessons_in_period(filter.workflow.as_deref(), filter.since, filter.until),
         )?;
         Ok(Review {
             generated_at: self.clock().now(),
@@ -370,6 +412,7 @@ impl Engine {
             failure_modes,
             overrides,
             exceptions,
+            lessons: LessonActivity::of_period(lessons, filter.since, filter.until),
             suggestions: suggest_policy_changes(&decisions, filter.since),
         })
     }
@@ -455,6 +498,54 @@ mod tests {
             .collect();
         ds.extend((17..20).map(|i| decision("t", i, "approved", true)));
         assert!(suggest_policy_changes(&ds, None).is_empty());
+    }
+
+    fn lesson(id: &str, created_at: Millis, status: LessonStatus) -> LessonRecord {
+        LessonRecord {
+            id: id.into(),
+            workflow: "refund".into(),
+            source: LessonSource::Rejection,
+            source_ref: id.into(),
+            task_id: None,
+            text: id.into(),
+            created_at,
+            status,
+        }
+    }
+
+    #[test]
+    fn a_periods_lessons_are_sorted_by_what_happened_to_them_within_it() {
+        let by = |at| ("carol".to_owned(), at);
+        let accepted = |at| {
+            let (by, at) = by(at);
+            LessonStatus::Accepted { by, at }
+        };
+        let dismissed = |at| {
+            let (by, at) = by(at);
+            LessonStatus::Dismissed { by, at }
+        };
+        let lessons = vec![
+            // proposed before the period, accepted in it
+            lesson("old-accepted", 5, accepted(15)),
+            // proposed and dismissed in it
+            lesson("new-dismissed", 12, dismissed(13)),
+            // proposed in it, accepted after it
+            lesson("new-later", 11, accepted(25)),
+            // proposed in it, still waiting
+            lesson("new-waiting", 19, LessonStatus::Proposed),
+            // all before the period
+            lesson("old", 1, dismissed(2)),
+        ];
+        let a = LessonActivity::of_period(lessons, Some(10), Some(20));
+        let ids = |l: &[LessonRecord]| l.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&a.proposed),
+            ["new-later", "new-dismissed", "new-waiting"]
+        );
+        assert_eq!(ids(&a.accepted), ["old-accepted"]);
+        assert_eq!(ids(&a.dismissed), ["new-dismissed"]);
+        let open = LessonActivity::of_period(vec![lesson("x", 1, accepted(2))], None, None);
+        assert_eq!((open.proposed.len(), open.accepted.len()), (1, 1));
     }
 
     #[test]

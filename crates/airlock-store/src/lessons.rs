@@ -128,6 +128,34 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The lessons proposed or reviewed (accepted or dismissed) in a period (`since`
+    /// inclusive, `until` exclusive; either end open when `None`), of one workflow if
+    /// given, in order of their latest change.
+    pub async fn lessons_in_period(
+        &self,
+        workflow: Option<&str>,
+        since: Option<Millis>,
+        until: Option<Millis>,
+    ) -> Result<Vec<LessonRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM lessons
+             WHERE (? IS NULL OR workflow = ?)
+               AND ((created_at >= COALESCE(?, created_at) AND created_at < COALESCE(?, created_at + 1))
+                 OR (reviewed_at >= COALESCE(?, reviewed_at) AND reviewed_at < COALESCE(?, reviewed_at + 1)))
+             ORDER BY COALESCE(reviewed_at, created_at), id",
+        )
+        .bind(workflow)
+        .bind(workflow)
+        .bind(since)
+        .bind(until)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.inner.reads)
+        .await
+        .ctx("listing a period's lessons")?;
+        rows.iter().map(lesson_from_row).collect()
+    }
+
     /// Lessons, newest first; only one workflow's, or only those in one status, if asked.
     pub async fn lessons(
         &self,
