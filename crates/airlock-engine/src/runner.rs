@@ -339,12 +339,15 @@ impl Runner {
             })
     }
 
-    fn scope_values(&self) -> (Value, Value, Value) {
-        (
-            self.inputs.clone(),
-            self.draft.proj.state.clone(),
-            self.task_meta.clone(),
-        )
+    /// What expressions see, borrowed: the task's `state` holds the output of every
+    /// completed state, so copying it at each step would make a task quadratic in its
+    /// length. Evaluate first, then draft (a borrowed scope and a push cannot overlap).
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            inputs: &self.inputs,
+            state: &self.draft.proj.state,
+            task: &self.task_meta,
+        }
     }
 
     fn start_step(&mut self, state: &State, step_no: i64, attempt: i64) {
@@ -414,12 +417,6 @@ impl Runner {
     async fn enter(&mut self) -> Result<(), EngineError> {
         let state = self.current()?;
         let step_no = self.draft.proj.step_no + 1;
-        let (inputs, st, task) = self.scope_values();
-        let scope = Scope {
-            inputs: &inputs,
-            state: &st,
-            task: &task,
-        };
         match &state.kind {
             // A success is only recorded once the post-conditions hold (postconditions.rs).
             StateKind::End(end)
@@ -435,6 +432,7 @@ impl Runner {
             }
             StateKind::Choice(choice) => {
                 self.start_step(&state, step_no, 1);
+                let scope = self.scope();
                 let mut picked = Ok((Value::String("default".into()), choice.default.clone()));
                 for (i, branch) in choice.branches.iter().enumerate() {
                     match branch.when.eval_bool(&scope) {
@@ -458,13 +456,21 @@ impl Runner {
             }
             StateKind::Check(check) => {
                 self.start_step(&state, step_no, 1);
-                match check.assert.eval_bool(&scope) {
-                    Ok(true) => self.succeed(&state, json!({ "passed": true }), &check.next),
-                    Ok(false) => {
-                        let message = match &check.message {
+                // `Ok(None)`: passed; `Ok(Some(message))`: failed, saying why.
+                let verdict = {
+                    let scope = self.scope();
+                    match check.assert.eval_bool(&scope) {
+                        Ok(true) => Ok(None),
+                        Ok(false) => Ok(Some(match &check.message {
                             Some(t) => t.render(&scope).unwrap_or_else(|e| e.to_string()),
                             None => format!("`{}` was false", check.assert.source()),
-                        };
+                        })),
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
+                match verdict {
+                    Ok(None) => self.succeed(&state, json!({ "passed": true }), &check.next),
+                    Ok(Some(message)) => {
                         self.inner
                             .propose_lesson(
                                 &self.wf.name,
@@ -480,12 +486,13 @@ impl Runner {
                             &check.on_fail,
                         );
                     }
-                    Err(e) => self.give_up(&state, e.to_string()),
+                    Err(e) => self.give_up(&state, e),
                 }
             }
             StateKind::Approval(approval) => {
                 self.start_step(&state, step_no, 1);
-                match approval.prompt.render(&scope) {
+                let prompt = approval.prompt.render(&self.scope());
+                match prompt {
                     Ok(prompt) => {
                         let approval_id = new_id();
                         let expires_at = approval
@@ -521,6 +528,7 @@ impl Runner {
             StateKind::Agent(_) => self.start_step(&state, step_no, 1),
             StateKind::Recall(recall) => {
                 self.start_step(&state, step_no, 1);
+                let scope = self.scope();
                 let query = (|| {
                     Ok::<_, String>(MemoryQuery {
                         subject: Some(subject_of(&recall.subject, &scope)?),
@@ -563,6 +571,7 @@ impl Runner {
             }
             StateKind::Remember(remember) => {
                 self.start_step(&state, step_no, 1);
+                let scope = self.scope();
                 let entry = (|| {
                     let key = match remember.key.eval(&scope).map_err(|e| e.to_string())? {
                         Value::String(s) => s,
@@ -662,13 +671,8 @@ impl Runner {
         let StateKind::Tool(tool_state) = &state.kind else {
             return Ok(());
         };
-        let (inputs, st, task) = self.scope_values();
-        let scope = Scope {
-            inputs: &inputs,
-            state: &st,
-            task: &task,
-        };
-        let args = match tool_state.args.eval(&scope) {
+        let args = tool_state.args.eval(&self.scope());
+        let args = match args {
             Ok(args) => args,
             Err(e) => {
                 self.give_up(state, format!("arguments for `{}`: {e}", tool_state.tool));
@@ -1196,13 +1200,8 @@ impl Runner {
             );
             return Ok(());
         };
-        let (inputs, st, task) = self.scope_values();
-        let scope = Scope {
-            inputs: &inputs,
-            state: &st,
-            task: &task,
-        };
-        let goal = match agent.goal.render(&scope) {
+        let goal = agent.goal.render(&self.scope());
+        let goal = match goal {
             Ok(goal) => goal,
             Err(e) => {
                 self.give_up(&state, e.to_string());

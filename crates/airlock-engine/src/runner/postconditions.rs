@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use airlock_store::{LessonSource, StepWrite, ToolCallOutcome};
-use airlock_workflow::{Bindings, EndStatus, PostconditionCall, Scope, State};
+use airlock_workflow::{Bindings, EndStatus, PostconditionCall, State};
 use serde_json::{Map, Value, json};
 
 use super::Runner;
@@ -127,16 +127,8 @@ impl Runner {
         call: &PostconditionCall,
         index: i64,
     ) -> Result<Proposed, EngineError> {
-        let (inputs, st, task) = self.scope_values();
-        let scope = Scope {
-            inputs: &inputs,
-            state: &st,
-            task: &task,
-        };
-        let refusal = match (
-            call.args.eval(&scope),
-            self.inner.tools.describe(&call.tool),
-        ) {
+        let args = call.args.eval(&self.scope());
+        let refusal = match (args, self.inner.tools.describe(&call.tool)) {
             (Err(e), _) => Some(format!("arguments for `{}`: {e}", call.tool)),
             (_, None) => Some(ToolError::Unknown(call.tool.clone()).to_string()),
             (Ok(args), Some(info)) => {
@@ -180,7 +172,12 @@ impl Runner {
     /// ends the task: `succeeded` only when all of them hold.
     async fn judge(&mut self, state: &State, reads: &[Read]) {
         let step_no = self.draft.proj.step_no;
-        let (inputs, st, task) = self.scope_values();
+        // Copied once per task (its end), so the verdicts can be drafted while they are read.
+        let (inputs, st, task) = (
+            self.inputs.clone(),
+            self.draft.proj.state.clone(),
+            self.task_meta.clone(),
+        );
         let wf = self.wf.clone();
         let mut each = Map::new();
         let mut failures: Vec<(String, String)> = Vec::new();
