@@ -219,26 +219,35 @@ impl Inner {
         Ok(())
     }
 
-    /// Decides one proposed call (see the module docs).
+    /// Decides one proposed call (see the module docs). `step_is_new`: the call is the
+    /// first thing proposed in a step number the task never used before, so no call of
+    /// it can have been held yet. Held calls are written only by the gate, in the commits
+    /// of the runner holding the task's lease, at the task's current step number, and
+    /// step numbers only grow; so the lookup of earlier decisions, a read on every
+    /// step's path, is skipped.
     pub(crate) async fn gate(
         &self,
         site: &CallSite<'_>,
         tool: &ToolInfo,
         args: &Value,
         call_index: i64,
+        step_is_new: bool,
     ) -> Result<GateResult, EngineError> {
         let hash = args_hash(args);
-        let held_before = self
-            .store
-            .task_approvals(site.task_id)
-            .await?
-            .into_iter()
-            .rfind(|a| {
-                a.step_no == site.step_no
-                    && a.held_call
-                        .as_ref()
-                        .is_some_and(|h| h.call_index == call_index && args_hash(&h.args) == hash)
-            });
+        let held_before = if step_is_new {
+            None
+        } else {
+            self.store
+                .task_approvals(site.task_id)
+                .await?
+                .into_iter()
+                .rfind(|a| {
+                    a.step_no == site.step_no
+                        && a.held_call.as_ref().is_some_and(|h| {
+                            h.call_index == call_index && args_hash(&h.args) == hash
+                        })
+                })
+        };
         if let Some(approval) = held_before {
             return self
                 .after_approval(site, tool, args, call_index, approval)

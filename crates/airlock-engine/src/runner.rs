@@ -523,7 +523,7 @@ impl Runner {
             }
             StateKind::Tool(_) => {
                 self.start_step(&state, step_no, 1);
-                self.intend_tool_state_call(&state).await?;
+                self.intend_tool_state_call(&state, true).await?;
             }
             StateKind::Agent(_) => self.start_step(&state, step_no, 1),
             StateKind::Recall(recall) => {
@@ -621,19 +621,21 @@ impl Runner {
         let attempt = self.draft.proj.attempt + 1;
         self.start_step(&state, self.draft.proj.step_no, attempt);
         if let StateKind::Tool(_) = state.kind {
-            self.intend_tool_state_call(&state).await?;
+            self.intend_tool_state_call(&state, false).await?;
         }
         Ok(())
     }
 
     /// The policy half of the checked path for one proposed call (see `gate.rs`); what it
-    /// decided, and the approval it asks for, go into the draft.
+    /// decided, and the approval it asks for, go into the draft. `step_is_new`: the step
+    /// was entered in this draft, so none of its calls can have been held before.
     async fn gate(
         &mut self,
         state: &State,
         tool: &ToolInfo,
         args: &Value,
         call_index: i64,
+        step_is_new: bool,
     ) -> Result<Verdict, EngineError> {
         let inner = self.inner.clone();
         let requester = self.requester();
@@ -648,7 +650,9 @@ impl Runner {
                 state: &self.draft.proj.state,
                 task: &self.task_meta,
             };
-            inner.gate(&site, tool, args, call_index).await?
+            inner
+                .gate(&site, tool, args, call_index, step_is_new)
+                .await?
         };
         self.draft.approvals.extend(result.approval);
         for event in result.events {
@@ -666,8 +670,12 @@ impl Runner {
 
     /// Proposes a tool state's call: static checks, then the gate; the intent is drafted
     /// when the call may be made, the step gives up (to `on_error`) when it may not, and
-    /// the task waits when people must decide first.
-    async fn intend_tool_state_call(&mut self, state: &State) -> Result<(), EngineError> {
+    /// the task waits when people must decide first. `step_is_new`: see [`Runner::gate`].
+    async fn intend_tool_state_call(
+        &mut self,
+        state: &State,
+        step_is_new: bool,
+    ) -> Result<(), EngineError> {
         let StateKind::Tool(tool_state) = &state.kind else {
             return Ok(());
         };
@@ -700,7 +708,7 @@ impl Runner {
             self.give_up(state, held);
             return Ok(());
         }
-        match self.gate(state, &info, &args, 0).await? {
+        match self.gate(state, &info, &args, 0, step_is_new).await? {
             Verdict::Proceed { args } => {
                 let idempotent = tool_state.idempotent.unwrap_or(info.safe_to_repeat());
                 self.intend(tool_state.tool.clone(), args, 0, idempotent);
@@ -963,7 +971,7 @@ impl Runner {
         let state = self.current()?;
         if let StateKind::Tool(_) = &state.kind {
             // Back from people deciding its held call.
-            return self.intend_tool_state_call(&state).await;
+            return self.intend_tool_state_call(&state, false).await;
         }
         if let StateKind::End(_) = &state.kind {
             return self.check_postconditions(&state).await;
@@ -1094,7 +1102,7 @@ impl Runner {
                         };
                         match (info, refusal) {
                             (Some(info), None) => {
-                                match self.gate(&state, &info, &call.args, index).await? {
+                                match self.gate(&state, &info, &call.args, index, false).await? {
                                     Verdict::Proceed { args } => self.intend(
                                         call.tool.clone(),
                                         args,

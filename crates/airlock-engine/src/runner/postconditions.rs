@@ -146,7 +146,7 @@ impl Runner {
                 } else if let Err(held) = check_pin(&self.inner, &info).await {
                     Some(held)
                 } else {
-                    match self.gate(state, &info, &args, index).await? {
+                    match self.gate(state, &info, &args, index, false).await? {
                         Verdict::Proceed { args } => {
                             self.intend(call.tool.clone(), args, index, true);
                             return Ok(Proposed::Pending);
