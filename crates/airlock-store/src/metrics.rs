@@ -593,7 +593,7 @@ impl Store {
              GROUP BY ft.w, ft.b"
         );
         let checks = self.metric_rows("counting outcome checks", filter, &checks_sql, Vec::new());
-        // Counted per task through the ledger's task index, then per group.
+        // Counted per task through the ledger's (task, step, attempt, call) index, then per group.
         let calls = self.metric_rows(
             "counting tool calls",
             filter,

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_ratings.sql")),
     (7, include_str!("../migrations/0007_memory.sql")),
     (8, include_str!("../migrations/0008_lessons.sql")),
+    (9, include_str!("../migrations/0009_tool_calls_index.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {
