@@ -9,6 +9,7 @@ const COMMANDS: &[&str] = &[
     "start_task",
     "list_tasks",
     "task_detail",
+    "rate_task",
     "list_approvals",
     "answer_approval",
     "resolve_in_doubt",

@@ -11,7 +11,7 @@ use airlock_engine::store::{
     ApprovalRecord, Bucket, Figures, MemoryQuery, MetricsFilter, TaskFilter, TaskRecord,
     TaskStatus as StoreTaskStatus, ToolCallOutcome,
 };
-use airlock_engine::{Answered, Engine, EngineError, os_user};
+use airlock_engine::{Answered, Engine, EngineError, Rating, os_user};
 use serde_json::{Map, Value};
 use tauri::State;
 
@@ -19,8 +19,9 @@ use crate::state::{Airlock, Desktop};
 use crate::wire::{
     AnswerReply, AnswerRequest, AppInfo, ApprovalRow, BucketFigureSet, CancelReply, CommandError,
     ErrorCode, FigureSet, GrantRequest, GrantRow, InDoubtCall, Inbox, LessonRow, MemoryEntry,
-    MemoryFilter, MetricsBucket, MetricsView, Person, PolicyView, RuleView, ServerList, ServerRow,
-    StartedTask, TaskDetail, TaskRow, TaskStatus, WorkflowFigureSet, WorkflowList, WorkflowProblem,
+    MemoryFilter, MetricsBucket, MetricsView, Person, PolicyView, RatingView, RuleView, ServerList,
+    ServerRow, StartedTask, TaskDetail, TaskRow, TaskStatus, WorkflowFigureSet, WorkflowList,
+    WorkflowProblem, sentence,
 };
 
 /// The most tasks one `list_tasks` returns (newest first).
@@ -115,7 +116,40 @@ pub async fn task_detail(
     for approval in store.task_approvals(&task.id).await? {
         approvals.push(approval_row(engine, &approval, &task, &policy).await?);
     }
-    Ok(TaskDetail::new(&task, &events, &calls, approvals))
+    let ratings = store.ratings(&task.id).await?;
+    Ok(TaskDetail::new(&task, &events, &calls, approvals, &ratings))
+}
+
+/// Rates an ended task as the OS user, as `airlock rate` does: 1 (poor) to 5 (excellent),
+/// with an optional comment (a low rating that says why proposes a lesson).
+#[tauri::command]
+#[tracing::instrument(skip(desktop, comment))]
+pub async fn rate_task(
+    desktop: State<'_, Desktop>,
+    id: String,
+    rating: i64,
+    comment: Option<String>,
+) -> Result<RatingView, CommandError> {
+    let rating = Rating::new(rating).map_err(|error| {
+        CommandError::new(ErrorCode::InvalidInput, sentence(&error.to_string()))
+    })?;
+    let airlock = desktop.airlock().await?;
+    let comment = comment
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    match airlock
+        .opened
+        .engine
+        .rate_task(&id, rating, comment.as_deref(), &os_user())
+        .await
+    {
+        Ok(record) => Ok(RatingView::from(&record)),
+        Err(EngineError::WrongStatus { .. }) => Err(CommandError::new(
+            ErrorCode::Conflict,
+            "This task has not ended yet; it can be rated once it has.",
+        )),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// One approval as the UI shows it, with the votes of a call that needs several.

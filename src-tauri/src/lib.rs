@@ -56,6 +56,7 @@ pub fn run_app_with<R: tauri::Runtime>(
             commands::start_task,
             commands::list_tasks,
             commands::task_detail,
+            commands::rate_task,
             commands::list_approvals,
             commands::answer_approval,
             commands::resolve_in_doubt,

@@ -8,11 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+use airlock_claude::pricing;
 use airlock_engine::policy::{Effect, Identities, Policy, Rule};
+use airlock_engine::spend::{ModelSpend, model_spend};
 use airlock_engine::store::{
     ApprovalRecord, ApprovalStatus, ApprovalVote, EventRecord, Figures, GrantRecord, HeldCall,
-    LessonRecord, LessonStatus, MemoryRecord, TaskRecord, TaskStatus as StoreTaskStatus,
-    ToolCallOutcome, ToolCallRecord,
+    LessonRecord, LessonStatus, MemoryRecord, RatingRecord, TaskRecord,
+    TaskStatus as StoreTaskStatus, ToolCallOutcome, ToolCallRecord,
 };
 use airlock_engine::workflow::{Diagnostics, InputSpec, InputType, Workflow};
 use airlock_engine::{Answer, CancelOutcome, EngineError, GrantSpec};
@@ -152,7 +154,7 @@ impl From<airlock_engine::store::StoreError> for CommandError {
 }
 
 /// Engine messages are lower-case clauses made for the CLI; the UI shows sentences.
-fn sentence(text: &str) -> String {
+pub(crate) fn sentence(text: &str) -> String {
     let mut chars = text.trim().chars();
     match chars.next() {
         Some(first) => full_stop(&first.to_uppercase().chain(chars).collect::<String>()),
@@ -392,6 +394,10 @@ pub struct TaskDetail {
     pub events: Vec<TimelineEntry>,
     pub tool_calls: Vec<ToolCallRow>,
     pub approvals: Vec<ApprovalRow>,
+    /// What its model turns used and cost, per model, in model-name order.
+    pub spend: Vec<ModelCost>,
+    /// The ratings people gave it once it had ended, oldest first.
+    pub ratings: Vec<RatingView>,
 }
 
 impl TaskDetail {
@@ -400,6 +406,7 @@ impl TaskDetail {
         events: &[EventRecord],
         calls: &[ToolCallRecord],
         approvals: Vec<ApprovalRow>,
+        ratings: &[RatingRecord],
     ) -> Self {
         Self {
             task: task.into(),
@@ -408,6 +415,75 @@ impl TaskDetail {
             events: events.iter().map(TimelineEntry::from).collect(),
             tool_calls: calls.iter().map(ToolCallRow::from).collect(),
             approvals,
+            spend: model_spend(events).iter().map(ModelCost::from).collect(),
+            ratings: ratings.iter().map(RatingView::from).collect(),
+        }
+    }
+}
+
+/// One model's share of a task: its turns, tokens and, when its price is known, dollars.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct ModelCost {
+    pub model: String,
+    #[ts(type = "number")]
+    pub turns: u64,
+    /// Turns whose tokens were counted; a model that counts none (the offline demo model)
+    /// has no cost to tell.
+    #[ts(type = "number")]
+    pub counted_turns: u64,
+    #[ts(type = "number")]
+    pub input_tokens: u64,
+    #[ts(type = "number")]
+    pub output_tokens: u64,
+    #[ts(type = "number")]
+    pub cache_write_tokens: u64,
+    #[ts(type = "number")]
+    pub cache_read_tokens: u64,
+    /// US dollars for the counted tokens; `null` when the model's price is unknown or it
+    /// counted no tokens.
+    pub usd: Option<f64>,
+}
+
+impl From<&ModelSpend> for ModelCost {
+    fn from(spend: &ModelSpend) -> Self {
+        let usage = &spend.usage;
+        Self {
+            model: spend.model.clone(),
+            turns: spend.turns,
+            counted_turns: spend.counted_turns,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_write_tokens: usage.cache_creation_input_tokens,
+            cache_read_tokens: usage.cache_read_input_tokens,
+            usd: if spend.counted_turns == 0 {
+                None
+            } else {
+                pricing::cost_usd(&spend.model, usage)
+            },
+        }
+    }
+}
+
+/// A person's rating of an ended task: 1 (poor) to 5 (excellent), with what they said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RatingView {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub rated_by: String,
+    #[ts(type = "number")]
+    pub rated_at: i64,
+}
+
+impl From<&RatingRecord> for RatingView {
+    fn from(record: &RatingRecord) -> Self {
+        Self {
+            id: record.id,
+            rating: record.rating,
+            comment: record.comment.clone(),
+            rated_by: record.rated_by.clone(),
+            rated_at: record.rated_at,
         }
     }
 }
@@ -1459,6 +1535,8 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<TaskRow>(&cfg)?,
         one::<TaskDetail>(&cfg)?,
         one::<TimelineEntry>(&cfg)?,
+        one::<ModelCost>(&cfg)?,
+        one::<RatingView>(&cfg)?,
         one::<CallOutcome>(&cfg)?,
         one::<ToolCallRow>(&cfg)?,
         one::<ApprovalState>(&cfg)?,
@@ -1498,7 +1576,42 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
 
 #[cfg(test)]
 mod tests {
-    use super::sentence;
+    use super::{ModelCost, sentence};
+    use airlock_engine::ModelUsage;
+    use airlock_engine::spend::ModelSpend;
+
+    fn spend(model: &str, counted_turns: u64) -> ModelSpend {
+        ModelSpend {
+            model: model.into(),
+            turns: 2,
+            counted_turns,
+            usage: ModelUsage {
+                input_tokens: 1_000_000,
+                output_tokens: 100_000,
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn a_known_model_is_priced_an_unknown_one_is_not_and_uncounted_turns_cost_nothing_known() {
+        // Sonnet 4: $3 per million in, $15 per million out.
+        let sonnet = ModelCost::from(&spend("claude (claude-sonnet-4-5)", 2));
+        assert!(
+            sonnet.usd.is_some_and(|usd| (usd - 4.5).abs() < 1e-9),
+            "{sonnet:?}"
+        );
+        assert_eq!(sonnet.input_tokens, 1_000_000);
+        assert_eq!(
+            ModelCost::from(&spend("claude (claude-mystery-9)", 2)).usd,
+            None
+        );
+        assert_eq!(
+            ModelCost::from(&spend("scripted (offline demo model)", 0)).usd,
+            None
+        );
+    }
 
     #[test]
     fn engine_clauses_become_sentences() {

@@ -1386,6 +1386,62 @@ fn a_rejection_reason_becomes_a_lesson_a_person_accepts_in_their_own_words() {
     assert_eq!(again["code"], "conflict");
 }
 
+#[test]
+fn an_ended_task_is_rated_from_the_app_and_a_running_one_is_not() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+
+    let task_id = start_payout(&window, 900.0);
+    wait_for(&window, "list_approvals", json!({}), |i| pending(i) == 1);
+    let early = invoke_with(
+        &window,
+        "rate_task",
+        json!({"id": task_id, "rating": 4, "comment": null}),
+    )
+    .expect_err("a task that waits is not rated");
+    assert_eq!(early["code"], "conflict");
+    assert_eq!(
+        early["message"],
+        "This task has not ended yet; it can be rated once it has."
+    );
+
+    let inbox = invoke(&window, "list_approvals").expect("inbox");
+    answer(
+        &window,
+        &inbox["approvals"][0]["id"],
+        json!({"kind": "reject", "reason": "payee unknown"}),
+    )
+    .expect("rejected");
+    wait_for(&window, "task_detail", json!({"id": task_id}), |d| {
+        d["task"]["status"] == "cancelled"
+    });
+    let bad = invoke_with(
+        &window,
+        "rate_task",
+        json!({"id": task_id, "rating": 6, "comment": null}),
+    )
+    .expect_err("six is not a rating");
+    assert_eq!(bad["code"], "invalid_input");
+    assert_eq!(
+        bad["message"],
+        "A rating is a whole number from 1 to 5, not 6."
+    );
+
+    let rated = invoke_with(
+        &window,
+        "rate_task",
+        json!({"id": task_id, "rating": 2, "comment": "  stopped at the right place, but slowly  "}),
+    )
+    .expect("an ended task is rated");
+    assert_eq!(rated["rating"], 2);
+    assert_eq!(rated["comment"], "stopped at the right place, but slowly");
+    assert_eq!(rated["rated_by"], airlock_engine::os_user().as_str());
+    let detail = invoke_with(&window, "task_detail", json!({"id": task_id})).expect("detail");
+    assert_eq!(detail["ratings"], json!([rated]));
+    // The payout workflow has no model turns: nothing to price.
+    assert_eq!(detail["spend"], json!([]));
+}
+
 fn millis(value: &Value) -> i64 {
     value.as_i64().expect("milliseconds")
 }

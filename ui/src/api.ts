@@ -18,6 +18,7 @@ import type { MemoryFilter } from "./bindings/MemoryFilter";
 import type { MetricsBucket } from "./bindings/MetricsBucket";
 import type { MetricsView } from "./bindings/MetricsView";
 import type { PolicyView } from "./bindings/PolicyView";
+import type { RatingView } from "./bindings/RatingView";
 import type { ServerList } from "./bindings/ServerList";
 import type { StartedTask } from "./bindings/StartedTask";
 import type { TaskChanged } from "./bindings/TaskChanged";
@@ -44,6 +45,10 @@ export function listTasks(status: TaskStatus | null): Promise<TaskRow[]> {
 
 export function taskDetail(id: string): Promise<TaskDetail> {
   return invoke<TaskDetail>("task_detail", { id });
+}
+
+export function rateTask(id: string, rating: number, comment: string | null): Promise<RatingView> {
+  return invoke<RatingView>("rate_task", { id, rating, comment });
 }
 
 export function listApprovals(): Promise<Inbox> {

@@ -2,7 +2,21 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { NOW, backend, heldRefund, refundDetail, refundTask } from "../test/fixtures";
+import type { ModelCost } from "../bindings/ModelCost";
+import type { TaskDetail as TaskDetailData } from "../bindings/TaskDetail";
+import { totalWords } from "./Spend";
 import { TaskDetail } from "./TaskDetail";
+
+const sonnet: ModelCost = {
+  model: "claude (claude-sonnet-4-5)",
+  turns: 1,
+  counted_turns: 1,
+  input_tokens: 100,
+  output_tokens: 10,
+  cache_write_tokens: 0,
+  cache_read_tokens: 0,
+  usd: 0.001,
+};
 
 describe("TaskDetail", () => {
   it("shows status, inputs, outputs, tool calls, approvals and the history", async () => {
@@ -101,5 +115,123 @@ describe("TaskDetail", () => {
     });
     render(<TaskDetail id="x" onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     expect(await screen.findByRole("alert")).toHaveTextContent("No task `x`.");
+  });
+
+  it("prices each model's tokens, and says so when a model's price is unknown", async () => {
+    backend({
+      task_detail: () => ({
+        ...refundDetail,
+        spend: [
+          {
+            model: "claude (claude-mystery-9)",
+            turns: 1,
+            counted_turns: 1,
+            input_tokens: 500,
+            output_tokens: 20,
+            cache_write_tokens: 0,
+            cache_read_tokens: 0,
+            usd: null,
+          },
+          {
+            model: "claude (claude-sonnet-4-5)",
+            turns: 3,
+            counted_turns: 3,
+            input_tokens: 12_000,
+            output_tokens: 800,
+            cache_write_tokens: 0,
+            cache_read_tokens: 4_000,
+            usd: 0.0492,
+          },
+          {
+            model: "scripted (offline demo model)",
+            turns: 2,
+            counted_turns: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_write_tokens: 0,
+            cache_read_tokens: 0,
+            usd: null,
+          },
+        ],
+      }),
+    });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const cost = (await screen.findByRole("heading", { name: "Cost" })).parentElement;
+    if (cost === null) throw new Error("no cost card");
+    expect(within(cost).getByText("At least $0.0492; cost unknown for claude (claude-mystery-9)")).toBeInTheDocument();
+    const rows = within(cost).getAllByRole("listitem").map((li) => li.textContent);
+    expect(rows).toEqual([
+      "claude (claude-mystery-9)1 turn, 500 in / 20 out tokenscost unknown (no price for this model)",
+      "claude (claude-sonnet-4-5)3 turns, 12,000 in / 800 out tokens, cache 0 written / 4,000 read$0.0492",
+      "scripted (offline demo model)2 turns, tokens not counted",
+    ]);
+  });
+
+  it("says when no model ran, and totals priced models", async () => {
+    backend({ task_detail: () => refundDetail });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const cost = (await screen.findByRole("heading", { name: "Cost" })).parentElement;
+    expect(cost).toHaveTextContent("No model has run for this task.");
+    expect(
+      totalWords([
+        { ...sonnet, usd: 1.5 },
+        { ...sonnet, model: "claude (claude-haiku-4-5)", usd: 0.25 },
+      ]),
+    ).toBe("Total $1.75");
+    expect(totalWords([{ ...sonnet, counted_turns: 0, usd: null }])).toBe("No tokens counted: no cost to tell.");
+    expect(totalWords([{ ...sonnet, usd: null }])).toBe(
+      "Cost unknown (no price for claude (claude-sonnet-4-5))",
+    );
+  });
+
+  it("rates an ended task with a comment and shows the rating", async () => {
+    let detail: TaskDetailData = refundDetail;
+    const calls = backend({
+      task_detail: () => detail,
+      rate_task: (args) => {
+        const rating = {
+          id: 1,
+          rating: args.rating as number,
+          comment: args.comment as string | null,
+          rated_by: "carol",
+          rated_at: NOW,
+        };
+        detail = { ...refundDetail, ratings: [rating] };
+        return rating;
+      },
+    });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const form = await screen.findByRole("form", { name: "Rate this task" });
+    const save = within(form).getByRole("button", { name: "Save rating" });
+    expect(save).toBeDisabled();
+    await userEvent.click(within(form).getByRole("radio", { name: "2 · Weak" }));
+    await userEvent.type(within(form).getByRole("textbox", { name: /Comment/ }), "  refunded the wrong order  ");
+    await userEvent.click(save);
+    expect(await screen.findByLabelText("2 out of 5")).toHaveTextContent("★★☆☆☆");
+    expect(screen.getByText("“refunded the wrong order”")).toBeInTheDocument();
+    expect(calls.filter((c) => c.cmd === "rate_task").map((c) => c.args)).toEqual([
+      { id: refundTask.id, rating: 2, comment: "refunded the wrong order" },
+    ]);
+    expect(within(screen.getByRole("form", { name: "Rate this task" })).getByRole("radio", { name: "2 · Weak" })).not.toBeChecked();
+  });
+
+  it("offers no rating before the task has ended, and shows a refusal in words", async () => {
+    backend({ task_detail: () => ({ ...refundDetail, task: refundTask }) });
+    const { unmount } = render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    expect(await screen.findByText("You can rate this task once it has ended.")).toBeInTheDocument();
+    expect(screen.queryByRole("form", { name: "Rate this task" })).toBeNull();
+    unmount();
+
+    backend({
+      task_detail: () => refundDetail,
+      rate_task: () => {
+        throw new Error("This task has not ended yet; it can be rated once it has.");
+      },
+    });
+    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const form = await screen.findByRole("form", { name: "Rate this task" });
+    await userEvent.click(within(form).getByRole("radio", { name: "5 · Excellent" }));
+    await userEvent.click(within(form).getByRole("button", { name: "Save rating" }));
+    expect(await within(form).findByRole("alert")).toHaveTextContent("The rating was not saved.");
   });
 });

@@ -1,6 +1,6 @@
 // Task detail: where one task stands, what it was given, what each state produced, and its
-// whole history: events, tool calls and approvals. A task that has not ended can be
-// cancelled from here.
+// whole history: events, tool calls and approvals; what its model turns cost. A task that
+// has not ended can be cancelled from here, one that has can be rated.
 import { useState } from "react";
 import { taskDetail } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
@@ -10,6 +10,8 @@ import { useLive } from "../live";
 import { ArgsDiff } from "./Args";
 import { CancelForm, canCancel } from "./Cancel";
 import { Problem } from "./Problem";
+import { Rate } from "./Rate";
+import { Spend } from "./Spend";
 import { StatusPill } from "./StatusPill";
 
 const OUTCOME_TONE: Record<CallOutcome, string> = {
@@ -154,6 +156,16 @@ export function TaskDetail({
                 ))
               )}
             </div>
+          </div>
+
+          <div className="columns">
+            <Spend spend={load.data.spend} />
+            <Rate
+              taskId={load.data.task.id}
+              status={load.data.task.status}
+              ratings={load.data.ratings}
+              onRated={reload}
+            />
           </div>
 
           <div className="card">

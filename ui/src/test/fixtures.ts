@@ -148,6 +148,8 @@ export const refundDetail: TaskDetail = {
     },
   ],
   approvals: [{ ...refundApproval, state: "approved", decided_by: "carol", decided_at: NOW - 200_000, reason: "ok" }],
+  spend: [],
+  ratings: [],
 };
 
 export const demoPolicy: PolicyView = {
