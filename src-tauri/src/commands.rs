@@ -297,10 +297,20 @@ pub async fn answer_approval(
     answer: AnswerRequest,
 ) -> Result<AnswerReply, CommandError> {
     let airlock = desktop.airlock().await?;
+    answer_as_os_user(&airlock, &id, answer).await
+}
+
+/// The one way the app answers an approval, from the window or from a notification: as the
+/// OS user, through the engine's policy and four-eyes checks.
+pub async fn answer_as_os_user(
+    airlock: &Airlock,
+    id: &str,
+    answer: AnswerRequest,
+) -> Result<AnswerReply, CommandError> {
     let answered = airlock
         .opened
         .engine
-        .answer_approval(&id, answer.into(), &os_user())
+        .answer_approval(id, answer.into(), &os_user())
         .await?;
     Ok(match answered {
         Answered::Decided(task) => AnswerReply::Decided {

@@ -6,15 +6,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use airlock_engine::Engine;
-use airlock_engine::store::{ApprovalStatus, TaskStatus, ToolCallOutcome};
+use airlock_engine::store::{ApprovalStatus, TaskFilter, TaskStatus, ToolCallOutcome};
+use airlock_engine::{Engine, TaskChange};
 use airlock_workspace::Setup;
 use tauri::{AppHandle, Emitter, Runtime};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::locations::Locations;
-use crate::notify::{ApprovalNote, HeldNote, InDoubtNote};
+use crate::notifier::Notifier;
+use crate::notify::{ApprovalNote, HeldNote, InDoubtNote, Subject};
 use crate::state::{Airlock, DesktopExt, EngineSlot};
+use crate::tray;
 use crate::wire::{TASK_CHANGED, TaskChanged};
 
 /// Where the desktop's engine comes from: the resolved locations (the same files the CLI
@@ -39,6 +41,7 @@ pub fn setup_for(locations: &Locations) -> Setup {
 pub async fn open_engine<R: Runtime>(
     app: AppHandle<R>,
     notes: mpsc::UnboundedSender<ApprovalNote>,
+    notifier: Notifier,
 ) {
     let desktop = app.desktop();
     let locations = match &desktop.locations {
@@ -59,7 +62,13 @@ pub async fn open_engine<R: Runtime>(
         }
     };
     let changes = opened.engine.subscribe();
-    tauri::async_runtime::spawn(forward(app.clone(), opened.engine.clone(), changes, notes));
+    tauri::async_runtime::spawn(forward(
+        app.clone(),
+        opened.engine.clone(),
+        changes,
+        notes,
+        notifier,
+    ));
     let (workflows, problems) = setup.workflows();
     let origin = setup.workspace.as_ref().map(|w| w.display().to_string());
     for workflow in &workflows {
@@ -99,10 +108,12 @@ pub async fn open_engine<R: Runtime>(
 async fn forward<R: Runtime>(
     app: AppHandle<R>,
     engine: Engine,
-    mut changes: broadcast::Receiver<airlock_engine::TaskChange>,
+    mut changes: broadcast::Receiver<TaskChange>,
     notes: mpsc::UnboundedSender<ApprovalNote>,
+    notifier: Notifier,
 ) {
     let mut noted: HashSet<String> = HashSet::new();
+    count_waiting(&app, &engine).await;
     loop {
         let change = match changes.recv().await {
             Ok(change) => change,
@@ -130,6 +141,61 @@ async fn forward<R: Runtime>(
             }
             _ => {}
         }
+        withdraw_answered(&engine, &change, &notifier).await;
+        if change.status != TaskStatus::Running {
+            count_waiting(&app, &engine).await;
+        }
+    }
+}
+
+/// Closes the task's notifications that ask for what no longer waits: an approval decided
+/// (in the window, the CLI, or from another notification) or expired, a call in doubt
+/// settled, or anything of a task that ended.
+async fn withdraw_answered(engine: &Engine, change: &TaskChange, notifier: &Notifier) {
+    let followed = notifier.followed(&change.task_id);
+    if followed.is_empty() {
+        return;
+    }
+    let pending: HashSet<String> = match engine.store().task_approvals(&change.task_id).await {
+        Ok(approvals) => approvals
+            .into_iter()
+            .filter(|a| a.status == ApprovalStatus::Pending)
+            .map(|a| a.id)
+            .collect(),
+        Err(error) => {
+            tracing::debug!(%error, "could not read a task's approvals");
+            return;
+        }
+    };
+    let task_id = change.task_id.as_str();
+    notifier.withdraw(|subject| match subject {
+        Subject::Approval {
+            approval_id,
+            task_id: of,
+        } => of == task_id && !pending.contains(approval_id),
+        Subject::InDoubt { task_id: of, .. } => {
+            of == task_id && change.status != TaskStatus::InDoubt
+        }
+        Subject::Answered { .. } | Subject::Burst => false,
+    });
+}
+
+/// Counts the approvals and calls in doubt that wait for a person, for the tray.
+async fn count_waiting<R: Runtime>(app: &AppHandle<R>, engine: &Engine) {
+    let store = engine.store();
+    let doubt = TaskFilter {
+        status: Some(TaskStatus::InDoubt),
+        workflow: None,
+        limit: None,
+    };
+    match (
+        store.pending_approvals().await,
+        store.list_tasks(&doubt).await,
+    ) {
+        (Ok(approvals), Ok(in_doubt)) => tray::show_count(app, approvals.len(), in_doubt.len()),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(%error, "could not count what waits for a person");
+        }
     }
 }
 
@@ -154,6 +220,7 @@ async fn note_approvals(
     for approval in approvals {
         if approval.status == ApprovalStatus::Pending && noted.insert(approval.id.clone()) {
             let _ = notes.send(ApprovalNote {
+                id: approval.id,
                 workflow: task.workflow_name.clone(),
                 task_id: task.id.clone(),
                 prompt: approval.prompt,
@@ -186,6 +253,7 @@ async fn note_in_doubt(
     for call in calls {
         if call.outcome == Some(ToolCallOutcome::InDoubt) && noted.insert(call.id.clone()) {
             let _ = notes.send(ApprovalNote {
+                id: call.id.clone(),
                 workflow: task.workflow_name.clone(),
                 task_id: task.id.clone(),
                 prompt: format!("Did `{}` happen?", call.tool),

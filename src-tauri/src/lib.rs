@@ -4,16 +4,21 @@
 //! Tauri runtime so tests boot the same app on `tauri::test::mock_builder()`. The shell owns
 //! no behaviour of its own: [`commands`] adapt IPC calls to engine calls, [`wire`] holds the
 //! types that cross to TypeScript, [`feed`] opens the engine and forwards its change feed,
-//! [`notify`] raises desktop notifications for approvals, [`demo`] starts the demo's first
-//! tasks, and [`locations`] decides where data lives on this machine.
+//! [`notify`] says what desktop notifications for approvals say and offer, [`notifier`]
+//! shows them and hears their actions, [`actions`] does what a person chose on one (or in
+//! the [`tray`], which shows the pending count), [`demo`] starts the demo's first tasks, and
+//! [`locations`] decides where data lives on this machine.
 
+pub mod actions;
 pub mod commands;
 pub mod demo;
 pub mod feed;
 pub mod locations;
+pub mod notifier;
 pub mod notify;
 pub mod state;
 mod timeline;
+pub mod tray;
 pub mod wire;
 
 use locations::Locations;
@@ -47,6 +52,7 @@ pub fn run_app_with<R: tauri::Runtime>(
         .setup(|app| {
             // The window opens at once; the engine (database, MCP servers) opens behind it,
             // and commands wait for it.
+            tray::install(app.handle());
             start_engine(app.handle());
             Ok(())
         })
@@ -75,17 +81,21 @@ pub fn run_app_with<R: tauri::Runtime>(
         ])
 }
 
-/// Opens the engine in the background and starts the notifier; commands wait for the
-/// engine. Called from the app's `setup` hook (tests on the mock runtime, which never runs
+/// Opens the engine in the background and starts the notifier and what follows its
+/// actions; commands wait for the engine. Called from the app's `setup` hook (tests on the mock runtime, which never runs
 /// that hook, call it themselves).
 pub fn start_engine<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    let (chosen, choices) = mpsc::unbounded_channel();
+    let notifier = notifier::Notifier::new(chosen);
     let (notes, queue) = mpsc::unbounded_channel();
+    let shower = notifier.clone();
     tauri::async_runtime::spawn(notify::coalesce(
         queue,
         notify::BURST_WINDOW,
-        notify::desktop_sink(),
+        move |notice| shower.show(notice),
     ));
-    tauri::async_runtime::spawn(feed::open_engine(app.clone(), notes));
+    tauri::async_runtime::spawn(actions::follow(app.clone(), choices, notifier.clone()));
+    tauri::async_runtime::spawn(feed::open_engine(app.clone(), notes, notifier));
 }
 
 /// Releases the engine's task leases when the app exits, so another process can carry on

@@ -1,9 +1,7 @@
-//! Desktop notifications for what waits for a person (approvals, and calls in doubt):
-//! bursts are coalesced into one notification, and a machine without a notification daemon
-//! is told about once in the log, never in the app.
+//! What desktop notifications say about what waits for a person (approvals, and calls in
+//! doubt), and which actions they offer: bursts are coalesced into one notification with
+//! one action, the inbox. [`crate::notifier`] shows them and hears the actions.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -15,6 +13,8 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(2);
 /// call in doubt happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalNote {
+    /// The approval's id, or the call's when the task waits on a call in doubt.
+    pub id: String,
     pub workflow: String,
     pub task_id: String,
     pub prompt: String,
@@ -66,11 +66,150 @@ impl ApprovalNote {
     }
 }
 
-/// The text of one desktop notification.
+/// The text of one desktop notification, and what it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub summary: String,
     pub body: String,
+    pub subject: Subject,
+}
+
+/// What a notification is about, which decides the actions it offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// One approval: Approve, Reject… and, on a click, the app on it.
+    Approval {
+        approval_id: String,
+        task_id: String,
+    },
+    /// One call in doubt: a click opens the app on it.
+    InDoubt { call_id: String, task_id: String },
+    /// What became of an answer given from a notification (refused, or counted while more
+    /// approvers are needed): a click opens the app on the approval.
+    Answered {
+        approval_id: String,
+        task_id: String,
+    },
+    /// A burst: one action, the inbox.
+    Burst,
+}
+
+impl Subject {
+    /// The task the notification is about, if it is about one.
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Subject::Approval { task_id, .. }
+            | Subject::InDoubt { task_id, .. }
+            | Subject::Answered { task_id, .. } => Some(task_id),
+            Subject::Burst => None,
+        }
+    }
+}
+
+/// The action key the notification spec gives a click on the notification itself.
+pub const DEFAULT_ACTION: &str = "default";
+const APPROVE_ACTION: &str = "approve";
+const REJECT_ACTION: &str = "reject";
+
+/// What a person chose on a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// Open the app's inbox, on this approval or call in doubt when there is one.
+    Open {
+        approval_id: Option<String>,
+        call_id: Option<String>,
+    },
+    /// Approve, as the person using the app, exactly as its Approve button does.
+    Approve {
+        approval_id: String,
+        task_id: String,
+    },
+    /// Open the app on this approval with its reject reason asked for: nothing is rejected
+    /// without a reason.
+    Reject { approval_id: String },
+}
+
+impl Notice {
+    /// The actions this notice offers, as (key, label); `default` is the click on the
+    /// notification (some daemons list it, e.g. in dunst's context menu).
+    pub fn actions(&self) -> &'static [(&'static str, &'static str)] {
+        match self.subject {
+            Subject::Approval { .. } => &[
+                (DEFAULT_ACTION, "Open in Airlock"),
+                (APPROVE_ACTION, "Approve"),
+                (REJECT_ACTION, "Reject…"),
+            ],
+            Subject::InDoubt { .. } | Subject::Answered { .. } => {
+                &[(DEFAULT_ACTION, "Open in Airlock")]
+            }
+            Subject::Burst => &[(DEFAULT_ACTION, "Open inbox")],
+        }
+    }
+
+    /// What choosing the action `key` on this notice asks for; `None` for a key it does not
+    /// offer.
+    pub fn chosen(&self, key: &str) -> Option<Chosen> {
+        let open = |approval_id: Option<&String>, call_id: Option<&String>| Chosen::Open {
+            approval_id: approval_id.cloned(),
+            call_id: call_id.cloned(),
+        };
+        match (&self.subject, key) {
+            (
+                Subject::Approval { approval_id, .. } | Subject::Answered { approval_id, .. },
+                DEFAULT_ACTION,
+            ) => Some(open(Some(approval_id), None)),
+            (
+                Subject::Approval {
+                    approval_id,
+                    task_id,
+                },
+                APPROVE_ACTION,
+            ) => Some(Chosen::Approve {
+                approval_id: approval_id.clone(),
+                task_id: task_id.clone(),
+            }),
+            (Subject::Approval { approval_id, .. }, REJECT_ACTION) => Some(Chosen::Reject {
+                approval_id: approval_id.clone(),
+            }),
+            (Subject::InDoubt { call_id, .. }, DEFAULT_ACTION) => Some(open(None, Some(call_id))),
+            (Subject::Burst, DEFAULT_ACTION) => Some(open(None, None)),
+            _ => None,
+        }
+    }
+
+    /// The notice that an approval given from a notification was refused, and why.
+    pub fn refused(workflow: &str, approval_id: &str, task_id: &str, why: &str) -> Notice {
+        Notice {
+            summary: format!("Not approved: {workflow}"),
+            body: format!("{why} Open Airlock to see where it stands."),
+            subject: Subject::Answered {
+                approval_id: approval_id.to_owned(),
+                task_id: task_id.to_owned(),
+            },
+        }
+    }
+
+    /// The notice that an approval given from a notification was counted, and the call
+    /// still needs other approvers.
+    pub fn counted(
+        workflow: &str,
+        approval_id: &str,
+        task_id: &str,
+        votes: u32,
+        needed: u32,
+    ) -> Notice {
+        Notice {
+            summary: format!("Approval counted: {workflow}"),
+            body: format!(
+                "{votes} of {needed} approvals given; it waits for {} more from someone else.",
+                needed.saturating_sub(votes)
+            ),
+            subject: Subject::Answered {
+                approval_id: approval_id.to_owned(),
+                task_id: task_id.to_owned(),
+            },
+        }
+    }
 }
 
 /// One approval is named with its prompt (a held call with its tool, task and rule), one
@@ -85,6 +224,17 @@ pub fn compose(batch: &[ApprovalNote]) -> Option<Notice> {
                 format!("Approval needed: {}", one.workflow)
             },
             body: one.body(),
+            subject: if one.in_doubt.is_some() {
+                Subject::InDoubt {
+                    call_id: one.id.clone(),
+                    task_id: one.task_id.clone(),
+                }
+            } else {
+                Subject::Approval {
+                    approval_id: one.id.clone(),
+                    task_id: one.task_id.clone(),
+                }
+            },
         }),
         many => {
             let mut workflows: Vec<&str> = many.iter().map(|n| n.workflow.as_str()).collect();
@@ -107,6 +257,7 @@ pub fn compose(batch: &[ApprovalNote]) -> Option<Notice> {
             Some(Notice {
                 summary,
                 body: format!("From {}. Open Airlock to decide.", workflows.join(", ")),
+                subject: Subject::Burst,
             })
         }
     }
@@ -137,40 +288,19 @@ pub async fn coalesce(
     }
 }
 
-/// Shows notices through the desktop's notification service (D-Bus on Linux). The first
-/// failure is logged as a warning, later ones only at debug level.
-pub fn desktop_sink() -> impl FnMut(Notice) + Send + 'static {
-    let warned = Arc::new(AtomicBool::new(false));
-    move |notice: Notice| {
-        let warned = warned.clone();
-        // `show` talks to D-Bus synchronously; keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
-            let shown = notify_rust::Notification::new()
-                .appname("Airlock")
-                .summary(&notice.summary)
-                .body(&notice.body)
-                .show();
-            match shown {
-                Ok(_) => tracing::debug!(summary = %notice.summary, "notification shown"),
-                Err(error) if !warned.swap(true, Ordering::Relaxed) => tracing::warn!(
-                    %error,
-                    "desktop notifications are unavailable (no notification service?); \
-                     approvals still appear in the app"
-                ),
-                Err(error) => tracing::debug!(%error, "notification not shown"),
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    const TASK: &str = "3f1c2a9e-0000-4000-8000-000000000001";
 
     fn note(workflow: &str, prompt: &str) -> ApprovalNote {
         ApprovalNote {
+            id: "a1".into(),
             workflow: workflow.into(),
-            task_id: "3f1c2a9e-0000-4000-8000-000000000001".into(),
+            task_id: TASK.into(),
             prompt: prompt.into(),
             held: None,
             in_doubt: None,
@@ -183,6 +313,7 @@ mod tests {
                 tool: "support.issue_refund".into(),
                 reason: Some("no answer from the tool: no answer within 30s".into()),
             }),
+            id: "c1".into(),
             ..note(workflow, "")
         }
     }
@@ -197,6 +328,10 @@ mod tests {
                        taken effect (no answer from the tool: no answer within 30s). Open Airlock \
                        to say whether it happened."
                     .into(),
+                subject: Subject::InDoubt {
+                    call_id: "c1".into(),
+                    task_id: TASK.into()
+                },
             })
         );
         let mixed = compose(&[
@@ -221,6 +356,10 @@ mod tests {
             Some(Notice {
                 summary: "Approval needed: support-refund".into(),
                 body: "Refund 6000 cents?".into(),
+                subject: Subject::Approval {
+                    approval_id: "a1".into(),
+                    task_id: TASK.into()
+                },
             })
         );
     }
@@ -241,6 +380,10 @@ mod tests {
                 body: "support.issue_refund waits for approval in task 3f1c2a9e (support-refund): \
                        rule “refunds above 200.00 need a finance lead”."
                     .into(),
+                subject: Subject::Approval {
+                    approval_id: "a1".into(),
+                    task_id: TASK.into()
+                },
             })
         );
     }
@@ -258,7 +401,78 @@ mod tests {
             notice.body,
             "From hr-onboarding, support-refund. Open Airlock to decide."
         );
+        assert_eq!(notice.subject, Subject::Burst);
         assert_eq!(compose(&[]), None);
+    }
+
+    #[test]
+    fn an_approval_offers_approve_and_reject_a_burst_only_the_inbox() {
+        let one = compose(&[note("support-refund", "Refund?")]).expect("a notice");
+        let keys: Vec<_> = one
+            .actions()
+            .iter()
+            .map(|(key, label)| (*key, *label))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("default", "Open in Airlock"),
+                ("approve", "Approve"),
+                ("reject", "Reject…")
+            ]
+        );
+        assert_eq!(
+            one.chosen("approve"),
+            Some(Chosen::Approve {
+                approval_id: "a1".into(),
+                task_id: TASK.into()
+            })
+        );
+        assert_eq!(
+            one.chosen("reject"),
+            Some(Chosen::Reject {
+                approval_id: "a1".into()
+            })
+        );
+        assert_eq!(
+            one.chosen("default"),
+            Some(Chosen::Open {
+                approval_id: Some("a1".into()),
+                call_id: None
+            })
+        );
+        assert_eq!(one.chosen("__closed"), None);
+
+        let burst = compose(&[note("a", "x"), note("b", "y")]).expect("a notice");
+        assert_eq!(burst.actions(), &[("default", "Open inbox")]);
+        assert_eq!(
+            burst.chosen("default"),
+            Some(Chosen::Open {
+                approval_id: None,
+                call_id: None
+            })
+        );
+        assert_eq!(burst.chosen("approve"), None, "a burst approves nothing");
+
+        let doubt = compose(&[doubt("support-refund")]).expect("a notice");
+        assert_eq!(doubt.actions(), &[("default", "Open in Airlock")]);
+        assert_eq!(
+            doubt.chosen("default"),
+            Some(Chosen::Open {
+                approval_id: None,
+                call_id: Some("c1".into())
+            })
+        );
+
+        let refused = Notice::refused(
+            "support-refund",
+            "a1",
+            TASK,
+            "You asked for this task; someone else must decide it.",
+        );
+        assert_eq!(refused.summary, "Not approved: support-refund");
+        assert_eq!(refused.chosen("approve"), None);
+        assert_eq!(refused.subject.task_id(), Some(TASK));
     }
 
     #[tokio::test(start_paused = true)]

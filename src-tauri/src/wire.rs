@@ -226,6 +226,19 @@ pub struct TaskChanged {
 /// The name of the Tauri event carrying [`TaskChanged`].
 pub const TASK_CHANGED: &str = "task-changed";
 
+/// Sent to the window when a notification or the tray asks for the Approvals inbox: on an
+/// approval or a call in doubt when there is one, and with the approval's reject reason
+/// asked for when the person chose Reject.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct OpenInbox {
+    pub approval_id: Option<String>,
+    pub call_id: Option<String>,
+    pub reject: bool,
+}
+
+/// The name of the Tauri event carrying [`OpenInbox`].
+pub const OPEN_INBOX: &str = "open-inbox";
+
 /// A workflow of the workspace, with what the Start form needs.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct WorkflowInfo {
@@ -1526,6 +1539,7 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<ErrorCode>(&cfg)?,
         one::<TaskStatus>(&cfg)?,
         one::<TaskChanged>(&cfg)?,
+        one::<OpenInbox>(&cfg)?,
         one::<WorkflowInfo>(&cfg)?,
         one::<InputInfo>(&cfg)?,
         one::<InputKind>(&cfg)?,

@@ -1,8 +1,8 @@
 // The app frame: a sidebar of sections and the selected section's panel. Navigation is
 // local state; everything shown comes from the backend.
-import { useEffect, useState } from "react";
-import { appInfo, listApprovals } from "./api";
-import { Approvals } from "./components/Approvals";
+import { useEffect, useRef, useState } from "react";
+import { appInfo, listApprovals, onOpenInbox } from "./api";
+import { Approvals, type InboxTarget } from "./components/Approvals";
 import { Glyph } from "./components/Glyph";
 import { Lessons } from "./components/Lessons";
 import { Memory } from "./components/Memory";
@@ -86,6 +86,26 @@ export function App() {
   const pendingCount =
     pending.state === "ready" ? pending.data.approvals.length + pending.data.in_doubt.length : 0;
   const current: Section = view.section === "task" ? "tasks" : view.section;
+  const [target, setTarget] = useState<InboxTarget | null>(null);
+  const opened = useRef(0);
+
+  // A notification (or the tray) asks for the inbox, maybe on one approval.
+  useEffect(() => {
+    let stop: (() => void) | null = null;
+    let closed = false;
+    void onOpenInbox((open) => {
+      opened.current += 1;
+      setView({ section: "approvals" });
+      setTarget({ ...open, nonce: opened.current });
+    }).then((unlisten) => {
+      if (closed) unlisten();
+      else stop = unlisten;
+    });
+    return () => {
+      closed = true;
+      stop?.();
+    };
+  }, []);
 
   const openTask = (id: string) => {
     setView({ section: "task", id });
@@ -107,6 +127,7 @@ export function App() {
                   className="nav-item"
                   aria-current={section.id === current ? "page" : undefined}
                   onClick={() => {
+                    setTarget(null);
                     setView({ section: section.id });
                   }}
                 >
@@ -127,6 +148,7 @@ export function App() {
         {view.section === "approvals" && (
           <Approvals
             now={now}
+            target={target}
             onOpenTask={openTask}
             onShowTasks={() => {
               setView({ section: "tasks" });

@@ -17,6 +17,7 @@ import type { MemoryEntry } from "./bindings/MemoryEntry";
 import type { MemoryFilter } from "./bindings/MemoryFilter";
 import type { MetricsBucket } from "./bindings/MetricsBucket";
 import type { MetricsView } from "./bindings/MetricsView";
+import type { OpenInbox } from "./bindings/OpenInbox";
 import type { PolicyView } from "./bindings/PolicyView";
 import type { RatingView } from "./bindings/RatingView";
 import type { ServerList } from "./bindings/ServerList";
@@ -94,6 +95,19 @@ export const TASK_CHANGED = "task-changed";
  * Calls `handler` for every committed task transition. Resolves to an unsubscribe function;
  * outside the desktop app (no event bus) it resolves to a no-op.
  */
+/** The event a notification or the tray sends to open the Approvals inbox. */
+export const OPEN_INBOX = "open-inbox";
+
+export async function onOpenInbox(handler: (open: OpenInbox) => void): Promise<() => void> {
+  try {
+    return await listen<OpenInbox>(OPEN_INBOX, (event) => {
+      handler(event.payload);
+    });
+  } catch {
+    return () => undefined;
+  }
+}
+
 export async function onTaskChanged(handler: (change: TaskChanged) => void): Promise<() => void> {
   try {
     return await listen<TaskChanged>(TASK_CHANGED, (event) => {

@@ -427,3 +427,54 @@ describe("Approvals: calls in doubt", () => {
     ]);
   });
 });
+
+describe("Approvals: opened from a notification", () => {
+  it("selects the notified approval and, after Reject there, asks for the reason", async () => {
+    backend({ list_approvals: () => ({ acting_as: me, approvals: [refundApproval, heldRefund], in_doubt: [] }) });
+    render(
+      <Approvals
+        now={NOW}
+        onOpenTask={vi.fn()}
+        onShowTasks={vi.fn()}
+        target={{ approval_id: heldRefund.id, call_id: null, reject: true, nonce: 1 }}
+      />,
+    );
+    const reason = await screen.findByLabelText("Why are you rejecting this?");
+    expect(reason).toHaveFocus();
+    const held = screen.getByRole("listitem", { name: /^support\.issue_refund for task/ });
+    expect(held).toHaveAttribute("aria-current", "true");
+    expect(within(held).getByLabelText("Why are you rejecting this?")).toBe(reason);
+    expect(screen.getByRole("button", { name: "Reject" })).toBeDisabled();
+  });
+
+  it("selects the approval a click opened without asking anything", async () => {
+    backend({ list_approvals: () => ({ acting_as: me, approvals: [refundApproval, heldRefund], in_doubt: [] }) });
+    render(
+      <Approvals
+        now={NOW}
+        onOpenTask={vi.fn()}
+        onShowTasks={vi.fn()}
+        target={{ approval_id: heldRefund.id, call_id: null, reject: false, nonce: 1 }}
+      />,
+    );
+    const held = await screen.findByRole("listitem", { name: /^support\.issue_refund for task/ });
+    expect(held).toHaveAttribute("aria-current", "true");
+    expect(screen.queryByLabelText("Why are you rejecting this?")).toBeNull();
+  });
+
+  it("says so when the notified approval no longer waits", async () => {
+    backend({ list_approvals: () => ({ acting_as: me, approvals: [refundApproval], in_doubt: [] }) });
+    render(
+      <Approvals
+        now={NOW}
+        onOpenTask={vi.fn()}
+        onShowTasks={vi.fn()}
+        target={{ approval_id: "ap-gone", call_id: null, reject: true, nonce: 1 }}
+      />,
+    );
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      "That approval no longer waits: it was decided, cancelled or has expired.",
+    );
+    expect(screen.queryByLabelText("Why are you rejecting this?")).toBeNull();
+  });
+});

@@ -20,6 +20,7 @@ import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { GrantRequest } from "../bindings/GrantRequest";
 import type { HeldCallView } from "../bindings/HeldCallView";
 import type { InDoubtCall } from "../bindings/InDoubtCall";
+import type { OpenInbox } from "../bindings/OpenInbox";
 import type { Person } from "../bindings/Person";
 import {
   ago,
@@ -136,14 +137,19 @@ function roleWords(person: Person): string {
   return person.roles.length === 0 ? "no roles" : `roles ${person.roles.join(", ")}`;
 }
 
+/** Where a notification or the tray asked the inbox to open; `nonce` tells two asks apart. */
+export type InboxTarget = OpenInbox & { nonce: number };
+
 export function Approvals({
   onOpenTask,
   onShowTasks,
   now,
+  target = null,
 }: {
   onOpenTask: (id: string) => void;
   onShowTasks: () => void;
   now: number;
+  target?: InboxTarget | null;
 }) {
   const [load, reload] = useLive(listApprovals, (change) => change.status !== "running");
   const [selectedId, setSelectedId] = useState<string | null>(null);
@@ -160,6 +166,7 @@ export function Approvals({
   const [done, setDone] = useState<{ tone: "good" | "warn"; text: string } | null>(null);
   const [settling, setSettling] = useState<{ id: string; happened: boolean } | null>(null);
   const list = useRef<HTMLUListElement>(null);
+  const doubtList = useRef<HTMLUListElement>(null);
 
   const approvals = load.state === "ready" ? load.data.approvals : [];
   const doubts = load.state === "ready" ? load.data.in_doubt : [];
@@ -260,6 +267,37 @@ export function Approvals({
     setMode({ id: approval.id, kind: "review" });
   };
 
+  // Opened from a notification: select its approval (its reject reason asked for when the
+  // person chose Reject there), once per ask, when the list has loaded. Adjusted while
+  // rendering, as React advises for state that follows a prop.
+  const [appliedNonce, setAppliedNonce] = useState<number | null>(null);
+  if (target !== null && target.nonce !== appliedNonce && load.state === "ready") {
+    setAppliedNonce(target.nonce);
+    if (target.approval_id !== null) {
+      const approval = approvals.find((a) => a.id === target.approval_id);
+      if (approval === undefined) {
+        setDone({ tone: "warn", text: "That approval no longer waits: it was decided, cancelled or has expired." });
+      } else if (target.reject) {
+        open(approval, "reject");
+      } else {
+        setSelectedId(approval.id);
+        setMode(null);
+        setDone(null);
+      }
+    }
+  }
+  // …and brings it, or its call in doubt, into view.
+  useEffect(() => {
+    if (target === null || appliedNonce !== target.nonce) return;
+    const row =
+      target.approval_id !== null
+        ? list.current?.querySelector<HTMLElement>(`[data-approval="${target.approval_id}"]`)
+        : target.call_id !== null
+          ? doubtList.current?.querySelector<HTMLElement>(`[data-call="${target.call_id}"]`)
+          : null;
+    if (row !== null && row !== undefined && "scrollIntoView" in row) row.scrollIntoView({ block: "nearest" });
+  }, [target, appliedNonce]);
+
   // An opened form takes the focus at its first field.
   useEffect(() => {
     if (mode === null) return;
@@ -272,7 +310,6 @@ export function Approvals({
   }, [mode]);
 
   // The confirmation of an answer about a call in doubt comes into view, its button focused.
-  const doubtList = useRef<HTMLUListElement>(null);
   useEffect(() => {
     if (settling === null) return;
     const confirm = doubtList.current?.querySelector<HTMLElement>(".confirm");
@@ -400,6 +437,7 @@ export function Approvals({
               key={approval.id}
               className={isSelected ? "approval selected" : "approval"}
               aria-current={isSelected ? "true" : undefined}
+              data-approval={approval.id}
               aria-label={held === null ? approval.prompt : `${held.tool} for task ${shortId(approval.task_id)}`}
               onClick={() => {
                 setSelectedId(approval.id);
@@ -655,7 +693,11 @@ export function Approvals({
           </p>
           <ul className="approvals" aria-label="Calls in doubt" ref={doubtList}>
             {doubts.map((call) => (
-              <li key={call.call_id} className="approval doubt" aria-label={`${call.tool} in doubt, task ${shortId(call.task_id)}`}>
+              <li
+                key={call.call_id}
+                className="approval doubt"
+                data-call={call.call_id}
+                aria-label={`${call.tool} in doubt, task ${shortId(call.task_id)}`}>
                 <Doubt call={call} now={now} />
                 {failure?.id === call.call_id && <Problem title={failure.title} message={failure.message} />}
                 {settling?.id === call.call_id ? (
