@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use airlock_policy::{CallFacts, Effect, Identities, Policy, PolicyDecision};
-use airlock_store::{ApprovalStatus, ApprovalWrite, GrantRecord, HeldCall, Millis};
+use airlock_store::{ApprovalStatus, ApprovalWrite, CallAllowance, GrantRecord, HeldCall, Millis};
 use airlock_workflow::glob_matches;
 use serde_json::Value;
 
@@ -79,8 +79,9 @@ impl std::fmt::Debug for Governance {
 /// What the gate decided for one proposed call.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// Make the call, with these arguments (an approver may have edited them).
-    Proceed { args: Value },
+    /// Make the call, with these arguments (an approver may have edited them); what let
+    /// it through goes on its ledger row.
+    Proceed { args: Value, allowed: CallAllowance },
     /// Do not make it, for this reason (told to the model, or the step's error).
     Refuse { reason: String },
     /// Held for people: the approval request is in `writes`.
@@ -269,7 +270,12 @@ impl Inner {
         };
         match &decision.effect {
             Effect::Allow => Ok(GateResult {
-                verdict: Verdict::Proceed { args: args.clone() },
+                verdict: Verdict::Proceed {
+                    args: args.clone(),
+                    allowed: CallAllowance::Policy {
+                        rule: decision.rule.clone(),
+                    },
+                },
                 events: vec![recorded(None, None)],
                 approval: None,
             }),
@@ -285,7 +291,13 @@ impl Inner {
                 let now = self.clock.now();
                 if let Some(grant) = self.matching_grant(site, tool, args, now).await? {
                     return Ok(GateResult {
-                        verdict: Verdict::Proceed { args: args.clone() },
+                        verdict: Verdict::Proceed {
+                            args: args.clone(),
+                            allowed: CallAllowance::Grant {
+                                grant_id: grant.id.clone(),
+                                rule: decision.rule.clone(),
+                            },
+                        },
                         events: vec![recorded(Some(format!("grant {}", grant.id)), None)],
                         approval: None,
                     });
@@ -425,7 +437,14 @@ impl Inner {
                     }
                     _ => Ok(GateResult {
                         events: vec![event(None)],
-                        verdict: Verdict::Proceed { args },
+                        verdict: Verdict::Proceed {
+                            args,
+                            allowed: CallAllowance::Approval {
+                                approval_id: approval.id.clone(),
+                                approver: by.clone(),
+                                rule: decision.rule.clone(),
+                            },
+                        },
                         approval: None,
                     }),
                 }

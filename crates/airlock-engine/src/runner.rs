@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_store::{
-    ApprovalWrite, LessonSource, MemoryQuery, Millis, NewMemory, StepWrite, StoreError, TaskRecord,
-    TaskStatus, ToolCallOutcome, ToolCallWrite,
+    ApprovalWrite, CallAllowance, LessonSource, MemoryQuery, Millis, NewMemory, StepWrite,
+    StoreError, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{EndStatus, Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
@@ -709,9 +709,9 @@ impl Runner {
             return Ok(());
         }
         match self.gate(state, &info, &args, 0, step_is_new).await? {
-            Verdict::Proceed { args } => {
+            Verdict::Proceed { args, allowed } => {
                 let idempotent = tool_state.idempotent.unwrap_or(info.safe_to_repeat());
-                self.intend(tool_state.tool.clone(), args, 0, idempotent);
+                self.intend(tool_state.tool.clone(), args, 0, idempotent, allowed);
             }
             Verdict::Refuse { reason } => self.give_up(state, reason),
             Verdict::Hold => {}
@@ -719,7 +719,14 @@ impl Runner {
         Ok(())
     }
 
-    fn intend(&mut self, tool: String, args: Value, call_index: i64, idempotent: bool) {
+    fn intend(
+        &mut self,
+        tool: String,
+        args: Value,
+        call_index: i64,
+        idempotent: bool,
+        allowed: CallAllowance,
+    ) {
         let step_no = self.draft.proj.step_no;
         let intent = Intent {
             call_id: new_id(),
@@ -739,6 +746,7 @@ impl Runner {
             args_hash: hash.clone(),
             idempotency_key: intent.key.clone(),
             idempotent,
+            allowed,
         });
         self.draft.push(TaskEvent::ToolCalled {
             call_id: intent.call_id.clone(),
@@ -1103,11 +1111,12 @@ impl Runner {
                         match (info, refusal) {
                             (Some(info), None) => {
                                 match self.gate(&state, &info, &call.args, index, false).await? {
-                                    Verdict::Proceed { args } => self.intend(
+                                    Verdict::Proceed { args, allowed } => self.intend(
                                         call.tool.clone(),
                                         args,
                                         index,
                                         info.safe_to_repeat(),
+                                        allowed,
                                     ),
                                     Verdict::Refuse { reason } => {
                                         self.draft.push(TaskEvent::ToolRefused {

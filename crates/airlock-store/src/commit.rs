@@ -18,7 +18,9 @@ use batch::ROWS_PER_STATEMENT;
 use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
-use crate::records::{ApprovalStatus, HeldCall, NewEvent, TaskProjection, ToolCallOutcome};
+use crate::records::{
+    ApprovalStatus, CallAllowance, HeldCall, NewEvent, TaskProjection, ToolCallOutcome,
+};
 
 /// Most commits one transaction takes; bounds the latency of the first in line.
 const MAX_GROUP: usize = 256;
@@ -60,6 +62,8 @@ pub enum ToolCallWrite {
         args_hash: String,
         idempotency_key: String,
         idempotent: bool,
+        /// What let the call through the policy.
+        allowed: CallAllowance,
     },
     /// Written after the call returned (or when a person resolved an in-doubt call).
     Outcome {
@@ -542,6 +546,7 @@ struct IntentCols<'a> {
     args_hash: &'a str,
     idempotency_key: &'a str,
     idempotent: bool,
+    allowed: &'a CallAllowance,
 }
 
 fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
@@ -558,6 +563,7 @@ fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
                 args_hash,
                 idempotency_key,
                 idempotent,
+                allowed,
             } => {
                 let insert = NetCall::Insert {
                     intent: IntentCols {
@@ -569,6 +575,7 @@ fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
                         args_hash,
                         idempotency_key,
                         idempotent: *idempotent,
+                        allowed,
                     },
                     outcome: None,
                 };
@@ -831,9 +838,9 @@ fn write_layer(
         batch.padded_values(
             "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args,
                 args_hash, idempotency_key, idempotent, intent_at, outcome, result, error,
-                outcome_at, resolved_by)
+                outcome_at, resolved_by, allowed_by, allow_rule, allow_ref, approved_by)
              SELECT * FROM (",
-            16,
+            20,
             ") AS v WHERE column1 IS NOT NULL",
             chunk,
             |b, (c, id, i, outcome)| {
@@ -853,6 +860,10 @@ fn write_layer(
                 b.bind(outcome.and_then(|o| o.error));
                 b.bind(outcome.map(|_| c.at));
                 b.bind(outcome.and_then(|o| o.resolved_by));
+                b.bind(i.allowed.kind().as_str());
+                b.bind(i.allowed.rule());
+                b.bind(i.allowed.reference());
+                b.bind(i.allowed.approver());
             },
         );
     }

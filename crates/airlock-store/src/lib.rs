@@ -11,6 +11,7 @@ mod audit;
 mod commit;
 mod error;
 mod grants;
+mod history;
 mod lease;
 mod lessons;
 mod memory;
@@ -30,6 +31,10 @@ pub use audit::{
 pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, ToolCallWrite};
 pub use error::StoreError;
 pub use grants::{GrantRecord, NewGrant};
+pub use history::{
+    HistoryChoices, HistoryFilter, HistoryKey, HistoryRange, HistoryRow, MAX_HISTORY_PAGE,
+    OutcomeFilter, server_of,
+};
 pub use lease::EngineRegistration;
 pub use lessons::{LessonRecord, LessonSource, LessonStatus};
 pub use memory::{MemoryQuery, MemoryRecord, NewMemory};
@@ -42,8 +47,9 @@ pub use open::{Durability, Store, StoreOptions};
 pub use policy_versions::PolicyVersionRecord;
 pub use query::TaskFilter;
 pub use records::{
-    ApprovalRecord, ApprovalStatus, EventRecord, HeldCall, NewEvent, StepRecord, TaskProjection,
-    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord,
+    AllowedBy, ApprovalRecord, ApprovalStatus, CallAllowance, EventRecord, HeldCall, NewEvent,
+    StepRecord, TaskProjection, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord,
+    WorkflowRecord,
 };
 pub use tool_pins::{PinnedChange, ToolPin};
 

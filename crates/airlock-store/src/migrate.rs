@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_memory.sql")),
     (8, include_str!("../migrations/0008_lessons.sql")),
     (9, include_str!("../migrations/0009_tool_calls_index.sql")),
+    (11, include_str!("../migrations/0011_call_history.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

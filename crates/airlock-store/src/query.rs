@@ -8,8 +8,9 @@ use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
 use crate::records::{
-    ApprovalRecord, ApprovalStatus, EventRecord, StepRecord, TaskProjection, TaskRecord,
-    TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord, parse_json, parse_status,
+    ApprovalRecord, ApprovalStatus, CallAllowance, EventRecord, StepRecord, TaskProjection,
+    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord, parse_json,
+    parse_status,
 };
 
 /// Which tasks to list, newest first.
@@ -97,7 +98,7 @@ where
     Ok(())
 }
 
-fn tool_call_from_row(row: &SqliteRow) -> Result<ToolCallRecord, StoreError> {
+pub(crate) fn tool_call_from_row(row: &SqliteRow) -> Result<ToolCallRecord, StoreError> {
     Ok(ToolCallRecord {
         id: get(row, "id")?,
         task_id: get(row, "task_id")?,
@@ -117,6 +118,12 @@ fn tool_call_from_row(row: &SqliteRow) -> Result<ToolCallRecord, StoreError> {
         error: get(row, "error")?,
         outcome_at: get(row, "outcome_at")?,
         resolved_by: get(row, "resolved_by")?,
+        allowed: CallAllowance::from_columns(
+            get::<Option<&str>>(row, "allowed_by")?,
+            get(row, "allow_rule")?,
+            get(row, "allow_ref")?,
+            get(row, "approved_by")?,
+        )?,
     })
 }
 

@@ -182,17 +182,21 @@ impl ToolCallOutcome {
         }
     }
 
+    pub const ALL: [ToolCallOutcome; 5] = [
+        ToolCallOutcome::Succeeded,
+        ToolCallOutcome::Failed,
+        ToolCallOutcome::InDoubt,
+        ToolCallOutcome::Happened,
+        ToolCallOutcome::NotHappened,
+    ];
+
+    /// The outcome named `s`, if any.
+    pub fn from_name(s: &str) -> Option<ToolCallOutcome> {
+        ToolCallOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
     pub(crate) fn parse(s: &str) -> Result<ToolCallOutcome, StoreError> {
-        [
-            ToolCallOutcome::Succeeded,
-            ToolCallOutcome::Failed,
-            ToolCallOutcome::InDoubt,
-            ToolCallOutcome::Happened,
-            ToolCallOutcome::NotHappened,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt {
+        ToolCallOutcome::from_name(s).ok_or_else(|| StoreError::Corrupt {
             what: "tool call outcome",
             detail: format!("unknown outcome {s:?}"),
         })
@@ -218,6 +222,122 @@ pub struct ToolCallRecord {
     pub error: Option<String>,
     pub outcome_at: Option<Millis>,
     pub resolved_by: Option<String>,
+    /// What let the call through the policy; `None` only on a row from before it was
+    /// recorded whose decision could not be found (see migration 0011).
+    pub allowed: Option<CallAllowance>,
+}
+
+/// What let a call through the policy, recorded on its ledger row with the intent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum CallAllowance {
+    /// A rule allowed it outright.
+    Policy { rule: Option<String> },
+    /// A rule asked for approval and a person's grant covered the call.
+    Grant {
+        grant_id: String,
+        rule: Option<String>,
+    },
+    /// People approved it; `approver` is the one whose decision completed the approval.
+    Approval {
+        approval_id: String,
+        approver: String,
+        rule: Option<String>,
+    },
+}
+
+impl CallAllowance {
+    /// The kind, as stored in `tool_calls.allowed_by`.
+    pub fn kind(&self) -> AllowedBy {
+        match self {
+            CallAllowance::Policy { .. } => AllowedBy::Policy,
+            CallAllowance::Grant { .. } => AllowedBy::Grant,
+            CallAllowance::Approval { .. } => AllowedBy::Approval,
+        }
+    }
+
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            CallAllowance::Policy { rule }
+            | CallAllowance::Grant { rule, .. }
+            | CallAllowance::Approval { rule, .. } => rule.as_deref(),
+        }
+    }
+
+    /// The grant's or the approval's id.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            CallAllowance::Policy { .. } => None,
+            CallAllowance::Grant { grant_id, .. } => Some(grant_id),
+            CallAllowance::Approval { approval_id, .. } => Some(approval_id),
+        }
+    }
+
+    pub fn approver(&self) -> Option<&str> {
+        match self {
+            CallAllowance::Approval { approver, .. } => Some(approver),
+            _ => None,
+        }
+    }
+
+    /// Reassembles one from its columns; `None` when `allowed_by` is NULL.
+    pub(crate) fn from_columns(
+        allowed_by: Option<&str>,
+        rule: Option<String>,
+        reference: Option<String>,
+        approver: Option<String>,
+    ) -> Result<Option<CallAllowance>, StoreError> {
+        let Some(kind) = allowed_by else {
+            return Ok(None);
+        };
+        let missing = |what: &str| StoreError::Corrupt {
+            what: "a tool call's allowance",
+            detail: format!("allowed by {kind} but no {what}"),
+        };
+        Ok(Some(match AllowedBy::parse(kind) {
+            Some(AllowedBy::Policy) => CallAllowance::Policy { rule },
+            Some(AllowedBy::Grant) => CallAllowance::Grant {
+                grant_id: reference.ok_or_else(|| missing("grant id"))?,
+                rule,
+            },
+            Some(AllowedBy::Approval) => CallAllowance::Approval {
+                approval_id: reference.ok_or_else(|| missing("approval id"))?,
+                approver: approver.ok_or_else(|| missing("approver"))?,
+                rule,
+            },
+            None => {
+                return Err(StoreError::Corrupt {
+                    what: "a tool call's allowance",
+                    detail: format!("unknown kind {kind:?}"),
+                });
+            }
+        }))
+    }
+}
+
+/// The kinds of [`CallAllowance`], for filtering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllowedBy {
+    Policy,
+    Grant,
+    Approval,
+}
+
+impl AllowedBy {
+    pub const ALL: [AllowedBy; 3] = [AllowedBy::Policy, AllowedBy::Grant, AllowedBy::Approval];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllowedBy::Policy => "policy",
+            AllowedBy::Grant => "grant",
+            AllowedBy::Approval => "approval",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AllowedBy> {
+        AllowedBy::ALL.into_iter().find(|a| a.as_str() == s)
+    }
 }
 
 /// An approval is pending, or decided with who decided and when; the two cannot mix.

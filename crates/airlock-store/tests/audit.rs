@@ -3,8 +3,8 @@
 //! against the entry it touched.
 
 use airlock_store::{
-    AuditEntryWrite, AuditFault, AuditFilter, AuditReport, CommitOutcome, GENESIS, NewEvent,
-    NewTask, Store, StoreError, StoreOptions, TaskCommit, TaskProjection, TaskStatus,
+    AuditEntryWrite, AuditFault, AuditFilter, AuditReport, CallAllowance, CommitOutcome, GENESIS,
+    NewEvent, NewTask, Store, StoreError, StoreOptions, TaskCommit, TaskProjection, TaskStatus,
     ToolCallWrite, entry_hash,
 };
 use serde_json::{Value, json};
@@ -444,6 +444,7 @@ async fn a_failed_group_retried_one_by_one_keeps_the_chain() {
             args_hash: "x".into(),
             idempotency_key: format!("{task}/1/0"),
             idempotent: true,
+            allowed: CallAllowance::Policy { rule: None },
         });
         c
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use airlock_engine::event::Decision;
 use airlock_engine::policy::{Identities, Policy, PolicyFile};
-use airlock_engine::store::{ApprovalStatus, AuditFilter, TaskStatus};
+use airlock_engine::store::{ApprovalStatus, AuditFilter, CallAllowance, TaskStatus};
 use airlock_engine::{
     Answer, Answered, Engine, EngineConfig, EngineError, Governance, GrantSpec, ManualClock,
     TaskEvent,
@@ -210,6 +210,13 @@ async fn allowed_calls_run_and_record_the_rule_that_allowed_them() {
             recorded[0].source, RULES,
             "the rules decided under are kept"
         );
+        assert_eq!(
+            calls(&engine, &id).await[0].allowed,
+            Some(CallAllowance::Policy {
+                rule: Some("small records".into())
+            }),
+            "the ledger row says what let the call through"
+        );
         assert_consistent(&engine, &id).await;
     })
     .await;
@@ -318,6 +325,14 @@ async fn a_held_call_waits_for_an_approver_role_then_runs_once() {
             TaskEvent::PolicyDecided { via: Some(via), effect, .. }
                 if via == &format!("approval {approval_id} by carol") && effect == "require_approval"
         )), "the execution-time check is recorded: {events:?}");
+        assert_eq!(
+            calls(&engine, &id).await[0].allowed,
+            Some(CallAllowance::Approval {
+                approval_id: approval_id.clone(),
+                approver: "carol".into(),
+                rule: Some("big records need a controller".into()),
+            })
+        );
         assert_consistent(&engine, &id).await;
     })
     .await;
@@ -701,6 +716,13 @@ async fn a_grant_covers_exactly_its_count_within_its_window_and_stops_when_revok
                 e,
                 TaskEvent::PolicyDecided { via: Some(via), .. } if via == &format!("grant {}", grant.id)
             )));
+            assert_eq!(
+                calls(&engine, &id).await[0].allowed,
+                Some(CallAllowance::Grant {
+                    grant_id: grant.id.clone(),
+                    rule: Some("big records need a controller".into()),
+                })
+            );
         }
         let third = start_pay(&engine, 75, "req").await;
         assert_eq!(status(third).await, TaskStatus::WaitingApproval, "used up");

@@ -15,7 +15,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Encode, Sqlite, Type};
 
-/// Rows per multi-row statement (a power of two: see [`Batch::padded_values`]); at most 16
+/// Rows per multi-row statement (a power of two: see [`Batch::padded_values`]); at most 20
 /// values each, so far under SQLite's limit of bound values per statement (32,766).
 pub(crate) const ROWS_PER_STATEMENT: usize = 512;
 

@@ -167,6 +167,7 @@ async fn folded_step_and_ledger_writes_leave_the_rows_written_one_by_one_would()
         args_hash: "h".into(),
         idempotency_key: format!("t/{step_no}/0"),
         idempotent: true,
+        allowed: CallAllowance::Policy { rule: None },
     };
     let outcome = |id: &str, resolved_by: Option<&str>| ToolCallWrite::Outcome {
         id: id.into(),

@@ -1,0 +1,594 @@
+//! A large, known history for benchmarks and end-to-end tests: ended tasks whose tool
+//! calls went through the same commits, events and ledger rows a run writes (intent,
+//! policy decision, held calls and their approvals, grants, outcomes, calls in doubt that
+//! a person settled), without running workflows or servers. `airlock-seed-history` is its
+//! command line; `docs/benchmarks.md` says how to call it.
+//!
+//! Everything is a function of the call's number, so a test knows its answers: see
+//! [`SeedPlan`] for the pattern. Every seeded task has ended, so an engine that opens the
+//! database has nothing to run.
+
+use std::sync::Arc;
+
+use airlock_store::{
+    ApprovalStatus, ApprovalWrite, CallAllowance, CommitOutcome, HeldCall, Millis, NewEvent,
+    NewTask, StepWrite, Store, TaskCommit, TaskProjection, ToolCallOutcome, ToolCallWrite,
+};
+use airlock_workflow::EndStatus;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::error::EngineError;
+use crate::event::{Decision, TaskEvent, apply, empty_projection, output_set_by};
+use crate::ledger::{args_hash, idempotency_key};
+
+/// The workflows seeded tasks belong to, task `n` to `WORKFLOWS[n % 3]`.
+pub const WORKFLOWS: [&str; 3] = ["refund", "onboard", "payout"];
+/// The tools called, call `i` to `TOOLS[i % 6]` (four servers).
+pub const TOOLS: [&str; 6] = [
+    "crm.find_customer",
+    "erp.create_refund",
+    "support.send_reply",
+    "hr.create_account",
+    "erp.get_invoice",
+    "support.get_ticket",
+];
+/// The people who approve held calls, alternately.
+pub const APPROVERS: [&str; 2] = ["carol", "dan"];
+/// Who settles the calls in doubt.
+pub const RESOLVER: &str = "carol";
+/// The grant that lets seeded calls through.
+pub const GRANT_ID: &str = "seed-grant-payouts";
+
+/// What to seed. With `calls_per_task = 10` (the default), for call `i` (counted from 0
+/// across all tasks, oldest first) of task `n = i / 10`, position `k = i % 10` in it:
+/// - its intent is at `first_at + n * task_every_ms + k * call_every_ms`;
+/// - tool `TOOLS[i % 6]`; arguments name customer `C-{n % 500}` and order `SO-{i}`;
+/// - the outcome is `failed` when `i % 50 == 7`, `in_doubt` settled as `happened` by
+///   [`RESOLVER`] when `i % 1000 == 13`, otherwise `succeeded`;
+/// - it was held and approved by `APPROVERS[(n / 4) % 2]` when `k == 3` and `n % 4 == 0`;
+///   let through by the grant [`GRANT_ID`] when `k == 5` and `n % 10 == 1`; otherwise
+///   allowed by a policy rule.
+#[derive(Clone, Debug)]
+pub struct SeedPlan {
+    pub calls: u64,
+    pub calls_per_task: u32,
+    /// When the first call's intent was recorded.
+    pub first_at: Millis,
+    pub task_every_ms: i64,
+    pub call_every_ms: i64,
+    /// How many tasks are written at once (their commits group into shared transactions).
+    pub concurrency: usize,
+}
+
+impl SeedPlan {
+    /// `calls` calls, ten per task, a task every 25 s and a call every 2 s, the newest
+    /// task starting at `newest_at`.
+    pub fn ending_at(calls: u64, newest_at: Millis) -> SeedPlan {
+        let mut plan = SeedPlan {
+            calls,
+            calls_per_task: 10,
+            first_at: 0,
+            task_every_ms: 25_000,
+            call_every_ms: 2_000,
+            concurrency: 256,
+        };
+        let tasks = i64::try_from(plan.tasks()).unwrap_or(i64::MAX);
+        plan.first_at = newest_at.saturating_sub(tasks.saturating_sub(1) * plan.task_every_ms);
+        plan
+    }
+
+    pub fn tasks(&self) -> u64 {
+        self.calls.div_ceil(u64::from(self.calls_per_task.max(1)))
+    }
+
+    /// The task id of task `n` (32 hex digits, like the engine's).
+    pub fn task_id(n: u64) -> String {
+        format!("{n:032x}")
+    }
+
+    /// The call id of call `i`.
+    pub fn call_id(i: u64) -> String {
+        format!("c{i:031x}")
+    }
+
+    pub fn intent_at(&self, i: u64) -> Millis {
+        let cpt = u64::from(self.calls_per_task.max(1));
+        let (n, k) = (i / cpt, i % cpt);
+        self.first_at
+            + i64::try_from(n).unwrap_or(i64::MAX) * self.task_every_ms
+            + i64::try_from(k).unwrap_or(i64::MAX) * self.call_every_ms
+    }
+
+    /// What call `i`'s outcome is.
+    pub fn outcome(i: u64) -> ToolCallOutcome {
+        if i % 50 == 7 {
+            ToolCallOutcome::Failed
+        } else if i % 1000 == 13 {
+            ToolCallOutcome::Happened
+        } else {
+            ToolCallOutcome::Succeeded
+        }
+    }
+
+    /// How call `i` got through the policy (without ids and rules).
+    pub fn allowed_by(&self, i: u64) -> airlock_store::AllowedBy {
+        let cpt = u64::from(self.calls_per_task.max(1));
+        let (n, k) = (i / cpt, i % cpt);
+        if k == 3 && n.is_multiple_of(4) {
+            airlock_store::AllowedBy::Approval
+        } else if k == 5 && n % 10 == 1 {
+            airlock_store::AllowedBy::Grant
+        } else {
+            airlock_store::AllowedBy::Policy
+        }
+    }
+}
+
+/// What was seeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seeded {
+    pub tasks: u64,
+    pub calls: u64,
+    pub commits: u64,
+}
+
+/// Writes `plan`'s tasks into `store`, through its ordinary commits. The database should
+/// hold no seeded tasks yet (a seeded task id already there is an error).
+pub async fn seed_history(store: &Store, plan: &SeedPlan) -> Result<Seeded, EngineError> {
+    let workflow_ids = register_workflows(store, plan.first_at).await?;
+    let plan = Arc::new(plan.clone());
+    let mut running = JoinSet::new();
+    let mut seeded = Seeded {
+        tasks: 0,
+        calls: 0,
+        commits: 0,
+    };
+    let mut next = 0;
+    let tasks = plan.tasks();
+    while next < tasks || !running.is_empty() {
+        while next < tasks && running.len() < plan.concurrency.max(1) {
+            let (store, plan, workflows) = (store.clone(), plan.clone(), workflow_ids);
+            running.spawn(async move { seed_task(&store, &plan, &workflows, next).await });
+            next += 1;
+        }
+        if let Some(done) = running.join_next().await {
+            // Nothing aborts these tasks, so a join error is a panic: let it through.
+            let (calls, commits) =
+                done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            seeded.tasks += 1;
+            seeded.calls += calls;
+            seeded.commits += commits;
+        }
+    }
+    Ok(seeded)
+}
+
+async fn register_workflows(store: &Store, at: Millis) -> Result<[i64; 3], EngineError> {
+    let mut ids = [0; 3];
+    for (slot, name) in ids.iter_mut().zip(WORKFLOWS) {
+        // The text says what it is; seeded tasks have all ended, so it is never run.
+        let source = format!(
+            "# `{name}`: a workflow of the seeded history (airlock-seed-history). Its tasks\n\
+             # have all ended; this text is kept as the record of where they came from.\n"
+        );
+        let hash = crate::ledger::args_hash(&json!({ "seeded": name }));
+        *slot = store
+            .register_workflow(name, &hash, &source, Some("airlock-seed-history"), at)
+            .await?
+            .id;
+    }
+    Ok(ids)
+}
+
+/// One seeded task: its events folded as they are pushed (as the engine's draft does),
+/// committed at the times the plan gives.
+struct SeedTask<'a> {
+    store: &'a Store,
+    id: String,
+    seq: i64,
+    proj: TaskProjection,
+    create: Option<NewTask>,
+    events: Vec<TaskEvent>,
+    outputs: Vec<String>,
+    steps: Vec<StepWrite>,
+    calls: Vec<ToolCallWrite>,
+    approvals: Vec<ApprovalWrite>,
+    commits: u64,
+}
+
+impl SeedTask<'_> {
+    fn push(&mut self, event: TaskEvent) {
+        if let Some(state) = output_set_by(&event) {
+            self.outputs.push(state.to_owned());
+        }
+        apply(&mut self.proj, &event);
+        self.events.push(event);
+    }
+
+    async fn commit(&mut self, at: Millis) -> Result<(), EngineError> {
+        let events = self
+            .events
+            .drain(..)
+            .map(|e| NewEvent {
+                kind: e.kind().to_owned(),
+                body: serde_json::to_value(&e).unwrap_or_default(),
+            })
+            .collect();
+        let outputs = std::mem::take(&mut self.outputs)
+            .into_iter()
+            .map(|name| {
+                let output = self.proj.state.get(&name).cloned().unwrap_or(Value::Null);
+                (name, output)
+            })
+            .collect();
+        let commit = TaskCommit {
+            task_id: self.id.clone(),
+            at,
+            expected_seq: self.seq,
+            lease_owner: None,
+            create: self.create.take(),
+            events,
+            projection: TaskProjection {
+                state: Value::Null,
+                ..self.proj.clone()
+            },
+            outputs,
+            steps: std::mem::take(&mut self.steps),
+            tool_calls: std::mem::take(&mut self.calls),
+            approvals: std::mem::take(&mut self.approvals),
+            release_lease: false,
+        };
+        match self.store.commit(commit).await? {
+            CommitOutcome::Committed { last_seq } => {
+                self.seq = last_seq;
+                self.commits += 1;
+                Ok(())
+            }
+            outcome => Err(EngineError::Refused {
+                task: self.id.clone(),
+                outcome,
+            }),
+        }
+    }
+}
+
+/// Seeds task `n`; returns its calls and commits.
+async fn seed_task(
+    store: &Store,
+    plan: &SeedPlan,
+    workflow_ids: &[i64; 3],
+    n: u64,
+) -> Result<(u64, u64), EngineError> {
+    let cpt = u64::from(plan.calls_per_task.max(1));
+    let first = n * cpt;
+    let last = (first + cpt).min(plan.calls);
+    let which = usize::try_from(n % 3).unwrap_or(0);
+    let workflow = WORKFLOWS[which];
+    let requester = if n.is_multiple_of(2) { "alice" } else { "bob" };
+    let inputs = json!({ "customer_id": format!("C-{}", n % 500), "ticket": format!("T-{n}") });
+    let created_at = plan.intent_at(first) - 500;
+    let mut t = SeedTask {
+        store,
+        id: SeedPlan::task_id(n),
+        seq: 0,
+        proj: empty_projection(),
+        create: Some(NewTask {
+            workflow_id: workflow_ids[which],
+            workflow_name: workflow.to_owned(),
+            requester: requester.to_owned(),
+            inputs: inputs.clone(),
+        }),
+        events: Vec::new(),
+        outputs: Vec::new(),
+        steps: Vec::new(),
+        calls: Vec::new(),
+        approvals: Vec::new(),
+        commits: 0,
+    };
+    t.push(TaskEvent::Created {
+        workflow: workflow.to_owned(),
+        workflow_version: 1,
+        start: state_name(0),
+        requester: requester.to_owned(),
+        inputs,
+    });
+    t.commit(created_at).await?;
+
+    for i in first..last {
+        let k = i - first;
+        let step_no = i64::try_from(k).unwrap_or(0) + 1;
+        let state = state_name(k);
+        let next = if i + 1 < last {
+            state_name(k + 1)
+        } else {
+            "done".to_owned()
+        };
+        let tool = TOOLS[usize::try_from(i % 6).unwrap_or(0)];
+        let args = json!({
+            "customer_id": format!("C-{}", n % 500),
+            "order": format!("SO-{i}"),
+            "amount_cents": (i * 37) % 90_000,
+            "note": format!("seeded call {i} of task {n}"),
+        });
+        let hash = args_hash(&args);
+        let at = plan.intent_at(i);
+        let start = |t: &mut SeedTask<'_>| {
+            t.steps.push(StepWrite::Start {
+                step_no,
+                state_name: state.clone(),
+                kind: "tool".into(),
+                attempt: 1,
+            });
+            t.push(TaskEvent::StepStarted {
+                step_no,
+                state: state.clone(),
+                state_kind: "tool".into(),
+                attempt: 1,
+            });
+        };
+        let decided = |effect: &str, rule: &str, via: Option<String>| TaskEvent::PolicyDecided {
+            step_no,
+            call_index: 0,
+            tool: tool.to_owned(),
+            args_hash: hash.clone(),
+            effect: effect.to_owned(),
+            rule: Some(rule.to_owned()),
+            seen: json!({ "tool": tool, "amount_cents": args["amount_cents"] }),
+            policy_version: "5eed5eed5eed".to_owned(),
+            via,
+            reason: None,
+        };
+
+        let allowed = match plan.allowed_by(i) {
+            airlock_store::AllowedBy::Approval => {
+                // Held a few minutes before it ran, then approved.
+                let rule = "refunds need a controller";
+                let approval_id = format!("a{i:031x}");
+                let approver = APPROVERS[usize::try_from((n / 4) % 2).unwrap_or(0)];
+                start(&mut t);
+                t.push(decided("require_approval", rule, None));
+                t.push(TaskEvent::CallHeld {
+                    approval_id: approval_id.clone(),
+                    step_no,
+                    call_index: 0,
+                    tool: tool.to_owned(),
+                    args_hash: hash.clone(),
+                    rule: Some(rule.to_owned()),
+                    approvers: vec!["controller".into()],
+                    expires_at: None,
+                });
+                t.approvals.push(ApprovalWrite::Request {
+                    id: approval_id.clone(),
+                    step_no,
+                    state_name: state.clone(),
+                    prompt: format!(
+                        "`{tool}` wants to run for task {} ({workflow}): rule “{rule}”",
+                        t.id
+                    ),
+                    approvers: vec!["controller".into()],
+                    expires_at: None,
+                    tool_call_id: None,
+                    args_hash: Some(hash.clone()),
+                    policy_version: Some("5eed5eed5eed".into()),
+                    held_call: Some(Box::new(HeldCall {
+                        call_index: 0,
+                        tool: tool.to_owned(),
+                        args: args.clone(),
+                        risk: "write".into(),
+                        rule: Some(rule.to_owned()),
+                        seen: json!({}),
+                        requester: requester.to_owned(),
+                        approvals: 1,
+                        escalate_at: None,
+                        escalate_to: Vec::new(),
+                        four_eyes: false,
+                    })),
+                });
+                t.commit(at - 180_000).await?;
+                t.approvals.push(ApprovalWrite::Decide {
+                    id: approval_id.clone(),
+                    status: ApprovalStatus::Approved {
+                        by: approver.to_owned(),
+                        at,
+                        reason: None,
+                        edited_args: None,
+                    },
+                });
+                t.push(TaskEvent::CallApprovalDecided {
+                    approval_id: approval_id.clone(),
+                    call_index: 0,
+                    decision: Decision::Approved,
+                    by: Some(approver.to_owned()),
+                    reason: None,
+                    edited_args: None,
+                });
+                t.push(decided(
+                    "require_approval",
+                    rule,
+                    Some(format!("approval {approval_id} by {approver}")),
+                ));
+                CallAllowance::Approval {
+                    approval_id,
+                    approver: approver.to_owned(),
+                    rule: Some(rule.to_owned()),
+                }
+            }
+            airlock_store::AllowedBy::Grant => {
+                let rule = "payouts need approval";
+                start(&mut t);
+                t.push(decided(
+                    "require_approval",
+                    rule,
+                    Some(format!("grant {GRANT_ID}")),
+                ));
+                CallAllowance::Grant {
+                    grant_id: GRANT_ID.to_owned(),
+                    rule: Some(rule.to_owned()),
+                }
+            }
+            airlock_store::AllowedBy::Policy => {
+                let rule = if tool.contains(".get_") || tool.contains(".find_") {
+                    "reads are allowed"
+                } else {
+                    "writes for known customers"
+                };
+                start(&mut t);
+                t.push(decided("allow", rule, None));
+                CallAllowance::Policy {
+                    rule: Some(rule.to_owned()),
+                }
+            }
+        };
+        let call_id = SeedPlan::call_id(i);
+        let key = idempotency_key(&t.id, step_no, 0);
+        t.calls.push(ToolCallWrite::Intent {
+            id: call_id.clone(),
+            step_no,
+            attempt: 1,
+            call_index: 0,
+            tool: tool.to_owned(),
+            args: args.clone(),
+            args_hash: hash.clone(),
+            idempotency_key: key.clone(),
+            idempotent: tool.contains(".get_") || tool.contains(".find_"),
+            allowed,
+        });
+        t.push(TaskEvent::ToolCalled {
+            call_id: call_id.clone(),
+            tool: tool.to_owned(),
+            args_hash: hash.clone(),
+            idempotency_key: key,
+        });
+        t.commit(at).await?;
+
+        let returned_at = at + 40 + i64::try_from(i % 400).unwrap_or(0);
+        let result = json!({ "ok": true, "id": format!("R-{i}"), "order": format!("SO-{i}") });
+        match SeedPlan::outcome(i) {
+            ToolCallOutcome::Failed => {
+                let error = format!("{tool}: the server said no (card declined, code 51)");
+                t.calls.push(ToolCallWrite::Outcome {
+                    id: call_id.clone(),
+                    outcome: ToolCallOutcome::Failed,
+                    result: None,
+                    error: Some(error.clone()),
+                    resolved_by: None,
+                });
+                t.push(TaskEvent::ToolReturned {
+                    call_id,
+                    ok: false,
+                    error: Some(error.clone()),
+                });
+                t.steps.push(StepWrite::End {
+                    step_no,
+                    outcome: "failed".into(),
+                    error: Some(error.clone()),
+                });
+                t.push(TaskEvent::StepGaveUp {
+                    step_no,
+                    state: state.clone(),
+                    error,
+                    next: Some(next.clone()),
+                });
+                t.commit(returned_at).await?;
+            }
+            ToolCallOutcome::Happened => {
+                let reason = "the connection to the server was lost before it answered";
+                t.calls.push(ToolCallWrite::Outcome {
+                    id: call_id.clone(),
+                    outcome: ToolCallOutcome::InDoubt,
+                    result: None,
+                    error: Some(reason.into()),
+                    resolved_by: None,
+                });
+                t.push(TaskEvent::CallInDoubt {
+                    call_id: call_id.clone(),
+                    tool: tool.to_owned(),
+                    reason: reason.into(),
+                });
+                t.commit(returned_at).await?;
+                t.calls.push(ToolCallWrite::Outcome {
+                    id: call_id.clone(),
+                    outcome: ToolCallOutcome::Happened,
+                    result: None,
+                    error: Some(reason.into()),
+                    resolved_by: Some(RESOLVER.into()),
+                });
+                t.steps.push(StepWrite::End {
+                    step_no,
+                    outcome: "succeeded".into(),
+                    error: None,
+                });
+                t.push(TaskEvent::InDoubtResolved {
+                    call_id,
+                    state: state.clone(),
+                    happened: true,
+                    by: RESOLVER.into(),
+                    next: Some(next.clone()),
+                    retry_at: None,
+                });
+                t.commit(returned_at + 600_000).await?;
+            }
+            _ => {
+                t.calls.push(ToolCallWrite::Outcome {
+                    id: call_id.clone(),
+                    outcome: ToolCallOutcome::Succeeded,
+                    result: Some(result.clone()),
+                    error: None,
+                    resolved_by: None,
+                });
+                t.push(TaskEvent::ToolReturned {
+                    call_id,
+                    ok: true,
+                    error: None,
+                });
+                t.steps.push(StepWrite::End {
+                    step_no,
+                    outcome: "succeeded".into(),
+                    error: None,
+                });
+                t.push(TaskEvent::StepSucceeded {
+                    step_no,
+                    state: state.clone(),
+                    output: result,
+                    next: next.clone(),
+                });
+                if i + 1 == last {
+                    t.push(TaskEvent::Ended {
+                        state: "done".into(),
+                        status: EndStatus::Succeeded,
+                    });
+                }
+                t.commit(returned_at).await?;
+            }
+        }
+    }
+    if t.proj.status.is_terminal() {
+        return Ok((last - first, t.commits));
+    }
+    // The last call failed or was in doubt: the task still ends, where on_error led.
+    t.push(TaskEvent::Ended {
+        state: "done".into(),
+        status: EndStatus::Succeeded,
+    });
+    t.commit(plan.intent_at(last - 1) + 1_000_000).await?;
+    Ok((last - first, t.commits))
+}
+
+fn state_name(k: u64) -> String {
+    format!("step_{}", k + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_ends_where_it_was_asked_to() {
+        let plan = SeedPlan::ending_at(95, 1_000_000_000);
+        assert_eq!(plan.tasks(), 10);
+        assert_eq!(plan.intent_at(90), 1_000_000_000);
+        assert_eq!(plan.intent_at(0), 1_000_000_000 - 9 * 25_000);
+        assert_eq!(plan.intent_at(13), plan.first_at + 25_000 + 3 * 2_000);
+    }
+}

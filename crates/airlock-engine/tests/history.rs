@@ -1,0 +1,456 @@
+//! The call history over a real SQLite file filled by the seeder, whose pattern gives
+//! every answer (see `history_seed::SeedPlan`): each filter, the keyset pages and their
+//! boundaries, positions reached by skipping, counts of what arrived since, and the
+//! migration that fills in the decisions of rows written before they were recorded.
+
+#![allow(clippy::unwrap_used)]
+
+use airlock_engine::history_seed::{GRANT_ID, SeedPlan, Seeded, seed_history};
+use airlock_engine::store::{
+    AllowedBy, CallAllowance, HistoryFilter, HistoryKey, HistoryRange, HistoryRow, OutcomeFilter,
+    Store, StoreOptions, ToolCallOutcome,
+};
+use sqlx::Connection;
+
+const T0: i64 = 1_795_392_000_000;
+const CALLS: u64 = 300;
+
+fn plan() -> SeedPlan {
+    SeedPlan {
+        calls: CALLS,
+        calls_per_task: 10,
+        first_at: T0,
+        task_every_ms: 25_000,
+        call_every_ms: 2_000,
+        concurrency: 8,
+    }
+}
+
+async fn seeded() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path().join("a.sqlite")), T0)
+        .await
+        .unwrap();
+    let seeded = seed_history(&store, &plan()).await.unwrap();
+    assert_eq!(
+        (seeded.tasks, seeded.calls),
+        (30, CALLS),
+        "seeded {seeded:?}"
+    );
+    (dir, store)
+}
+
+async fn all(store: &Store, filter: &HistoryFilter) -> Vec<HistoryRow> {
+    store
+        .call_history(filter, &HistoryRange::default(), 0, 1_000)
+        .await
+        .unwrap()
+}
+
+async fn count(store: &Store, filter: &HistoryFilter) -> u64 {
+    store
+        .count_call_history(filter, &HistoryRange::default())
+        .await
+        .unwrap()
+}
+
+/// The call numbers of `rows` (the seeder's ids are `c` and the number in hex).
+fn numbers(rows: &[HistoryRow]) -> Vec<u64> {
+    rows.iter()
+        .map(|r| u64::from_str_radix(&r.call.id[1..], 16).unwrap())
+        .collect()
+}
+
+/// Every call number matching `keep`, newest first.
+fn expected(keep: impl Fn(u64) -> bool) -> Vec<u64> {
+    (0..CALLS).rev().filter(|&i| keep(i)).collect()
+}
+
+#[tokio::test]
+async fn each_filter_finds_exactly_the_calls_the_pattern_says() {
+    let (_dir, store) = seeded().await;
+    let p = plan();
+    let cases: Vec<(&str, HistoryFilter, Vec<u64>)> = vec![
+        ("everything", HistoryFilter::default(), expected(|_| true)),
+        (
+            "server erp",
+            HistoryFilter {
+                server: Some("erp".into()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 6 == 1 || i % 6 == 4),
+        ),
+        (
+            "server that is a prefix of none",
+            HistoryFilter {
+                server: Some("er".into()),
+                ..HistoryFilter::default()
+            },
+            vec![],
+        ),
+        (
+            "tool",
+            HistoryFilter {
+                tool: Some("erp.create_refund".into()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 6 == 1),
+        ),
+        (
+            "outcome failed",
+            HistoryFilter {
+                outcome: Some(OutcomeFilter::Is(ToolCallOutcome::Failed)),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 50 == 7),
+        ),
+        (
+            "outcome happened",
+            HistoryFilter {
+                outcome: Some(OutcomeFilter::Is(ToolCallOutcome::Happened)),
+                ..HistoryFilter::default()
+            },
+            vec![13],
+        ),
+        (
+            "outcome pending",
+            HistoryFilter {
+                outcome: Some(OutcomeFilter::Pending),
+                ..HistoryFilter::default()
+            },
+            vec![],
+        ),
+        (
+            "approved",
+            HistoryFilter {
+                allowed_by: Some(AllowedBy::Approval),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 10 == 3 && (i / 10) % 4 == 0),
+        ),
+        (
+            "granted",
+            HistoryFilter {
+                allowed_by: Some(AllowedBy::Grant),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 10 == 5 && (i / 10) % 10 == 1),
+        ),
+        (
+            "allowed by a rule",
+            HistoryFilter {
+                allowed_by: Some(AllowedBy::Policy),
+                ..HistoryFilter::default()
+            },
+            expected(|i| p.allowed_by(i) == AllowedBy::Policy),
+        ),
+        (
+            "approved by dan",
+            HistoryFilter {
+                approved_by: Some("dan".into()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 10 == 3 && (i / 10) % 4 == 0 && (i / 40) % 2 == 1),
+        ),
+        (
+            "task by full id",
+            HistoryFilter {
+                task: Some(SeedPlan::task_id(17)),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i / 10 == 17),
+        ),
+        (
+            "task by prefix",
+            HistoryFilter {
+                // Tasks 16 to 31 are `…010` to `…01f`; the seed has up to 29.
+                task: Some(SeedPlan::task_id(17)[..31].to_owned()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| (16..32).contains(&(i / 10))),
+        ),
+        (
+            "workflow",
+            HistoryFilter {
+                workflow: Some("payout".into()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| (i / 10) % 3 == 2),
+        ),
+        (
+            "time range, since inclusive and until exclusive",
+            HistoryFilter {
+                since: Some(p.intent_at(100)),
+                until: Some(p.intent_at(200)),
+                ..HistoryFilter::default()
+            },
+            expected(|i| (100..200).contains(&i)),
+        ),
+        (
+            "words in the arguments, any case",
+            HistoryFilter {
+                text: Some("so-42".into()),
+                ..HistoryFilter::default()
+            },
+            vec![42],
+        ),
+        (
+            "words in the tool's name",
+            HistoryFilter {
+                text: Some("REFUND".into()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 6 == 1),
+        ),
+        (
+            "words in the error",
+            HistoryFilter {
+                text: Some("card declined".into()),
+                ..HistoryFilter::default()
+            },
+            expected(|i| i % 50 == 7),
+        ),
+        (
+            "a LIKE wildcard is only a character",
+            HistoryFilter {
+                text: Some("%".into()),
+                ..HistoryFilter::default()
+            },
+            vec![],
+        ),
+        (
+            "filters combine",
+            HistoryFilter {
+                server: Some("erp".into()),
+                outcome: Some(OutcomeFilter::Is(ToolCallOutcome::Failed)),
+                ..HistoryFilter::default()
+            },
+            vec![157, 7],
+        ),
+    ];
+    for (name, filter, want) in cases {
+        let rows = all(&store, &filter).await;
+        assert_eq!(numbers(&rows), want, "{name}: rows");
+        assert_eq!(
+            count(&store, &filter).await,
+            want.len() as u64,
+            "{name}: count"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rows_carry_their_task_workflow_and_decision() {
+    let (_dir, store) = seeded().await;
+    let rows = all(&store, &HistoryFilter::default()).await;
+    let row = |i: u64| {
+        rows.iter()
+            .find(|r| r.call.id == SeedPlan::call_id(i))
+            .unwrap()
+    };
+
+    let approved = row(43);
+    assert_eq!(approved.call.task_id, SeedPlan::task_id(4));
+    assert_eq!(approved.workflow, "onboard");
+    assert_eq!(approved.call.tool, "erp.create_refund");
+    assert_eq!(approved.server(), "erp");
+    assert_eq!(approved.call.intent_at, plan().intent_at(43));
+    assert_eq!(
+        approved.call.allowed,
+        Some(CallAllowance::Approval {
+            approval_id: format!("a{:031x}", 43),
+            approver: "dan".into(),
+            rule: Some("refunds need a controller".into()),
+        })
+    );
+    assert_eq!(
+        row(15).call.allowed,
+        Some(CallAllowance::Grant {
+            grant_id: GRANT_ID.into(),
+            rule: Some("payouts need approval".into()),
+        })
+    );
+    let failed = row(57);
+    assert_eq!(failed.call.outcome, Some(ToolCallOutcome::Failed));
+    assert!(
+        failed
+            .call
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("card declined")
+    );
+    assert_eq!(row(13).call.resolved_by.as_deref(), Some("carol"));
+}
+
+#[tokio::test]
+async fn keyset_pages_cover_every_row_once_in_order() {
+    let (_dir, store) = seeded().await;
+    let filter = HistoryFilter::default();
+    let mut seen = Vec::new();
+    let mut range = HistoryRange::default();
+    let mut pages = 0;
+    loop {
+        let page = store.call_history(&filter, &range, 0, 7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        assert!(page.len() == 7 || page.len() == (CALLS % 7) as usize);
+        range.older_than = page.last().map(HistoryRow::key);
+        seen.extend(page);
+    }
+    assert_eq!(pages, CALLS.div_ceil(7));
+    assert_eq!(numbers(&seen), expected(|_| true));
+    // Strictly descending by (intent_at, id).
+    for pair in seen.windows(2) {
+        let (a, b) = (pair[0].key(), pair[1].key());
+        assert!((a.intent_at, &a.id) > (b.intent_at, &b.id));
+    }
+    // After the last row there is nothing; before the first, nothing newer.
+    let last = seen.last().unwrap().key();
+    let after_last = HistoryRange {
+        older_than: Some(last),
+        newer_than: None,
+    };
+    assert!(
+        store
+            .call_history(&filter, &after_last, 0, 7)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .count_call_history(&filter, &after_last)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_page_continues_exactly_after_its_bound_even_within_one_millisecond() {
+    let (_dir, store) = seeded().await;
+    let filter = HistoryFilter::default();
+    // A bound between two rows of the same time: the id decides.
+    let at = plan().intent_at(120);
+    let bound = HistoryKey {
+        intent_at: at,
+        id: SeedPlan::call_id(120),
+    };
+    let older = HistoryRange {
+        older_than: Some(bound.clone()),
+        newer_than: None,
+    };
+    let page = store.call_history(&filter, &older, 0, 3).await.unwrap();
+    assert_eq!(numbers(&page), vec![119, 118, 117]);
+    let newer = HistoryRange {
+        older_than: None,
+        newer_than: Some(bound),
+    };
+    assert_eq!(
+        store.count_call_history(&filter, &newer).await.unwrap(),
+        179
+    );
+    assert_eq!(
+        numbers(&store.call_history(&filter, &newer, 0, 2).await.unwrap()),
+        vec![299, 298]
+    );
+    // The same time with a greater id: call 120 itself is older than that.
+    let same_ms = HistoryRange {
+        older_than: Some(HistoryKey {
+            intent_at: at,
+            id: "d".into(),
+        }),
+        newer_than: None,
+    };
+    let page = store.call_history(&filter, &same_ms, 0, 2).await.unwrap();
+    assert_eq!(numbers(&page), vec![120, 119]);
+}
+
+#[tokio::test]
+async fn skipping_reaches_any_position_below_a_bound() {
+    let (_dir, store) = seeded().await;
+    let filter = HistoryFilter {
+        server: Some("support".into()),
+        ..HistoryFilter::default()
+    };
+    let every = expected(|i| i % 6 == 2 || i % 6 == 5);
+    let top = store
+        .call_history(&filter, &HistoryRange::default(), 0, 1)
+        .await
+        .unwrap();
+    let below_top = HistoryRange {
+        older_than: top.first().map(HistoryRow::key),
+        newer_than: None,
+    };
+    // Row n of the whole list is row n - 1 below the top one.
+    let page = store
+        .call_history(&filter, &below_top, 40, 5)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&page), every[41..46].to_vec());
+    // The last rows, a short page, and past the end.
+    let tail = store
+        .call_history(&filter, &below_top, (every.len() - 3) as u64, 5)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&tail), every[every.len() - 2..].to_vec());
+    let past = store
+        .call_history(&filter, &below_top, every.len() as u64, 5)
+        .await
+        .unwrap();
+    assert!(past.is_empty());
+}
+
+#[tokio::test]
+async fn choices_list_the_tools_workflows_and_approvers() {
+    let (_dir, store) = seeded().await;
+    let choices = store.history_choices().await.unwrap();
+    let mut tools = airlock_engine::history_seed::TOOLS
+        .map(str::to_owned)
+        .to_vec();
+    tools.sort();
+    assert_eq!(choices.tools, tools);
+    assert_eq!(choices.workflows, vec!["onboard", "payout", "refund"]);
+    assert_eq!(choices.approvers, vec!["carol", "dan"]);
+}
+
+/// A database written before migration 0011: its calls' decisions are read back from the
+/// `policy_decided` events when it is opened.
+#[tokio::test]
+async fn the_migration_fills_in_decisions_from_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let before: Vec<HistoryRow>;
+    {
+        let store = Store::open(StoreOptions::new(&path), T0).await.unwrap();
+        let _: Seeded = seed_history(&store, &plan()).await.unwrap();
+        before = all(&store, &HistoryFilter::default()).await;
+    }
+    // Undo migration 0011, as if the rows had been written before it.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "DROP INDEX tool_calls_by_time;
+         ALTER TABLE tool_calls DROP COLUMN allowed_by;
+         ALTER TABLE tool_calls DROP COLUMN allow_rule;
+         ALTER TABLE tool_calls DROP COLUMN allow_ref;
+         ALTER TABLE tool_calls DROP COLUMN approved_by;
+         DELETE FROM schema_migrations WHERE version = 11;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = Store::open(StoreOptions::new(&path), T0).await.unwrap();
+    let after = all(&store, &HistoryFilter::default()).await;
+    assert_eq!(after.len(), before.len());
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(a.call.id, b.call.id);
+        assert_eq!(a.call.allowed, b.call.allowed, "call {}", a.call.id);
+    }
+}
