@@ -147,8 +147,8 @@ impl Runner {
                     Some(held)
                 } else {
                     match self.gate(state, &info, &args, index, false).await? {
-                        Verdict::Proceed { args } => {
-                            self.intend(call.tool.clone(), args, index, true);
+                        Verdict::Proceed { args, allowed } => {
+                            self.intend(call.tool.clone(), args, index, true, allowed);
                             return Ok(Proposed::Pending);
                         }
                         Verdict::Hold => return Ok(Proposed::Pending),
