@@ -92,7 +92,7 @@ async function seed(env) {
   await run("support-refund", { order_id: "ORD-5002", amount_cents: 6000 });
   const held = await run("support-refund", { order_id: "ORD-5001", amount_cents: 25000, reason: "damaged on arrival" });
   await airlock(env, "approve", waitingOn(held), "--as", "sam");
-  return { edited: edited.id };
+  return { edited: edited.id, rated: quick.id };
 }
 
 /** Waits until the view shown has loaded (no "Loading…" line) and the last paint landed. */
@@ -157,6 +157,18 @@ try {
     document.querySelector('[data-testid="task-approvals"]')?.closest(".card")?.scrollIntoView({ block: "start" });
   });
   await shoot(browser, "task-detail");
+
+  // A finished refund's cost (the offline model counts no tokens) and its rating, a second
+  // one being given.
+  await openTask(browser, ids.rated);
+  const rate = await browser.$('form[aria-label="Rate this task"]');
+  await rate.waitForDisplayed();
+  await rate.$("label=4 · Good").click();
+  await rate.$("textarea").setValue("Right amount, but it took two reminders");
+  await browser.execute(() => {
+    [...document.querySelectorAll(".card h2")].find((h) => h.textContent === "Cost")?.closest(".columns")?.scrollIntoView({ block: "center" });
+  });
+  await shoot(browser, "task-rating");
 
   await openSection(browser, "Start");
   await browser.$('section[aria-labelledby="start-title"] select').selectByVisibleText("support-refund");

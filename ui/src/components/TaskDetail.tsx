@@ -158,7 +158,7 @@ export function TaskDetail({
             </div>
           </div>
 
-          <div className="columns">
+          <div className="columns top">
             <Spend spend={load.data.spend} />
             <Rate
               taskId={load.data.task.id}
