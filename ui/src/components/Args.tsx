@@ -208,7 +208,16 @@ export function ArgsEditor({
 }
 
 /** Proposed against edited, field by field; changed fields first and marked. */
-export function ArgsDiff({ before, after }: { before: Args; after: Args }) {
+/** `afterLabel` heads the new values: "Approve with" while deciding, "Approved with" after. */
+export function ArgsDiff({
+  before,
+  after,
+  afterLabel = "Approve with",
+}: {
+  before: Args;
+  after: Args;
+  afterLabel?: string;
+}) {
   const changed = changedKeys(before, after);
   const unchanged = Object.keys(before).filter((key) => !changed.includes(key));
   return (
@@ -218,7 +227,7 @@ export function ArgsDiff({ before, after }: { before: Args; after: Args }) {
         <tr>
           <th scope="col">Field</th>
           <th scope="col">Proposed</th>
-          <th scope="col">Approve with</th>
+          <th scope="col">{afterLabel}</th>
         </tr>
       </thead>
       <tbody>

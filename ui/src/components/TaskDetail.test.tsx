@@ -64,6 +64,8 @@ describe("TaskDetail", () => {
       "“capped at 200.00”",
     );
     await userEvent.click(within(approvals).getByText("What was changed"));
+    // Said after the fact: what it was approved with, not "approve with".
+    expect(within(approvals).getByRole("columnheader", { name: "Approved with" })).toBeInTheDocument();
     const changed = within(approvals).getByRole("row", { name: /^amount_cents/ });
     expect(within(changed).getAllByRole("cell").map((c) => c.textContent)).toEqual([
       "25000 (250.00)",

@@ -196,7 +196,7 @@ export function TaskDetail({
                     {approval.held !== null && approval.edited_args !== null && (
                       <details className="override">
                         <summary>What was changed</summary>
-                        <ArgsDiff before={approval.held.args} after={approval.edited_args} />
+                        <ArgsDiff before={approval.held.args} after={approval.edited_args} afterLabel="Approved with" />
                       </details>
                     )}
                   </li>
