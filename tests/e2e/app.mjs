@@ -27,16 +27,22 @@ export function appBinary() {
 /** How long a test waits for the window to show something it expects. */
 export const WAIT_MS = 20_000;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/** `n` distinct free ports: all are held open together, so none is handed out twice. */
+async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", resolve);
+      });
+    }
+    return servers.map((server) => server.address().port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }
 
 async function waitForPort(port, child, log, ms) {
@@ -56,19 +62,20 @@ async function waitForPort(port, child, log, ms) {
     if (open) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`tauri-driver did not listen on port ${port} within ${ms} ms`);
+  throw new Error(`nothing listened on port ${port} within ${ms} ms (tauri-driver, or the WebKitWebDriver it starts)`);
 }
 
 /**
  * Starts a session bus of our own; resolves to its address and process. What it and the
  * services it starts (the accessibility bus, a notification daemon) say goes to `out`.
  */
-async function privateBus(env, out) {
+export async function privateBus(env, out) {
   const bus = spawn("dbus-daemon", ["--session", "--nofork", "--nopidfile", "--print-address=1"], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  bus.stderr.pipe(out);
+  if (out === null) bus.stderr.resume();
+  else bus.stderr.pipe(out);
   const address = await new Promise((resolve, reject) => {
     let text = "";
     bus.stdout.on("data", (chunk) => {
@@ -95,7 +102,7 @@ async function tail(file, lines = 60) {
  * WebKitWebDriver, the app, its WebKit helpers and MCP servers, and anything the private bus
  * started (a notification daemon).
  */
-async function processesMarked(marker) {
+export async function processesMarked(marker) {
   const found = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -117,24 +124,28 @@ function signal(pid, sig) {
   }
 }
 
-/**
- * Launches the app for one test and returns `{ browser, dir, env, log, stop }`. `stop` ends
- * the session and every process of this launch, and removes its folder; `launch` registers it
- * with `t.after` too (when given a test context), so a failing test still cleans up.
- * `before(env)` runs after the folder exists and before the app starts, with the app's
- * environment (e.g. to seed the database with the `airlock` CLI).
- */
-export async function launch(t, { env: extra = {}, before = null } = {}) {
-  const binary = appBinary();
-  try {
-    await access(binary, constants.X_OK);
-  } catch {
-    throw new Error(`no app at ${binary}: build it with cargo build -p airlock-desktop -p airlock-demo-servers --features tauri/custom-protocol`);
+/** Ends every process carrying `marker` (SIGTERM, then SIGKILL after 2 s). */
+export async function endMarked(marker) {
+  for (let i = 0; i < 30; i++) {
+    const left = await processesMarked(marker);
+    if (left.length === 0) return;
+    for (const pid of left) signal(pid, i < 20 ? "SIGTERM" : "SIGKILL");
+    await new Promise((r) => setTimeout(r, 100));
   }
-  const dir = await mkdtemp(path.join(os.tmpdir(), "airlock-e2e-"));
-  const marker = `AIRLOCK_E2E_RUN=${dir}`;
-  const log = path.join(dir, "app.log");
-  const env = {
+}
+
+/** The marker `appEnv` puts in the environment of everything a launch in `dir` starts. */
+export function markerOf(dir) {
+  return `AIRLOCK_E2E_RUN=${dir}`;
+}
+
+/**
+ * The environment of an app whose data lives in `dir`: its database there (the demo MCP
+ * servers seed their files beside it), the demo workspace, the scripted model, and the
+ * launch's marker.
+ */
+export function appEnv(dir, extra = {}) {
+  return {
     ...process.env,
     AIRLOCK_E2E_RUN: dir,
     AIRLOCK_DB: path.join(dir, "airlock.sqlite"),
@@ -151,6 +162,27 @@ export async function launch(t, { env: extra = {}, before = null } = {}) {
     XDG_CONFIG_HOME: path.join(dir, "config"),
     ...extra,
   };
+}
+
+/**
+ * Launches the app for one test and returns `{ browser, dir, env, log, stop }`. `stop` ends
+ * the session and every process of this launch, and removes its folder; `launch` registers it
+ * with `t.after` too (when given a test context), so a failing test still cleans up.
+ * `before(env)` runs after the folder exists and before the app starts, with the app's
+ * environment (e.g. to seed the database with the `airlock` CLI). `dir` launches on the
+ * data of an earlier launch instead of a fresh folder (and leaves it in place).
+ */
+export async function launch(t, { env: extra = {}, before = null, dir: reuse = null } = {}) {
+  const binary = appBinary();
+  try {
+    await access(binary, constants.X_OK);
+  } catch {
+    throw new Error(`no app at ${binary}: build it with cargo build -p airlock-desktop -p airlock-demo-servers --features tauri/custom-protocol`);
+  }
+  const dir = reuse ?? (await mkdtemp(path.join(os.tmpdir(), "airlock-e2e-")));
+  const marker = markerOf(dir);
+  const log = path.join(dir, "app.log");
+  const env = appEnv(dir, extra);
 
   let bus = null;
   let driver = null;
@@ -164,14 +196,9 @@ export async function launch(t, { env: extra = {}, before = null } = {}) {
       await Promise.race([browser.deleteSession().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
     }
     if (driver !== null) signal(driver.pid, "SIGTERM");
-    for (let i = 0; i < 30; i++) {
-      const left = await processesMarked(marker);
-      if (left.length === 0) break;
-      for (const pid of left) signal(pid, i < 20 ? "SIGTERM" : "SIGKILL");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await endMarked(marker);
     if (bus !== null) signal(bus.bus.pid, "SIGTERM");
-    await rm(dir, { recursive: true, force: true });
+    if (reuse === null) await rm(dir, { recursive: true, force: true });
   };
   t?.after(stop);
 
@@ -186,8 +213,7 @@ export async function launch(t, { env: extra = {}, before = null } = {}) {
   const out = createWriteStream(log);
   bus = await privateBus(env, out);
   env.DBUS_SESSION_BUS_ADDRESS = bus.address;
-  const port = await freePort();
-  const nativePort = await freePort();
+  const [port, nativePort] = await freePorts(2);
   driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -200,22 +226,30 @@ export async function launch(t, { env: extra = {}, before = null } = {}) {
       reject(new Error(`could not start tauri-driver (scripts/setup installs it): ${error.message}`)),
     );
   });
+  // Both the driver and the WebKitWebDriver it starts must listen before a session is asked for.
   await waitForPort(port, driver, log, 10_000);
+  await waitForPort(nativePort, driver, log, 10_000);
 
-  browser = await remote({
-    hostname: "127.0.0.1",
-    port,
-    // WebdriverIO's own log repeats every failed poll of a wait; failures carry their reason.
-    logLevel: process.env.AIRLOCK_E2E_LOG || "silent",
-    capabilities: {
-      "tauri:options": { application: binary },
-      "wdio:enforceWebDriverClassic": true,
-    },
-    // A start that fails (no display, no binary) must fail now, not be retried for minutes.
-    connectionRetryCount: 0,
-    connectionRetryTimeout: 30_000,
-    waitforTimeout: WAIT_MS,
-  });
+  try {
+    browser = await remote({
+      hostname: "127.0.0.1",
+      port,
+      // WebdriverIO's own log repeats every failed poll of a wait; failures carry their reason.
+      logLevel: process.env.AIRLOCK_E2E_LOG || "silent",
+      capabilities: {
+        "tauri:options": { application: binary },
+        "wdio:enforceWebDriverClassic": true,
+      },
+      // A start that fails (no display, no binary) must fail now, not be retried for minutes.
+      connectionRetryCount: 0,
+      connectionRetryTimeout: 30_000,
+      waitforTimeout: WAIT_MS,
+    });
+  } catch (error) {
+    error.message += `\n--- tauri-driver and app log ---\n${await tail(log)}`;
+    await stop();
+    throw error;
+  }
   return { browser, dir, env, log, stop };
 }
 
