@@ -170,6 +170,8 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Every tool call across tasks, newest first, filtered; `--csv` writes all that match
+    History(HistoryArgs),
     /// Figures of the tasks created in a period: completion, exceptions, duplicate
     /// actions, approvals and overrides, outcome checks, corrections, satisfaction, model
     /// tokens and cost, wall time; per workflow, and per day or week with --by
@@ -211,6 +213,45 @@ pub struct Period {
     /// Up to and including this day (YYYY-MM-DD, UTC), or up to this long ago
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Calls to this server's tools
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Calls to this tool (its full name, server.tool)
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// pending, succeeded, failed, in_doubt, happened or not_happened
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// What let the call through: policy (a rule), grant, or approval
+    #[arg(long, value_name = "DECISION")]
+    pub allowed_by: Option<String>,
+    /// Calls of this task (an id or the start of one)
+    #[arg(long)]
+    pub task: Option<String>,
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// From this day (YYYY-MM-DD, UTC), or this long ago (e.g. 7d, 4w)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Up to and including this day (YYYY-MM-DD, UTC), or up to this long ago
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Calls this person approved
+    #[arg(long, value_name = "PERSON")]
+    pub approved_by: Option<String>,
+    /// Words in the tool's name, the arguments or the error (any case)
+    #[arg(long, value_name = "WORDS")]
+    pub search: Option<String>,
+    /// The newest this many calls
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Write every matching call as CSV (RFC 4180) to this file, or `-` for stdout
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]

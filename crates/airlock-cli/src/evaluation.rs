@@ -138,7 +138,7 @@ fn filter(engine: &Engine, period: &Period) -> Result<MetricsFilter> {
 
 /// `YYYY-MM-DD` (UTC midnight; the end of that day for `--until`, which includes it) or
 /// `<n>d` / `<n>w` (that long before `now`).
-fn parse_date(text: &str, now: Millis, until: bool) -> Result<Millis, Invalid> {
+pub(crate) fn parse_date(text: &str, now: Millis, until: bool) -> Result<Millis, Invalid> {
     let bad = || {
         Invalid(format!(
             "`{text}` is not a date: use YYYY-MM-DD (UTC), or a time ago such as 7d or 4w"

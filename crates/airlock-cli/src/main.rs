@@ -7,6 +7,7 @@ mod output;
 mod evaluation;
 mod exit;
 mod governance;
+mod history;
 mod lessons;
 mod memory;
 mod render;
@@ -201,6 +202,7 @@ async fn run(cli: Cli) -> Result<Exit> {
         cli.command,
         Command::Tasks { .. }
             | Command::Metrics { .. }
+            | Command::History(_)
             | Command::Rate { .. }
             | Command::Review { .. }
             | Command::Show { .. }
@@ -540,6 +542,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             }
             Ok(Exit::Ok)
         }
+        Command::History(args) => history::run(engine, args, cli.json).await,
         Command::Metrics { period, by } => evaluation::metrics(engine, period, *by, cli.json).await,
         Command::Rate {
             task,

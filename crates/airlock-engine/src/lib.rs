@@ -14,6 +14,7 @@ mod error;
 pub mod evaluation;
 pub mod event;
 mod gate;
+pub mod history;
 pub mod history_seed;
 mod identity;
 pub mod ledger;

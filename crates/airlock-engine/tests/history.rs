@@ -454,3 +454,76 @@ async fn the_migration_fills_in_decisions_from_the_events() {
         assert_eq!(a.call.allowed, b.call.allowed, "call {}", a.call.id);
     }
 }
+
+/// The CSV export writes every matching row (more than one page's worth), newest first,
+/// each field quoted as RFC 4180 says.
+#[tokio::test]
+async fn the_csv_export_writes_every_matching_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path().join("a.sqlite")), T0)
+        .await
+        .unwrap();
+    let big = SeedPlan {
+        calls: 2_500,
+        ..plan()
+    };
+    seed_history(&store, &big).await.unwrap();
+    let mut out = Vec::new();
+    let all =
+        airlock_engine::history::export_history_csv(&store, &HistoryFilter::default(), &mut out)
+            .await
+            .unwrap();
+    assert_eq!(
+        all,
+        2_500,
+        "more than one page of {}",
+        airlock_engine::store::MAX_HISTORY_PAGE
+    );
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(
+        lines.len(),
+        2_502,
+        "a header, the rows, and the empty rest after the last CRLF"
+    );
+    assert_eq!(lines[0], airlock_engine::history::CSV_COLUMNS.join(","));
+    assert!(
+        lines[1].contains(&SeedPlan::call_id(2_499)),
+        "newest first: {}",
+        lines[1]
+    );
+    assert_eq!(lines[2_501], "");
+
+    let mut out = Vec::new();
+    let filter = HistoryFilter {
+        approved_by: Some("carol".into()),
+        ..HistoryFilter::default()
+    };
+    let n = airlock_engine::history::export_history_csv(&store, &filter, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(n, text.split("\r\n").count() as u64 - 2);
+    // Call 3 of task 0: approved by carol, its JSON arguments quoted with doubled quotes.
+    let row = text
+        .split("\r\n")
+        .find(|l| l.contains(&SeedPlan::call_id(3)))
+        .unwrap();
+    assert!(
+        row.starts_with(&format!(
+            "{},",
+            airlock_engine::history::utc_time(plan().intent_at(3))
+        )),
+        "{row}"
+    );
+    assert!(
+        row.contains(
+            ",hr,hr.create_account,4,1,succeeded,approval,refunds need a controller,carol,"
+        ),
+        "{row}"
+    );
+    assert!(
+        row.contains(",\"{\"\"customer_id\"\":\"\"C-0\"\","),
+        "{row}"
+    );
+}

@@ -1,0 +1,116 @@
+//! `airlock history`: the real binary over a database the real seeder filled (300 calls in
+//! the pattern `history_seed::SeedPlan` documents): filters, the table, `--json`, the CSV
+//! file, an empty result and a bad filter value.
+
+use std::process::Command;
+
+use airlock_tests::Sandbox;
+
+/// Seeds 300 calls into the sandbox's database, the newest task at 2026-11-23 00:00 UTC.
+fn seeded() -> Sandbox {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock-seed-history"))
+        .args(["--calls", "300", "--newest-at", "1795392000000", "--db"])
+        .arg(sb.db())
+        .output()
+        .expect("seeder");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sb
+}
+
+fn text(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = sb.airlock(args).output().expect("airlock history");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn filters_table_json_and_csv() {
+    let sb = seeded();
+
+    // Failed calls to erp's tools: calls 7 and 157 (i % 50 == 7 and i % 6 in {1, 4}).
+    let (code, v) = sb
+        .json(["history", "--server", "erp", "--outcome", "failed"])
+        .expect("json");
+    assert_eq!(code, Some(0));
+    assert_eq!(v["total"], 2, "{v}");
+    let ids: Vec<&str> = v["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [format!("c{:031x}", 157), format!("c{:031x}", 7)]);
+    assert_eq!(v["calls"][0]["server"], "erp");
+    assert_eq!(v["calls"][0]["outcome"], "failed");
+
+    // Approved by dan: tasks 4, 12, 20 and 28 (k = 3, n % 4 == 0, (n / 4) % 2 == 1).
+    let (_, v) = sb
+        .json([
+            "history",
+            "--approved-by",
+            "dan",
+            "--allowed-by",
+            "approval",
+        ])
+        .expect("json");
+    assert_eq!(v["total"], 4, "{v}");
+    assert_eq!(v["calls"][0]["allowed"]["approver"], "dan");
+
+    // The table: a header, the newest calls first, and how many there are in all.
+    let (code, out, _) = text(&sb, &["history", "--limit", "3"]);
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("TIME (UTC)"), "{out}");
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[1].starts_with("2026-11-23 00:00:18.000"), "{out}");
+    assert!(lines[4].starts_with("3 of 300 call(s)"), "{out}");
+
+    // All the calls of one workflow as CSV, with a header.
+    let csv = sb.path().join("payout.csv");
+    let (code, _, err) = text(
+        &sb,
+        &[
+            "history",
+            "--workflow",
+            "payout",
+            "--csv",
+            csv.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("100 call(s) written"), "{err}");
+    let written = std::fs::read_to_string(&csv).expect("csv");
+    let rows: Vec<&str> = written.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 101);
+    assert!(rows[0].starts_with("intent_at,outcome_at,call_id,task_id,workflow,"));
+    assert!(
+        rows[1..].iter().all(|r| r.contains(",payout,")),
+        "{written}"
+    );
+
+    // Nothing matches: said in words.
+    let (code, out, _) = text(&sb, &["history", "--tool", "erp.nothing"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), "no tool calls match these filters");
+
+    // A bad value names what is allowed.
+    let (code, _, err) = text(&sb, &["history", "--outcome", "maybe"]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("`maybe` is not an outcome"), "{err}");
+}
+
+#[test]
+fn an_empty_database_says_how_calls_get_there() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let (code, out, _) = text(&sb, &["history"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("no tool calls yet"), "{out}");
+}
