@@ -25,6 +25,10 @@ const COMMANDS: &[&str] = &[
     "list_lessons",
     "review_lesson",
     "metrics",
+    "list_history",
+    "count_history",
+    "history_choices",
+    "export_history",
 ];
 
 fn main() {

@@ -15,6 +15,8 @@ use airlock_engine::{Answered, Engine, EngineError, Rating, os_user};
 use serde_json::{Map, Value};
 use tauri::State;
 
+pub mod history;
+
 use crate::state::{Airlock, Desktop};
 use crate::wire::{
     AnswerReply, AnswerRequest, AppInfo, ApprovalRow, BucketFigureSet, CancelReply, CommandError,

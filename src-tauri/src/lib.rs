@@ -78,6 +78,10 @@ pub fn run_app_with<R: tauri::Runtime>(
             commands::list_lessons,
             commands::review_lesson,
             commands::metrics,
+            commands::history::list_history,
+            commands::history::count_history,
+            commands::history::history_choices,
+            commands::history::export_history,
         ])
 }
 

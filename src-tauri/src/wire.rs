@@ -26,6 +26,12 @@ use ts_rs::TS;
 use crate::locations::{LocationError, Locations};
 use crate::timeline;
 
+mod history;
+pub use history::{
+    Allowance, HistoryCall, HistoryChoices, HistoryCursor, HistoryExport, HistoryOutcome,
+    HistoryQuery,
+};
+
 /// What the Overview panel shows: which build is running and where its data lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct AppInfo {
@@ -1585,6 +1591,13 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<WorkflowFigureSet>(&cfg)?,
         one::<BucketFigureSet>(&cfg)?,
         one::<MetricsView>(&cfg)?,
+        one::<HistoryQuery>(&cfg)?,
+        one::<HistoryOutcome>(&cfg)?,
+        one::<Allowance>(&cfg)?,
+        one::<HistoryCursor>(&cfg)?,
+        one::<HistoryCall>(&cfg)?,
+        one::<HistoryChoices>(&cfg)?,
+        one::<HistoryExport>(&cfg)?,
     ])
 }
 

@@ -1549,3 +1549,171 @@ fn a_metrics_period_ends_with_the_current_day_or_week() {
     assert_eq!(period(noon, MetricsBucket::Week, 1), (-3 * day, 4 * day));
     assert_eq!(period(noon, MetricsBucket::Week, 2), (-10 * day, 4 * day));
 }
+
+#[test]
+fn the_history_lists_counts_and_filters_every_call_with_who_approved_it() {
+    let sandbox = Sandbox::new();
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let empty = json!({"filter": {}, "below": null, "above": null});
+    assert_eq!(
+        invoke_with(&window, "count_history", empty.clone()).expect("count"),
+        0
+    );
+
+    let (paid, held) = held_payout(&window, 20000.0);
+    answer(
+        &window,
+        &held["id"],
+        json!({"kind": "approve", "reason": null}),
+    )
+    .expect("the held call is approved");
+    status_of(&window, &paid, "succeeded");
+
+    let page = |filter: Value, below: Value, skip: u32| {
+        invoke_with(
+            &window,
+            "list_history",
+            json!({"filter": filter, "below": below, "skip": skip, "limit": 50}),
+        )
+        .expect("list_history")
+    };
+    let all = page(json!({}), Value::Null, 0);
+    let rows = all.as_array().expect("rows");
+    assert!(!rows.is_empty(), "{all}");
+    let approved: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["allowed_by"] == "approval")
+        .collect();
+    assert_eq!(approved.len(), 1, "{all}");
+    let call = approved[0];
+    assert_eq!(call["task_id"], paid.as_str());
+    assert_eq!(call["workflow"], "approve-payout");
+    assert_eq!(call["outcome"], "succeeded");
+    assert_eq!(call["approved_by"], airlock_engine::os_user().as_str());
+    assert_eq!(call["allowed_ref"], held["id"]);
+    assert_eq!(
+        call["server"],
+        call["tool"]
+            .as_str()
+            .expect("tool")
+            .split('.')
+            .next()
+            .expect("server")
+    );
+
+    let total = invoke_with(&window, "count_history", empty).expect("count");
+    assert_eq!(total, rows.len());
+    let by_approval = json!({"allowed_by": "approval", "task": &paid[..8]});
+    assert_eq!(
+        page(by_approval.clone(), Value::Null, 0)
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        invoke_with(
+            &window,
+            "count_history",
+            json!({"filter": by_approval, "below": null, "above": null})
+        )
+        .expect("count"),
+        1
+    );
+    // Below the newest row: everything else; nothing newer than the newest.
+    let newest = json!({"intent_at": rows[0]["intent_at"], "id": rows[0]["id"]});
+    assert_eq!(
+        page(json!({}), newest.clone(), 0).as_array().map(Vec::len),
+        Some(rows.len() - 1)
+    );
+    assert_eq!(
+        invoke_with(
+            &window,
+            "count_history",
+            json!({"filter": {}, "below": null, "above": newest})
+        )
+        .expect("count"),
+        0
+    );
+
+    let choices = invoke(&window, "history_choices").expect("choices");
+    assert_eq!(choices["workflows"], json!(["approve-payout"]));
+    assert_eq!(choices["approvers"], json!([airlock_engine::os_user()]));
+    assert!(
+        choices["tools"]
+            .as_array()
+            .is_some_and(|t| t.contains(&call["tool"]))
+    );
+
+    let refused = invoke_with(
+        &window,
+        "list_history",
+        json!({"filter": {}, "below": null, "skip": 0, "limit": 5000}),
+    )
+    .expect_err("too many at once");
+    assert_eq!(refused["code"], "invalid_input");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 to 1000")),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_history_export_is_a_whole_csv_file_with_a_new_name_each_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use airlock_engine::history_seed::{SeedPlan, seed_history};
+        use airlock_engine::store::{HistoryFilter, Store, StoreOptions};
+        let store = Store::open(StoreOptions::new(dir.path().join("a.sqlite")), 0)
+            .await
+            .expect("store");
+        seed_history(&store, &SeedPlan::ending_at(1_200, 1_795_392_000_000))
+            .await
+            .expect("seeded");
+        let out = dir.path().join("Downloads");
+        std::fs::create_dir_all(&out).expect("folder");
+        let now = 1_795_399_384_000; // 2026-11-23 02:03:04 UTC
+        let first = airlock_desktop::commands::history::export_into(
+            &store,
+            &HistoryFilter::default(),
+            &out,
+            now,
+        )
+        .await
+        .expect("exported");
+        assert_eq!(first.rows, 1_200);
+        assert!(
+            first.path.ends_with("airlock-history-20261123-020304.csv"),
+            "{}",
+            first.path
+        );
+        let text = std::fs::read_to_string(&first.path).expect("the file");
+        assert_eq!(
+            text.matches("\r\n").count(),
+            1_201,
+            "a header and every call"
+        );
+        let second = airlock_desktop::commands::history::export_into(
+            &store,
+            &HistoryFilter::default(),
+            &out,
+            now,
+        )
+        .await
+        .expect("exported again");
+        assert!(
+            second
+                .path
+                .ends_with("airlock-history-20261123-020304-2.csv"),
+            "{}",
+            second.path
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "no partial file is left behind: {left:?}");
+    });
+}

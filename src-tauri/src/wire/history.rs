@@ -1,0 +1,212 @@
+//! The History view's types: its filter, a row, the filter's choices and an export.
+
+use airlock_engine::store::{
+    AllowedBy, CallAllowance, HistoryChoices as StoreChoices, HistoryFilter, HistoryKey,
+    HistoryRow, OutcomeFilter, ToolCallOutcome,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use ts_rs::TS;
+
+use super::CallOutcome;
+
+/// What the History view filters by; every field that is set narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+pub struct HistoryQuery {
+    /// The server part of `server.tool`.
+    pub server: Option<String>,
+    /// The full tool name, `server.tool`.
+    pub tool: Option<String>,
+    pub outcome: Option<HistoryOutcome>,
+    pub allowed_by: Option<Allowance>,
+    /// A task id, or the start of one.
+    pub task: Option<String>,
+    pub workflow: Option<String>,
+    /// Calls recorded at or after this time.
+    #[ts(type = "number | null")]
+    pub since: Option<i64>,
+    /// Calls recorded before this time.
+    #[ts(type = "number | null")]
+    pub until: Option<i64>,
+    pub approved_by: Option<String>,
+    /// Words in the tool's name, the arguments or the error.
+    pub text: Option<String>,
+}
+
+/// A call's outcome as a filter: `pending` while only its intent is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryOutcome {
+    Pending,
+    Succeeded,
+    Failed,
+    InDoubt,
+    Happened,
+    NotHappened,
+}
+
+/// What let a call through the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Allowance {
+    /// A rule allowed it.
+    Policy,
+    /// A person's grant covered it.
+    Grant,
+    /// People approved it.
+    Approval,
+}
+
+/// Where a row sits in the history's order (newest first); pages continue after one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HistoryCursor {
+    #[ts(type = "number")]
+    pub intent_at: i64,
+    pub id: String,
+}
+
+/// One tool call with its task and what let it through.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct HistoryCall {
+    pub id: String,
+    pub task_id: String,
+    pub workflow: String,
+    pub server: String,
+    /// `<server>.<tool>`.
+    pub tool: String,
+    #[ts(type = "number")]
+    pub step_no: i64,
+    #[ts(type = "number")]
+    pub attempt: i64,
+    #[ts(type = "unknown")]
+    pub args: Value,
+    pub outcome: CallOutcome,
+    #[ts(type = "unknown")]
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    /// Who said whether an in-doubt call happened.
+    pub resolved_by: Option<String>,
+    #[ts(type = "number")]
+    pub intent_at: i64,
+    #[ts(type = "number | null")]
+    pub outcome_at: Option<i64>,
+    /// `null` only for a call recorded before Airlock kept this.
+    pub allowed_by: Option<Allowance>,
+    /// The policy rule that decided the call.
+    pub rule: Option<String>,
+    /// Who approved it (for `approval`).
+    pub approved_by: Option<String>,
+    /// The grant's or the approval's id.
+    pub allowed_ref: Option<String>,
+}
+
+/// Values worth offering in the filter bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HistoryChoices {
+    pub servers: Vec<String>,
+    pub tools: Vec<String>,
+    pub workflows: Vec<String>,
+    pub approvers: Vec<String>,
+}
+
+/// A finished CSV export: where the file is and how many calls it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HistoryExport {
+    pub path: String,
+    #[ts(type = "number")]
+    pub rows: u64,
+}
+
+impl HistoryQuery {
+    /// The store's filter; blank text fields count as unset.
+    pub fn to_filter(&self) -> HistoryFilter {
+        let text = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        HistoryFilter {
+            server: text(&self.server),
+            tool: text(&self.tool),
+            outcome: self.outcome.map(|o| match o {
+                HistoryOutcome::Pending => OutcomeFilter::Pending,
+                HistoryOutcome::Succeeded => OutcomeFilter::Is(ToolCallOutcome::Succeeded),
+                HistoryOutcome::Failed => OutcomeFilter::Is(ToolCallOutcome::Failed),
+                HistoryOutcome::InDoubt => OutcomeFilter::Is(ToolCallOutcome::InDoubt),
+                HistoryOutcome::Happened => OutcomeFilter::Is(ToolCallOutcome::Happened),
+                HistoryOutcome::NotHappened => OutcomeFilter::Is(ToolCallOutcome::NotHappened),
+            }),
+            allowed_by: self.allowed_by.map(|a| match a {
+                Allowance::Policy => AllowedBy::Policy,
+                Allowance::Grant => AllowedBy::Grant,
+                Allowance::Approval => AllowedBy::Approval,
+            }),
+            task: text(&self.task),
+            workflow: text(&self.workflow),
+            since: self.since,
+            until: self.until,
+            approved_by: text(&self.approved_by),
+            text: text(&self.text),
+        }
+    }
+}
+
+impl From<HistoryCursor> for HistoryKey {
+    fn from(c: HistoryCursor) -> Self {
+        HistoryKey {
+            intent_at: c.intent_at,
+            id: c.id,
+        }
+    }
+}
+
+impl From<&HistoryRow> for HistoryCall {
+    fn from(row: &HistoryRow) -> Self {
+        let c = &row.call;
+        let allowed = c.allowed.as_ref();
+        Self {
+            id: c.id.clone(),
+            task_id: c.task_id.clone(),
+            workflow: row.workflow.clone(),
+            server: row.server().to_owned(),
+            tool: c.tool.clone(),
+            step_no: c.step_no,
+            attempt: c.attempt,
+            args: c.args.clone(),
+            outcome: c.outcome.into(),
+            result: c.result.clone(),
+            error: c.error.clone(),
+            resolved_by: c.resolved_by.clone(),
+            intent_at: c.intent_at,
+            outcome_at: c.outcome_at,
+            allowed_by: allowed.map(|a| match a {
+                CallAllowance::Policy { .. } => Allowance::Policy,
+                CallAllowance::Grant { .. } => Allowance::Grant,
+                CallAllowance::Approval { .. } => Allowance::Approval,
+            }),
+            rule: allowed.and_then(CallAllowance::rule).map(str::to_owned),
+            approved_by: allowed.and_then(CallAllowance::approver).map(str::to_owned),
+            allowed_ref: allowed
+                .and_then(CallAllowance::reference)
+                .map(str::to_owned),
+        }
+    }
+}
+
+impl From<StoreChoices> for HistoryChoices {
+    fn from(c: StoreChoices) -> Self {
+        let mut servers: Vec<String> = c
+            .tools
+            .iter()
+            .map(|t| airlock_engine::store::server_of(t).to_owned())
+            .collect();
+        servers.dedup();
+        Self {
+            servers,
+            tools: c.tools,
+            workflows: c.workflows,
+            approvers: c.approvers,
+        }
+    }
+}
