@@ -199,3 +199,52 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval(n: usize) -> Subject {
+        Subject::Approval {
+            approval_id: format!("a{n}"),
+            task_id: format!("t{}", n % 2),
+        }
+    }
+
+    #[test]
+    fn at_most_the_limit_are_followed_and_a_newer_one_closes_the_oldest() {
+        let (chosen, _choices) = mpsc::unbounded_channel();
+        let notifier = Notifier::new(chosen);
+        let mut closed = Vec::new();
+        for n in 0..=LIVE_LIMIT {
+            let (close, was_closed) = oneshot::channel();
+            notifier.follow(&approval(n), close);
+            closed.push(was_closed);
+        }
+        assert_eq!(notifier.live(), LIVE_LIMIT);
+        let mut closed = closed.into_iter();
+        let mut oldest = closed.next().expect("the first");
+        assert_eq!(oldest.try_recv(), Ok(()), "the oldest is closed");
+        for mut other in closed {
+            assert!(other.try_recv().is_err(), "the others stay open");
+        }
+    }
+
+    #[test]
+    fn withdrawing_closes_only_what_no_longer_waits() {
+        let (chosen, _choices) = mpsc::unbounded_channel();
+        let notifier = Notifier::new(chosen);
+        let mut receivers = Vec::new();
+        for n in 0..4 {
+            let (close, was_closed) = oneshot::channel();
+            notifier.follow(&approval(n), close);
+            receivers.push(was_closed);
+        }
+        assert_eq!(notifier.followed("t0"), vec![approval(0), approval(2)]);
+        notifier.withdraw(|subject| subject == &approval(2));
+        let results: Vec<bool> = receivers.iter_mut().map(|r| r.try_recv().is_ok()).collect();
+        assert_eq!(results, [false, false, true, false]);
+        assert_eq!(notifier.followed("t0"), vec![approval(0)]);
+        assert_eq!(notifier.live(), 3);
+    }
+}
