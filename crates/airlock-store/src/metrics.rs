@@ -33,6 +33,11 @@
 //! - **Satisfaction**: the newest rating of each rated task (a re-rating replaces the
 //!   earlier one in the figures; the table keeps both).
 //! - **Tokens**: summed per model name from `model_turn` events; pricing is the caller's.
+//!
+//! Two figures read per-task tallies that triggers keep as rows are inserted (migration
+//! 0010): the tool calls (`task_tallies.tool_calls`) and the model tokens
+//! (`task_model_usage`, from each turn's `usage`); and duplicate actions are looked for
+//! only in the tasks whose tally counts a repeated call (`task_tallies.repeats`).
 //! - **Percentiles** (wall time = ended − created of ended tasks; time to decision) are
 //!   nearest-rank: the p-th percentile of n values is the ⌈p·n/100⌉-th smallest. SQLite
 //!   has no percentile aggregate and ranking with window functions was most of the
@@ -347,11 +352,13 @@ checks AS (SELECT s.task_id,
 /// The exceptions among `ft`'s tasks with the facts that make them one, as the CTE
 /// `flags` (`w`, `b`, `id`, `status`, `created_at`, `updated_at`, `error`, `doubted`,
 /// `quarantined`, `check_failed`), after [`CHECKS`]. Exceptions are few: they are
-/// gathered from small sets (tasks by status, calls in doubt and quarantines through
-/// their partial indexes — the `WHERE` terms repeat the indexes' conditions — and failed
-/// checks) instead of testing every task.
+/// gathered from small sets (tasks by status through its index, calls in doubt and
+/// quarantines through their partial indexes — the `WHERE` terms repeat the indexes'
+/// conditions — and failed checks) instead of testing every task, and only then joined
+/// to `ft` (once: a second use would make SQLite copy every task of `ft` into a temporary
+/// table and index it).
 const EXCEPTION_FLAGS: &str = "
-exceptional AS (SELECT id AS task_id FROM ft WHERE status IN ('failed', 'in_doubt', 'quarantined')
+exceptional AS (SELECT id AS task_id FROM tasks WHERE status IN ('failed', 'in_doubt', 'quarantined')
     UNION SELECT task_id FROM tool_calls WHERE outcome IN ('in_doubt', 'happened', 'not_happened')
     UNION SELECT task_id FROM task_events WHERE kind = 'quarantined'
     UNION SELECT task_id FROM checks WHERE NOT passed),
@@ -565,16 +572,19 @@ impl Store {
     /// Counts are taken per workflow and bucket and added up here; percentiles are picked
     /// from each grouping's durations.
     pub async fn metrics(&self, filter: &MetricsFilter) -> Result<Metrics, StoreError> {
+        // The tool calls come from each task's tally (kept as calls are recorded), in the
+        // same pass over the tasks.
         let tasks = self.metric_rows(
             "counting tasks",
             filter,
-            "SELECT w, b, COUNT(*),
-               SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END),
-               SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END),
-               SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END),
-               group_concat(CASE WHEN status IN ('succeeded', 'failed', 'cancelled')
-                            THEN updated_at - created_at END)
-             FROM ft GROUP BY w, b",
+            "SELECT ft.w, ft.b, COUNT(*),
+               SUM(CASE WHEN ft.status = 'succeeded' THEN 1 ELSE 0 END),
+               SUM(CASE WHEN ft.status = 'failed' THEN 1 ELSE 0 END),
+               SUM(CASE WHEN ft.status = 'cancelled' THEN 1 ELSE 0 END),
+               group_concat(CASE WHEN ft.status IN ('succeeded', 'failed', 'cancelled')
+                            THEN ft.updated_at - ft.created_at END),
+               SUM(t.tool_calls)
+             FROM ft LEFT JOIN task_tallies t ON t.task_id = ft.id GROUP BY ft.w, ft.b",
             Vec::new(),
         );
         let exceptions_sql = format!(
@@ -593,16 +603,6 @@ impl Store {
              GROUP BY ft.w, ft.b"
         );
         let checks = self.metric_rows("counting outcome checks", filter, &checks_sql, Vec::new());
-        // Counted per task through the ledger's (task, step, attempt, call) index, then per group.
-        let calls = self.metric_rows(
-            "counting tool calls",
-            filter,
-            "per_task AS (SELECT task_id, COUNT(*) AS n FROM tool_calls
-                          WHERE 1 = 1 @IN_FT(task_id) GROUP BY task_id)
-             SELECT ft.w, ft.b, SUM(p.n) FROM ft JOIN per_task p ON p.task_id = ft.id
-             GROUP BY ft.w, ft.b",
-            Vec::new(),
-        );
         // Resolutions are rare: read through the partial index, not the whole ledger.
         let resolutions = self.metric_rows(
             "counting in-doubt resolutions",
@@ -614,15 +614,18 @@ impl Store {
              SELECT ft.w, ft.b, SUM(r.n) FROM ft JOIN r ON r.task_id = ft.id GROUP BY ft.w, ft.b",
             Vec::new(),
         );
-        // Candidates first (groups of two or more calls, from the index alone); the
-        // ordered comparison runs on those few rows only.
+        // Candidates first: only the tasks whose tally says some call repeats an earlier
+        // one (a partial index), and their groups of two or more calls; the ordered
+        // comparison runs on those few rows only. CROSS JOIN keeps SQLite from walking
+        // the ledger's index first (it cannot know how few tallies count a repeat).
         let duplicates = self.metric_rows(
             "counting duplicate actions",
             filter,
             "candidates AS (
-                SELECT task_id, tool, args_hash FROM tool_calls
-                WHERE NOT idempotent @IN_FT(task_id)
-                GROUP BY task_id, tool, args_hash HAVING COUNT(*) > 1),
+                SELECT c.task_id, c.tool, c.args_hash
+                FROM task_tallies t CROSS JOIN tool_calls c ON c.task_id = t.task_id
+                WHERE t.repeats > 0 AND NOT c.idempotent @IN_FT(t.task_id)
+                GROUP BY c.task_id, c.tool, c.args_hash HAVING COUNT(*) > 1),
              repeats AS (
                 SELECT c.task_id, c.intent_at - MAX(CASE WHEN c.outcome IN ('succeeded', 'happened')
                                                          THEN c.intent_at END)
@@ -651,6 +654,7 @@ impl Store {
              FROM a GROUP BY w, b",
             Vec::new(),
         );
+        // Ratings are people's and few: each looks its task up (not every task its ratings).
         let ratings = self.metric_rows(
             "reading ratings",
             filter,
@@ -661,30 +665,25 @@ impl Store {
                       AND (n.rated_at > r.rated_at OR (n.rated_at = r.rated_at AND n.id > r.id))))
              SELECT ft.w, ft.b, COUNT(*), SUM(l.rating),
                SUM(CASE WHEN l.rating <= 2 THEN 1 ELSE 0 END)
-             FROM ft JOIN latest l ON l.task_id = ft.id GROUP BY ft.w, ft.b",
+             FROM latest l CROSS JOIN ft ON ft.id = l.task_id GROUP BY ft.w, ft.b",
             Vec::new(),
         );
-        let tokens = self.metric_rows(
-            "adding up model tokens",
-            filter,
-            "turns AS (SELECT e.task_id, e.body FROM task_events e
-                       WHERE e.kind = 'model_turn' @IN_FT(e.task_id))
-             SELECT ft.w, ft.b, json_extract(t.body, '$.model') AS model, COUNT(*),
-               COUNT(json_extract(t.body, '$.usage.input_tokens')),
-               SUM(json_extract(t.body, '$.usage.input_tokens')),
-               SUM(json_extract(t.body, '$.usage.output_tokens')),
-               SUM(json_extract(t.body, '$.usage.cache_creation_input_tokens')),
-               SUM(json_extract(t.body, '$.usage.cache_read_input_tokens'))
-             FROM ft JOIN turns t ON t.task_id = ft.id GROUP BY ft.w, ft.b, model",
-            Vec::new(),
+        // The usage rows carry their task's workflow and creation time: grouped by those
+        // directly, and only checked against `ft` when the filter narrows the tasks.
+        let bucket = filter.bucket.map_or("0", Bucket::sql);
+        let tokens_sql = format!(
+            "SELECT u.workflow AS w, {bucket} AS b, u.model, SUM(u.turns), SUM(u.counted_turns),
+               SUM(u.input_tokens), SUM(u.output_tokens), SUM(u.cache_creation_input_tokens),
+               SUM(u.cache_read_input_tokens)
+             FROM task_model_usage u WHERE 1 = 1 @IN_FT(u.task_id) GROUP BY w, b, u.model"
         );
+        let tokens = self.metric_rows("adding up model tokens", filter, &tokens_sql, Vec::new());
         // Two chains of about equal cost, one per core (a query is one thread's work);
         // running all eight at once only made them compete for the cores.
         let chain_a = async {
             Ok::<_, StoreError>((
                 tasks.await?,
                 exceptions.await?,
-                calls.await?,
                 approvals.await?,
                 ratings.await?,
             ))
@@ -697,10 +696,8 @@ impl Store {
                 resolutions.await?,
             ))
         };
-        let (
-            (tasks, exceptions, calls, approvals, ratings),
-            (tokens, duplicates, checks, resolutions),
-        ) = tokio::try_join!(chain_a, chain_b)?;
+        let ((tasks, exceptions, approvals, ratings), (tokens, duplicates, checks, resolutions)) =
+            tokio::try_join!(chain_a, chain_b)?;
 
         let mut groups: BTreeMap<(String, Millis), Figures> = BTreeMap::new();
         // Durations per group; each grouping's percentiles are picked from them below.
@@ -714,6 +711,7 @@ impl Store {
             f.cancelled = int(row, 5)?;
             f.open = f.tasks - f.succeeded - f.failed - f.cancelled;
             f.exceptions.failed = f.failed;
+            f.tool_calls = int(row, 7)?;
             wall.insert(group_key(row)?, values("wall time", row, 6)?);
         }
         for row in &exceptions {
@@ -727,9 +725,6 @@ impl Store {
             let f = group(&mut groups, row)?;
             f.checks.runs = int(row, 2)?;
             f.checks.passed = int(row, 3)?;
-        }
-        for row in &calls {
-            group(&mut groups, row)?.tool_calls = int(row, 2)?;
         }
         for row in &resolutions {
             group(&mut groups, row)?.corrections.in_doubt_resolutions = int(row, 2)?;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_memory.sql")),
     (8, include_str!("../migrations/0008_lessons.sql")),
     (9, include_str!("../migrations/0009_tool_calls_index.sql")),
+    (10, include_str!("../migrations/0010_metrics_tallies.sql")),
     (11, include_str!("../migrations/0011_call_history.sql")),
 ];
 
@@ -30,7 +31,8 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(),
         .await
         .ctx("reading the schema version")?;
     let current = applied.iter().copied().max().unwrap_or(0);
-    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    // The highest known, not the last listed: migrations may land out of order.
+    let known = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
     if current > known {
         return Err(StoreError::TooNew {
             found: current,

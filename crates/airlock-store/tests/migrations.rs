@@ -1,0 +1,150 @@
+//! Migrations on real files: one that lands after a higher-numbered one still runs, and
+//! the metrics' per-task tallies (0010) agree with the ledger and events they count —
+//! both as rows are inserted (triggers) and for rows written before the migration.
+
+use airlock_store::{Store, StoreOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+
+const T0: i64 = 1_795_392_000_000;
+
+async fn raw(path: &std::path::Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .expect("open the file")
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+}
+
+async fn versions(conn: &mut SqliteConnection) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("versions")
+}
+
+#[tokio::test]
+async fn a_migration_missing_below_the_highest_applied_one_is_still_applied() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("airlock.sqlite");
+    let all = {
+        let store = Store::open(StoreOptions::new(&path), T0)
+            .await
+            .expect("open");
+        drop(store);
+        versions(&mut raw(&path).await).await
+    };
+    assert!(all.contains(&10), "{all:?}");
+    // As if 0008 had landed on main after this file was already at 0010 (the gap 0009 is
+    // the same case for whichever migration fills it).
+    let mut conn = raw(&path).await;
+    exec(
+        &mut conn,
+        "DROP INDEX lessons_by_workflow; DROP TABLE lessons;
+         DELETE FROM schema_migrations WHERE version = 8;",
+    )
+    .await;
+    conn.close().await.expect("close");
+    let store = Store::open(StoreOptions::new(&path), T0)
+        .await
+        .expect("reopen");
+    assert!(store.lessons(None, None).await.expect("lessons").is_empty());
+    drop(store);
+    assert_eq!(versions(&mut raw(&path).await).await, all);
+}
+
+/// Two tasks: calls (one not idempotent repeated twice, one idempotent repeated) and model
+/// turns of two models, one without a usage count.
+const HISTORY: &str = "
+INSERT INTO workflows (id, name, version, hash, source, origin, created_at) VALUES (1, 'w', 1, 'h', '', NULL, 0);
+INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status, current_state,
+    step_no, attempt, phase, state, recovery_failures, last_seq, created_at, updated_at)
+VALUES ('t1', 1, 'w', 'a', '{}', 'succeeded', 'x', 1, 1, '{}', '{}', 0, 1, 5, 9),
+       ('t2', 1, 'w', 'a', '{}', 'succeeded', 'x', 1, 1, '{}', '{}', 0, 1, 6, 9);
+INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args, args_hash,
+    idempotency_key, idempotent, intent_at) VALUES
+ ('c1', 't1', 1, 1, 0, 'erp.refund', '{}', 'h1', 'k1', 0, 1),
+ ('c2', 't1', 2, 1, 0, 'erp.refund', '{}', 'h1', 'k2', 0, 2),
+ ('c3', 't1', 3, 1, 0, 'erp.refund', '{}', 'h1', 'k3', 0, 3),
+ ('c4', 't1', 4, 1, 0, 'erp.refund', '{}', 'h2', 'k4', 0, 4),
+ ('c5', 't1', 5, 1, 0, 'crm.lookup', '{}', 'h1', 'k5', 1, 5),
+ ('c6', 't1', 6, 1, 0, 'crm.lookup', '{}', 'h1', 'k6', 1, 6),
+ ('c7', 't2', 1, 1, 0, 'erp.refund', '{}', 'h1', 'k7', 0, 7);
+INSERT INTO task_events (task_id, seq, at, kind, body) VALUES
+ ('t1', 1, 1, 'model_turn', '{\"kind\":\"model_turn\",\"model\":\"big\",\"usage\":{\"input_tokens\":10,\"output_tokens\":2,\"cache_creation_input_tokens\":1,\"cache_read_input_tokens\":3}}'),
+ ('t1', 2, 2, 'model_turn', '{\"kind\":\"model_turn\",\"model\":\"big\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}}'),
+ ('t1', 3, 3, 'model_turn', '{\"kind\":\"model_turn\",\"model\":\"local\"}'),
+ ('t1', 4, 4, 'tool_called', '{\"kind\":\"tool_called\"}'),
+ ('t2', 1, 1, 'model_turn', '{\"kind\":\"model_turn\",\"model\":\"big\",\"usage\":{\"input_tokens\":7,\"output_tokens\":7,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0}}');
+";
+
+async fn tallies(conn: &mut SqliteConnection) -> (Vec<(String, i64, i64)>, Vec<String>) {
+    let calls =
+        sqlx::query_as("SELECT task_id, tool_calls, repeats FROM task_tallies ORDER BY task_id")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("tallies");
+    #[allow(clippy::type_complexity)]
+    let usage: Vec<(String, String, String, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT task_id, model, workflow, created_at, turns, counted_turns, input_tokens, output_tokens,
+                cache_creation_input_tokens, cache_read_input_tokens
+         FROM task_model_usage ORDER BY task_id, model",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("usage");
+    (calls, usage.into_iter().map(|u| format!("{u:?}")).collect())
+}
+
+fn expected() -> (Vec<(String, i64, i64)>, Vec<String>) {
+    (
+        // t1: six calls; refund h1 three times (two repeats); h2 once; the idempotent
+        // lookup's repeat is not one. t2: one call.
+        vec![("t1".into(), 6, 2), ("t2".into(), 1, 0)],
+        vec![
+            r#"("t1", "big", "w", 5, 2, 2, 15, 3, 1, 3)"#.into(),
+            r#"("t1", "local", "w", 5, 1, 0, 0, 0, 0, 0)"#.into(),
+            r#"("t2", "big", "w", 6, 1, 1, 7, 7, 0, 0)"#.into(),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn tallies_count_what_is_inserted_and_what_was_there_before() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("airlock.sqlite");
+    drop(
+        Store::open(StoreOptions::new(&path), T0)
+            .await
+            .expect("open"),
+    );
+    let mut conn = raw(&path).await;
+    exec(&mut conn, HISTORY).await;
+    assert_eq!(tallies(&mut conn).await, expected(), "kept by the triggers");
+
+    // The same history written before 0010 existed: the migration counts it.
+    exec(
+        &mut conn,
+        "DROP TRIGGER tool_calls_tally; DROP TRIGGER task_events_model_usage;
+         DROP TABLE task_tallies; DROP TABLE task_model_usage;
+         DELETE FROM schema_migrations WHERE version = 10;",
+    )
+    .await;
+    conn.close().await.expect("close");
+    drop(
+        Store::open(StoreOptions::new(&path), T0)
+            .await
+            .expect("reopen"),
+    );
+    let mut conn = raw(&path).await;
+    assert_eq!(
+        tallies(&mut conn).await,
+        expected(),
+        "counted by the migration"
+    );
+}
