@@ -353,6 +353,7 @@ impl Inner {
                         state_name: site.state_name.to_owned(),
                         prompt,
                         approvers: demand.approvers.clone(),
+                        requested_at: now,
                         expires_at,
                         tool_call_id: None,
                         args_hash: Some(hash.clone()),

@@ -367,6 +367,7 @@ async fn seed_task(
                         t.id
                     ),
                     approvers: vec!["controller".into()],
+                    requested_at: at - 180_000,
                     expires_at: None,
                     tool_call_id: None,
                     args_hash: Some(hash.clone()),

@@ -495,15 +495,15 @@ impl Runner {
                 match prompt {
                     Ok(prompt) => {
                         let approval_id = new_id();
-                        let expires_at = approval
-                            .expires_after
-                            .map(|d| self.inner.clock.now() + millis(d));
+                        let requested_at = self.inner.clock.now();
+                        let expires_at = approval.expires_after.map(|d| requested_at + millis(d));
                         self.draft.approvals.push(ApprovalWrite::Request {
                             id: approval_id.clone(),
                             step_no,
                             state_name: state.name.clone(),
                             prompt: prompt.clone(),
                             approvers: approval.approvers.clone(),
+                            requested_at,
                             expires_at,
                             tool_call_id: None,
                             args_hash: None,

@@ -83,6 +83,9 @@ pub enum ApprovalWrite {
         state_name: String,
         prompt: String,
         approvers: Vec<String>,
+        /// When it was asked for: the instant `expires_at` counts from, which can be a
+        /// moment before the commit that records it.
+        requested_at: Millis,
         expires_at: Option<Millis>,
         tool_call_id: Option<String>,
         args_hash: Option<String>,
@@ -889,7 +892,7 @@ fn write_layer(
     // Approvals are few (a held call, a decision): one statement each.
     for (c, _) in &layer {
         for approval in &c.approvals {
-            write_approval(batch, &c.task_id, c.at, approval)?;
+            write_approval(batch, &c.task_id, approval)?;
         }
     }
     Ok(())
@@ -908,7 +911,6 @@ fn chunks_owned<T>(items: Vec<T>) -> Vec<Vec<T>> {
 fn write_approval(
     batch: &mut Batch,
     task_id: &str,
-    at: Millis,
     approval: &ApprovalWrite,
 ) -> Result<(), StoreError> {
     match approval {
@@ -918,6 +920,7 @@ fn write_approval(
             state_name,
             prompt,
             approvers,
+            requested_at,
             expires_at,
             tool_call_id,
             args_hash,
@@ -950,7 +953,7 @@ fn write_approval(
             batch.bind(policy_version.as_deref());
             batch.bind(prompt.as_str());
             batch.bind(approvers);
-            batch.bind(at);
+            batch.bind(*requested_at);
             batch.bind(*expires_at);
             batch.bind(held_call);
         }

@@ -267,6 +267,7 @@ async fn an_approval_decided_twice_in_one_group_is_decided_once() {
         state_name: "a".into(),
         prompt: "ok?".into(),
         approvers: vec!["bob".into()],
+        requested_at: T0 + 2,
         expires_at: None,
         tool_call_id: None,
         args_hash: None,
