@@ -19,12 +19,21 @@
 //                runs) and USS (private pages only). The demo MCP servers the engine started
 //                are listed apart.
 //
-// Each figure is taken on a fresh database ("first" launch: migrations, the demo's first
-// run) and again on the same database ("second" launch: the everyday start).
+//   history_first_page
+//                a database seeded with `--calls` (100,000) tool calls by
+//                `airlock-seed-history` (beside the app), the app open on it: from the click
+//                on History in the sidebar to the first painted frame holding its first
+//                page of rows, timed in the page (performance.now() at the click, animation
+//                frames until the rows are in the document, then one frame more). The first
+//                opening, then `--runs` more, each coming back from the Tasks view.
 //
-//   node tests/e2e/bench-desktop.mjs [--runs N] [--settle SECONDS] [--only cold_start,first_paint,idle_memory]
+// The start and memory figures are taken on a fresh database ("first" launch: migrations,
+// the demo's first run) and again on the same database ("second" launch: the everyday start).
+//
+//   node tests/e2e/bench-desktop.mjs [--runs N] [--settle SECONDS] [--calls N]
+//        [--only cold_start,first_paint,idle_memory,history]
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtemp, readFile, readdir, readlink, rm } from "node:fs/promises";
+import { access, constants, mkdtemp, readFile, readdir, readlink, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -36,7 +45,8 @@ function option(name, fallback) {
 }
 const runs = Number(option("--runs", "5"));
 const settleS = Number(option("--settle", "10"));
-const only = new Set(option("--only", "cold_start,first_paint,idle_memory").split(","));
+const only = new Set(option("--only", "cold_start,first_paint,idle_memory,history").split(","));
+const historyCalls = Number(option("--calls", "100000"));
 const binary = appBinary();
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
@@ -232,9 +242,88 @@ async function paintRuns() {
   }
 }
 
+/** The History view's rows (its table body's rows, or ARIA rows that are not headers). */
+const HISTORY_ROWS = 'main tbody tr, main [role="row"]:not(:has([role="columnheader"]))';
+
+/**
+ * Seeds a database with `airlock-seed-history` (beside the app), opens the app on it, and
+ * times the History view: from the click on its sidebar entry to the first painted frame
+ * that holds its first page of rows (measured in the page: the click, then each animation
+ * frame until rows are in the document, then one frame more, so the rows were painted).
+ * The first opening reads a cold database; the next ones come back from another view.
+ */
+async function historyRuns() {
+  const seeder = path.join(path.dirname(binary), "airlock-seed-history");
+  try {
+    await access(seeder, constants.X_OK);
+  } catch {
+    console.log(`peer=airlock-desktop test=history_first_page not_measured=no_seeder_at_${seeder}`);
+    return;
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), "airlock-bench-"));
+  try {
+    const t0 = performance.now();
+    execFileSync(seeder, ["--db", path.join(dir, "airlock.sqlite"), "--calls", String(historyCalls)], { stdio: "ignore" });
+    const seededS = (performance.now() - t0) / 1000;
+    const app = await launch(null, { dir });
+    try {
+      const { browser } = app;
+      await browser.$('nav[aria-label="Sections"]').waitForDisplayed();
+      for (let open = 1; open <= runs + 1; open++) {
+        // Away first (the Tasks view), so each opening mounts the History view afresh.
+        await browser.$('nav[aria-label="Sections"]').$("button*=Tasks").click();
+        await browser.$('section[aria-labelledby="tasks-title"]').waitForDisplayed();
+        await sleep(500);
+        const shown = await browser.executeAsync((rowsSelector, done) => {
+          const button = [...document.querySelectorAll('nav[aria-label="Sections"] button')].find((b) =>
+            b.textContent.trim().startsWith("History"),
+          );
+          if (button === undefined) {
+            done({ error: "no History section in the sidebar" });
+            return;
+          }
+          const start = performance.now();
+          const until = start + 30_000;
+          const look = () => {
+            const rows = document.querySelectorAll(rowsSelector).length;
+            if (rows > 0) {
+              const found = performance.now();
+              requestAnimationFrame(() => done({ ms: performance.now() - start, found: found - start, rows }));
+            } else if (performance.now() > until) {
+              done({ error: "no rows within 30 s" });
+            } else {
+              requestAnimationFrame(look);
+            }
+          };
+          button.click();
+          requestAnimationFrame(look);
+        }, HISTORY_ROWS);
+        if (shown.error) {
+          console.log(`peer=airlock-desktop test=history_first_page not_measured="${shown.error}"`);
+          return;
+        }
+        print("history_first_page", {
+          open: open === 1 ? "first" : "again",
+          run: open,
+          calls: historyCalls,
+          first_page_ms: shown.ms,
+          rows_in_dom_ms: shown.found,
+          rows: shown.rows,
+          seeded_s: seededS,
+        });
+      }
+    } finally {
+      await app.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 console.log(`bench-desktop: ${binary}, ${runs} runs, ${os.cpus().length} cpus, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 if (only.has("cold_start") || only.has("idle_memory")) await directRuns();
 if (only.has("first_paint")) await paintRuns();
+if (only.has("history")) await historyRuns();
 
 const summary = [
   ["cold_start", "first_ipc_ms"],
@@ -248,6 +337,12 @@ const summary = [
   ["idle_memory", "app_rss_mb"],
   ["idle_memory", "web_rss_mb"],
 ];
+const again = results.filter((r) => r.test === "history_first_page" && r.open === "again").map((r) => r.first_page_ms);
+if (again.length > 0) {
+  console.log(
+    `peer=airlock-desktop test=history_first_page open=again median_first_page_ms=${round(median(again))} min=${round(Math.min(...again))} max=${round(Math.max(...again))} runs=${again.length}`,
+  );
+}
 for (const [test, key] of summary) {
   for (const launchKind of ["first", "second"]) {
     const values = results.filter((r) => r.test === test && r.launch === launchKind).map((r) => r[key]);
