@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use batch::Batch;
 use batch::ROWS_PER_STATEMENT;
@@ -21,6 +21,7 @@ use crate::open::Store;
 use crate::records::{
     ApprovalStatus, CallAllowance, HeldCall, NewEvent, TaskProjection, ToolCallOutcome,
 };
+use crate::writer::Writer;
 
 /// Most commits one transaction takes; bounds the latency of the first in line.
 const MAX_GROUP: usize = 256;
@@ -167,9 +168,27 @@ impl CommitText {
 
 impl Store {
     /// Makes one transition durable. Returns once it is on disk (or refused).
+    ///
+    /// A commit made while no other is in flight and nobody uses the connection is
+    /// written by the caller itself: there is nothing to group it with, and going through
+    /// the writer task would add two thread hand-offs (to the writer and back) to a single
+    /// task's every step. Any other commit queues for the writer, which groups them.
     pub async fn commit(&self, commit: TaskCommit) -> Result<CommitOutcome, StoreError> {
-        let (reply, rx) = oneshot::channel();
         let text = CommitText::of(&commit);
+        let (_in_flight, alone) = self.inner.writer.enter_commit();
+        if alone && let Some(mut conn) = self.inner.writer.try_lock() {
+            conn.write_starts();
+            let result = write_group(&mut conn, &[&commit], vec![text]).await;
+            conn.write_done();
+            return result.map(|mut o| o.remove(0)).map_err(|e| {
+                tracing::error!(error = %e, "commit failed");
+                StoreError::Corrupt {
+                    what: "committing a transition",
+                    detail: e.to_string(),
+                }
+            });
+        }
+        let (reply, rx) = oneshot::channel();
         self.inner
             .commits
             .send(Pending {
@@ -182,10 +201,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn run_writer(
-    conn: Arc<Mutex<SqliteConnection>>,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
-) {
+pub(crate) async fn run_writer(writer: Arc<Writer>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -194,7 +210,7 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
-        let mut conn = conn.lock().await;
+        let mut conn = writer.lock().await;
         let texts: Vec<CommitText> = group
             .iter_mut()
             .map(|p| std::mem::take(&mut p.text))

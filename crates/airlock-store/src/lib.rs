@@ -22,6 +22,7 @@ mod policy_versions;
 mod query;
 mod records;
 mod tool_pins;
+mod writer;
 
 pub use approval_votes::ApprovalVote;
 pub use audit::{

@@ -6,16 +6,17 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, SqliteConnection};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 use crate::Millis;
 use crate::commit::{Pending, run_writer};
 use crate::error::StoreError;
 use crate::migrate::migrate;
+use crate::writer::Writer;
 
 /// Prepared statements the writer connection keeps. A group commit's batch takes one of
 /// a bounded set of shapes (its row counts padded to powers of two, see
@@ -76,7 +77,7 @@ pub(crate) struct Inner {
     pub(crate) path: PathBuf,
     pub(crate) reads: SqlitePool,
     /// The one connection this process writes through.
-    pub(crate) writer: Arc<Mutex<SqliteConnection>>,
+    pub(crate) writer: Arc<Writer>,
     pub(crate) commits: mpsc::UnboundedSender<Pending>,
 }
 
@@ -126,7 +127,7 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        let writer = Arc::new(Mutex::new(writer));
+        let writer = Arc::new(Writer::new(writer));
         let (commits, rx) = mpsc::unbounded_channel();
         tokio::spawn(run_writer(writer.clone(), rx));
         Ok(Store {

@@ -1,0 +1,101 @@
+//! The one connection a process writes through, and who may use it when.
+//!
+//! A write that is abandoned half-way (its future dropped between the statements of a
+//! batch, which makes sqlx stop stepping them) can leave a transaction open on the
+//! connection. Such a write marks the connection before it starts and unmarks it when it
+//! is done, and whoever takes the connection next rolls the leftover back first, so no
+//! later statement ever runs inside another's unfinished transaction.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use sqlx::SqliteConnection;
+use tokio::sync::{Mutex, MutexGuard};
+
+pub(crate) struct Writer {
+    conn: Mutex<SqliteConnection>,
+    /// A multi-statement write on the connection did not finish.
+    unfinished: AtomicBool,
+    /// Task commits between their submission and their outcome.
+    commits_in_flight: AtomicUsize,
+}
+
+pub(crate) struct WriterGuard<'a> {
+    conn: MutexGuard<'a, SqliteConnection>,
+    writer: &'a Writer,
+}
+
+impl Writer {
+    pub fn new(conn: SqliteConnection) -> Writer {
+        Writer {
+            conn: Mutex::new(conn),
+            unfinished: AtomicBool::new(false),
+            commits_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits for the connection (in turn: the lock is fair).
+    pub async fn lock(&self) -> WriterGuard<'_> {
+        let mut guard = WriterGuard {
+            conn: self.conn.lock().await,
+            writer: self,
+        };
+        if self.unfinished.load(Ordering::Acquire) {
+            // An error only means no transaction was open (the write got to its end).
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *guard.conn).await;
+            self.unfinished.store(false, Ordering::Release);
+        }
+        guard
+    }
+
+    /// The connection if nobody holds it or waits for it, and no write was left
+    /// unfinished on it.
+    pub fn try_lock(&self) -> Option<WriterGuard<'_>> {
+        let conn = self.conn.try_lock().ok()?;
+        if self.unfinished.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(WriterGuard { conn, writer: self })
+    }
+
+    /// Counts a task commit from its submission until it is dropped; `true` when no
+    /// other commit was in flight.
+    pub fn enter_commit(&self) -> (InFlight<'_>, bool) {
+        let before = self.commits_in_flight.fetch_add(1, Ordering::AcqRel);
+        (InFlight(self), before == 0)
+    }
+}
+
+impl WriterGuard<'_> {
+    /// Marks the start of a write of several statements: until [`Self::write_done`], the
+    /// next holder rolls back what it may have left open.
+    pub fn write_starts(&mut self) {
+        self.writer.unfinished.store(true, Ordering::Release);
+    }
+
+    pub fn write_done(&mut self) {
+        self.writer.unfinished.store(false, Ordering::Release);
+    }
+}
+
+impl Deref for WriterGuard<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+/// One task commit in flight (see [`Writer::enter_commit`]).
+pub(crate) struct InFlight<'a>(&'a Writer);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.commits_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
