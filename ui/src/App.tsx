@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { appInfo, listApprovals, onOpenInbox } from "./api";
 import { Approvals, type InboxTarget } from "./components/Approvals";
 import { Glyph } from "./components/Glyph";
+import { History } from "./components/History";
 import { Lessons } from "./components/Lessons";
 import { Memory } from "./components/Memory";
 import { Metrics } from "./components/Metrics";
@@ -18,7 +19,8 @@ import { useLive } from "./live";
 type View =
   | { section: "approvals" }
   | { section: "tasks" }
-  | { section: "task"; id: string }
+  | { section: "task"; id: string; callId?: string }
+  | { section: "history" }
   | { section: "start" }
   | { section: "memory" }
   | { section: "lessons" }
@@ -32,6 +34,7 @@ type Section = Exclude<View["section"], "task">;
 const SECTIONS: readonly { id: Section; label: string }[] = [
   { id: "approvals", label: "Approvals" },
   { id: "tasks", label: "Tasks" },
+  { id: "history", label: "History" },
   { id: "start", label: "Start" },
   { id: "memory", label: "Memory" },
   { id: "lessons", label: "Lessons" },
@@ -166,13 +169,21 @@ export function App() {
         )}
         {view.section === "task" && (
           <TaskDetail
-            key={view.id}
+            key={`${view.id}/${view.callId ?? ""}`}
             id={view.id}
+            callId={view.callId}
             onBack={() => {
               setView({ section: "tasks" });
             }}
             onShowApprovals={() => {
               setView({ section: "approvals" });
+            }}
+          />
+        )}
+        {view.section === "history" && (
+          <History
+            onOpenCall={(id, callId) => {
+              setView({ section: "task", id, callId });
             }}
           />
         )}

@@ -11,6 +11,11 @@ import type { CommandError } from "./bindings/CommandError";
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { GrantRequest } from "./bindings/GrantRequest";
 import type { GrantRow } from "./bindings/GrantRow";
+import type { HistoryCall } from "./bindings/HistoryCall";
+import type { HistoryChoices } from "./bindings/HistoryChoices";
+import type { HistoryCursor } from "./bindings/HistoryCursor";
+import type { HistoryExport } from "./bindings/HistoryExport";
+import type { HistoryQuery } from "./bindings/HistoryQuery";
 import type { Inbox } from "./bindings/Inbox";
 import type { LessonRow } from "./bindings/LessonRow";
 import type { MemoryEntry } from "./bindings/MemoryEntry";
@@ -182,4 +187,29 @@ export function reviewLesson(id: string, accept: boolean, text: string | null): 
 
 export function metrics(workflow: string | null, bucket: MetricsBucket, count: number): Promise<MetricsView> {
   return invoke<MetricsView>("metrics", { workflow, bucket, count });
+}
+
+export function listHistory(
+  filter: HistoryQuery,
+  below: HistoryCursor | null,
+  skip: number,
+  limit: number,
+): Promise<HistoryCall[]> {
+  return invoke<HistoryCall[]>("list_history", { filter, below, skip, limit });
+}
+
+export function countHistory(
+  filter: HistoryQuery,
+  below: HistoryCursor | null,
+  above: HistoryCursor | null,
+): Promise<number> {
+  return invoke<number>("count_history", { filter, below, above });
+}
+
+export function historyChoices(): Promise<HistoryChoices> {
+  return invoke<HistoryChoices>("history_choices");
+}
+
+export function exportHistory(filter: HistoryQuery): Promise<HistoryExport> {
+  return invoke<HistoryExport>("export_history", { filter });
 }

@@ -23,6 +23,11 @@ const OUTCOME_TONE: Record<CallOutcome, string> = {
   not_happened: "quiet",
 };
 
+/** Focuses the call opened from the History once it is drawn (which scrolls to it). */
+function scrollHere(element: HTMLLIElement | null) {
+  element?.focus();
+}
+
 function approvalWords(approval: ApprovalRow): string {
   switch (approval.state) {
     case "pending":
@@ -38,10 +43,13 @@ function approvalWords(approval: ApprovalRow): string {
 
 export function TaskDetail({
   id,
+  callId,
   onBack,
   onShowApprovals,
 }: {
   id: string;
+  /** A call to show first (opened from the History): it is marked and scrolled to. */
+  callId?: string | undefined;
   onBack: () => void;
   onShowApprovals: () => void;
 }) {
@@ -212,7 +220,13 @@ export function TaskDetail({
             ) : (
               <ul className="plain calls" data-testid="task-calls">
                 {load.data.tool_calls.map((call) => (
-                  <li key={call.id}>
+                  <li
+                    key={call.id}
+                    className={call.id === callId ? "focused" : undefined}
+                    aria-current={call.id === callId ? "true" : undefined}
+                    tabIndex={call.id === callId ? -1 : undefined}
+                    ref={call.id === callId ? scrollHere : undefined}
+                  >
                     <div className="call-head">
                       <code className="strong">{call.tool}</code>
                       <span className={`pill pill-${OUTCOME_TONE[call.outcome]}`}>
@@ -223,7 +237,7 @@ export function TaskDetail({
                       </span>
                     </div>
                     {call.error !== null && <p className="bad-text">{call.error}</p>}
-                    <details>
+                    <details open={call.id === callId}>
                       <summary>Arguments and result</summary>
                       <pre className="json">{prettyJson(call.args)}</pre>
                       {call.result !== null && <pre className="json">{prettyJson(call.result)}</pre>}
