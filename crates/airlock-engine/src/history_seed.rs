@@ -82,9 +82,11 @@ impl SeedPlan {
         self.calls.div_ceil(u64::from(self.calls_per_task.max(1)))
     }
 
-    /// The task id of task `n` (32 hex digits, like the engine's).
+    /// The task id of task `n`: 32 hex digits like the engine's, the first eight a
+    /// scramble of `n` (distinct for every task, so short ids differ as real ones do).
     pub fn task_id(n: u64) -> String {
-        format!("{n:032x}")
+        let scrambled = (n.wrapping_mul(2_654_435_761)) & 0xffff_ffff;
+        format!("{scrambled:08x}{n:024x}")
     }
 
     /// The call id of call `i`.

@@ -20,7 +20,7 @@ import type { HistoryCursor } from "../bindings/HistoryCursor";
 import type { HistoryExport } from "../bindings/HistoryExport";
 import type { HistoryOutcome } from "../bindings/HistoryOutcome";
 import type { HistoryQuery } from "../bindings/HistoryQuery";
-import { formatDateTime, outcomeLabel, shortId } from "../format";
+import { outcomeLabel, shortId } from "../format";
 import { Problem } from "./Problem";
 
 /** Rows one request asks for. */
@@ -128,6 +128,19 @@ export function allowedWords(call: HistoryCall): string {
       return "Not recorded";
   }
 }
+
+/** `100,000`: digits in groups of three, whatever the machine's locale. */
+export function thousands(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+const callTime = new Intl.DateTimeFormat(undefined, {
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
 
 function argsLine(args: unknown): string {
   const text = (JSON.stringify(args) as string | undefined) ?? "";
@@ -465,7 +478,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
 
       {exported !== null && (
         <p className="done" role="status">
-          Saved {exported.rows.toLocaleString()} call{exported.rows === 1 ? "" : "s"} to{" "}
+          Saved {thousands(exported.rows)} call{exported.rows === 1 ? "" : "s"} to{" "}
           <code>{exported.path}</code>{" "}
           <button
             type="button"
@@ -517,7 +530,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
       {snapshot.key !== "" && failure === null && snapshot.total > 0 && (
         <>
           <p className="history-count muted" aria-live="polite">
-            {snapshot.total.toLocaleString()} call{snapshot.total === 1 ? "" : "s"}
+            {thousands(snapshot.total)} call{snapshot.total === 1 ? "" : "s"}
             {filtered ? " match" : ""}
             {newer > 0 && (
               <>
@@ -531,7 +544,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
                     loadTop();
                   }}
                 >
-                  {newer.toLocaleString()} new — show
+                  {thousands(newer)} new — show
                 </button>
               </>
             )}
@@ -589,7 +602,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
                       }}
                     >
                       <span role="cell" className="nowrap" title={new Date(call.intent_at).toISOString()}>
-                        {formatDateTime(call.intent_at)}
+                        {callTime.format(new Date(call.intent_at))}
                       </span>
                       <span role="cell" className="mono">
                         {call.tool}

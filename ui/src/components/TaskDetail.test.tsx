@@ -19,6 +19,21 @@ const sonnet: ModelCost = {
 };
 
 describe("TaskDetail", () => {
+  it("marks and focuses the call it was opened at, its arguments open", async () => {
+    backend({ task_detail: () => refundDetail });
+    const target = refundDetail.tool_calls[0];
+    if (target === undefined) throw new Error("no call in the fixture");
+    render(<TaskDetail id={refundTask.id} callId={target.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const calls = await screen.findByTestId("task-calls");
+    const marked = within(calls).getAllByRole("listitem").filter((li) => li.getAttribute("aria-current") === "true");
+    expect(marked).toHaveLength(1);
+    const [item] = marked;
+    if (item === undefined) throw new Error("nothing marked");
+    expect(item).toHaveClass("focused");
+    expect(item).toHaveFocus();
+    expect(item.querySelector("details")).toHaveAttribute("open");
+  });
+
   it("shows status, inputs, outputs, tool calls, approvals and the history", async () => {
     const calls = backend({ task_detail: () => refundDetail });
     render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
