@@ -140,6 +140,7 @@ const callTime = new Intl.DateTimeFormat(undefined, {
   hour: "2-digit",
   minute: "2-digit",
   second: "2-digit",
+  hour12: false,
 });
 
 function argsLine(args: unknown): string {
