@@ -326,6 +326,23 @@ async fn keyset_pages_cover_every_row_once_in_order() {
             .unwrap(),
         0
     );
+    // Positions with no filter are found in the index alone: the same rows.
+    let below_top = HistoryRange {
+        older_than: Some(seen[0].key()),
+        newer_than: None,
+    };
+    for skip in [1_u64, 150, 296, 298, 299] {
+        let page = store
+            .call_history(&filter, &below_top, skip, 3)
+            .await
+            .unwrap();
+        let want: Vec<u64> = expected(|_| true)
+            .into_iter()
+            .skip(skip as usize + 1)
+            .take(3)
+            .collect();
+        assert_eq!(numbers(&page), want, "skip {skip}");
+    }
 }
 
 #[tokio::test]

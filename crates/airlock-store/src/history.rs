@@ -119,8 +119,9 @@ pub struct HistoryChoices {
 struct Clause {
     sql: String,
     args: SqliteArguments,
-    /// Whether `t` (the task) is referred to, so it must be joined.
-    needs_task: bool,
+    /// Whether every condition is on the order's own columns (`intent_at`, `id`), which
+    /// `tool_calls_by_time` holds: then a position is found in the index alone.
+    only_order: bool,
 }
 
 impl Clause {
@@ -128,7 +129,7 @@ impl Clause {
         let mut c = Clause {
             sql: String::from(" WHERE 1 = 1"),
             args: SqliteArguments::default(),
-            needs_task: false,
+            only_order: *filter == HistoryFilter::default(),
         };
         if let Some(server) = &filter.server {
             // `server.` up to (not including) `server/`: '/' follows '.' in every
@@ -159,8 +160,13 @@ impl Clause {
             })?;
         }
         if let Some(workflow) = &filter.workflow {
-            c.needs_task = true;
-            c.push(" AND t.workflow_name = ?", |a| a.add(workflow.as_str()))?;
+            // A membership test, not a condition on the joined task: with a join, SQLite
+            // starts from the workflow's tasks and sorts all their calls (380 ms for a third
+            // of 100,000); this way it walks the time index and stops after one page.
+            c.push(
+                " AND c.task_id IN (SELECT id FROM tasks WHERE workflow_name = ?)",
+                |a| a.add(workflow.as_str()),
+            )?;
         }
         if let Some(since) = filter.since {
             c.push(" AND c.intent_at >= ?", |a| a.add(since))?;
@@ -262,13 +268,29 @@ impl Store {
         let limit = i64::from(limit.clamp(1, MAX_HISTORY_PAGE));
         let skip = i64::try_from(skip).unwrap_or(i64::MAX);
         let n = clause.args.len();
-        let sql = format!(
-            "SELECT c.*, t.workflow_name FROM tool_calls c JOIN tasks t ON t.id = c.task_id{}
-             ORDER BY c.intent_at DESC, c.id DESC LIMIT ?{} OFFSET ?{}",
-            clause.sql,
-            n + 1,
-            n + 2
-        );
+        let sql = if clause.only_order && skip > 0 {
+            // Skipping in the index alone (its entries hold the whole key), then reading
+            // one page from there: 50,000 rows down costs a walk of 50,000 index entries,
+            // not 50,000 rows and their tasks.
+            format!(
+                "SELECT c.*, t.workflow_name FROM tool_calls c JOIN tasks t ON t.id = c.task_id
+                 WHERE (c.intent_at, c.id) <= (SELECT c.intent_at, c.id FROM tool_calls c{}
+                     ORDER BY c.intent_at DESC, c.id DESC LIMIT 1 OFFSET ?{}){}
+                 ORDER BY c.intent_at DESC, c.id DESC LIMIT ?{}",
+                clause.sql,
+                n + 2,
+                clause.sql.trim_start_matches(" WHERE 1 = 1"),
+                n + 1
+            )
+        } else {
+            format!(
+                "SELECT c.*, t.workflow_name FROM tool_calls c JOIN tasks t ON t.id = c.task_id{}
+                 ORDER BY c.intent_at DESC, c.id DESC LIMIT ?{} OFFSET ?{}",
+                clause.sql,
+                n + 1,
+                n + 2
+            )
+        };
         clause
             .args
             .add(limit)
@@ -291,12 +313,7 @@ impl Store {
         range: &HistoryRange,
     ) -> Result<u64, StoreError> {
         let clause = Clause::new(filter, range)?;
-        let join = if clause.needs_task {
-            " JOIN tasks t ON t.id = c.task_id"
-        } else {
-            ""
-        };
-        let sql = format!("SELECT count(*) FROM tool_calls c{join}{}", clause.sql);
+        let sql = format!("SELECT count(*) FROM tool_calls c{}", clause.sql);
         let n: i64 = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), clause.args)
             .fetch_one(&self.inner.reads)
             .await
