@@ -5,10 +5,9 @@ use airlock_engine::store::{
     HistoryRow, OutcomeFilter, ToolCallOutcome,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use ts_rs::TS;
 
-use super::CallOutcome;
+use super::ToolCallRow;
 
 /// What the History view filters by; every field that is set narrows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
@@ -68,28 +67,13 @@ pub struct HistoryCursor {
 /// One tool call with its task and what let it through.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct HistoryCall {
-    pub id: String,
     pub task_id: String,
     pub workflow: String,
     pub server: String,
-    /// `<server>.<tool>`.
-    pub tool: String,
-    #[ts(type = "number")]
-    pub step_no: i64,
-    #[ts(type = "number")]
-    pub attempt: i64,
-    #[ts(type = "unknown")]
-    pub args: Value,
-    pub outcome: CallOutcome,
-    #[ts(type = "unknown")]
-    pub result: Option<Value>,
-    pub error: Option<String>,
-    /// Who said whether an in-doubt call happened.
-    pub resolved_by: Option<String>,
-    #[ts(type = "number")]
-    pub intent_at: i64,
-    #[ts(type = "number | null")]
-    pub outcome_at: Option<i64>,
+    /// The call as Task detail shows it; flattened, so the UI reads `call.tool` either way.
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub call: ToolCallRow,
     /// `null` only for a call recorded before Airlock kept this.
     pub allowed_by: Option<Allowance>,
     /// The policy rule that decided the call.
@@ -166,20 +150,10 @@ impl From<&HistoryRow> for HistoryCall {
         let c = &row.call;
         let allowed = c.allowed.as_ref();
         Self {
-            id: c.id.clone(),
             task_id: c.task_id.clone(),
             workflow: row.workflow.clone(),
             server: row.server().to_owned(),
-            tool: c.tool.clone(),
-            step_no: c.step_no,
-            attempt: c.attempt,
-            args: c.args.clone(),
-            outcome: c.outcome.into(),
-            result: c.result.clone(),
-            error: c.error.clone(),
-            resolved_by: c.resolved_by.clone(),
-            intent_at: c.intent_at,
-            outcome_at: c.outcome_at,
+            call: ToolCallRow::from(c),
             allowed_by: allowed.map(|a| match a {
                 CallAllowance::Policy { .. } => Allowance::Policy,
                 CallAllowance::Grant { .. } => Allowance::Grant,

@@ -5,15 +5,7 @@ import type { CallOutcome } from "./CallOutcome";
 /**
  * One tool call with its task and what let it through.
  */
-export type HistoryCall = { id: string, task_id: string, workflow: string, server: string, 
-/**
- * `<server>.<tool>`.
- */
-tool: string, step_no: number, attempt: number, args: unknown, outcome: CallOutcome, result: unknown, error: string | null, 
-/**
- * Who said whether an in-doubt call happened.
- */
-resolved_by: string | null, intent_at: number, outcome_at: number | null, 
+export type HistoryCall = { task_id: string, workflow: string, server: string, 
 /**
  * `null` only for a call recorded before Airlock kept this.
  */
@@ -29,4 +21,12 @@ approved_by: string | null,
 /**
  * The grant's or the approval's id.
  */
-allowed_ref: string | null, };
+allowed_ref: string | null, id: string, 
+/**
+ * `<server>.<tool>`.
+ */
+tool: string, step_no: number, attempt: number, args: unknown, outcome: CallOutcome, result: unknown, error: string | null, 
+/**
+ * Who said whether an in-doubt call happened.
+ */
+resolved_by: string | null, intent_at: number, outcome_at: number | null, };
