@@ -171,6 +171,7 @@ export function App() {
           <TaskDetail
             key={`${view.id}/${view.callId ?? ""}`}
             id={view.id}
+            now={now}
             callId={view.callId}
             onBack={() => {
               setView({ section: "tasks" });

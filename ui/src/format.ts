@@ -69,6 +69,32 @@ export function formatClock(ms: number): string {
   return clock.format(new Date(ms));
 }
 
+const exact = new Intl.DateTimeFormat(undefined, {
+  weekday: "short",
+  day: "numeric",
+  month: "short",
+  year: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  timeZoneName: "short",
+});
+
+/** The moment in full, for a hover: "Fri, Nov 27, 2026, 06:48:40 PM UTC". */
+export function formatExact(ms: number): string {
+  return exact.format(new Date(ms));
+}
+
+// An ISO 8601 date and time with a zone, as tools and stored values write them.
+const ISO_MOMENT = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+/** The ms since the epoch a value such as "2026-11-27T18:48:40Z" names; null for anything else. */
+export function isoMoment(value: unknown): number | null {
+  if (typeof value !== "string" || !ISO_MOMENT.test(value)) return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
 /** "just now", "4 min ago", "3 h ago", else the date and time. */
 export function ago(ms: number, now: number): string {
   const seconds = Math.round((now - ms) / 1000);
@@ -131,4 +157,12 @@ export function riskTone(risk: string): "quiet" | "attention" | "bad" {
 export function orWords(items: readonly string[]): string {
   if (items.length <= 1) return items.join("");
   return `${items.slice(0, -1).join(", ")} or ${items[items.length - 1] ?? ""}`;
+}
+
+/** `path` inside `folder` as a relative path ("policy.toml"); anything else as it is. */
+export function inFolder(path: string, folder: string | null): string {
+  if (folder === null) return path;
+  const base = folder.replace(/[\\/]+$/, "");
+  const rest = path.slice(base.length);
+  return base !== "" && path.startsWith(base) && /^[\\/]./.test(rest) ? rest.slice(1) : path;
 }

@@ -23,7 +23,6 @@ import type { InDoubtCall } from "../bindings/InDoubtCall";
 import type { OpenInbox } from "../bindings/OpenInbox";
 import type { Person } from "../bindings/Person";
 import {
-  ago,
   duration,
   formatDateTime,
   minutesWords,
@@ -46,6 +45,8 @@ import {
 } from "./Args";
 import type { Args, Draft } from "./Args";
 import { Problem } from "./Problem";
+import { TaskLink } from "./TaskLink";
+import { When } from "./When";
 
 function typing(target: EventTarget | null): boolean {
   return (
@@ -668,15 +669,7 @@ export function Approvals({
                   >
                     Reject…
                   </button>
-                  <button
-                    type="button"
-                    className="button link push"
-                    onClick={() => {
-                      onOpenTask(approval.task_id);
-                    }}
-                  >
-                    Open task {shortId(approval.task_id)}
-                  </button>
+                  <TaskLink id={approval.task_id} onOpenTask={onOpenTask} action />
                 </div>
               )}
             </li>
@@ -760,15 +753,7 @@ export function Approvals({
                     >
                       It did not happen — make it again
                     </button>
-                    <button
-                      type="button"
-                      className="button link push"
-                      onClick={() => {
-                        onOpenTask(call.task_id);
-                      }}
-                    >
-                      Open task {shortId(call.task_id)}
-                    </button>
+                    <TaskLink id={call.task_id} onOpenTask={onOpenTask} action />
                   </div>
                 )}
               </li>
@@ -816,8 +801,8 @@ function Doubt({ call, now }: { call: InDoubtCall; now: number }) {
       <dl className="meta">
         <div>
           <dt>Called</dt>
-          <dd title={formatDateTime(call.intent_at)}>
-            {ago(call.intent_at, now)} for {call.requester}
+          <dd>
+            <When at={call.intent_at} now={now} /> for {call.requester}
           </dd>
         </div>
       </dl>
@@ -865,8 +850,8 @@ function Checkpoint({ approval, now }: { approval: ApprovalRow; now: number }) {
         </div>
         <div>
           <dt>Requested</dt>
-          <dd title={formatDateTime(approval.requested_at)}>
-            {ago(approval.requested_at, now)} by {approval.requester}
+          <dd>
+            <When at={approval.requested_at} now={now} /> by {approval.requester}
           </dd>
         </div>
         <div>
@@ -989,8 +974,8 @@ function HeldDetails({ approval, held, now }: { approval: ApprovalRow; held: Hel
       <dl className="meta">
         <div>
           <dt>Asked</dt>
-          <dd title={formatDateTime(approval.requested_at)}>
-            {ago(approval.requested_at, now)} by {held.requester}
+          <dd>
+            <When at={approval.requested_at} now={now} /> by {held.requester}
           </dd>
         </div>
         <div>

@@ -2,7 +2,7 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import type { LessonRow } from "../bindings/LessonRow";
-import { NOW, backend } from "../test/fixtures";
+import { NOW, backend, heldRefund, refundDetail } from "../test/fixtures";
 import { Lessons } from "./Lessons";
 
 const proposed: LessonRow = {
@@ -30,7 +30,54 @@ const accepted: LessonRow = {
 
 const noop = () => undefined;
 
+/** An edit before approval, in the engine's words: the arguments as JSON. */
+const edit: LessonRow = {
+  ...proposed,
+  id: "edit:ap-9",
+  origin: "edit",
+  text:
+    'fiona approved a call to `support.issue_refund` only after changing its arguments from ' +
+    '{"order_id":"ORD-5001","amount_cents":25000,"reason":"customer request"} to ' +
+    '{"order_id":"ORD-5001","amount_cents":20000,"reason":"customer request"}: capped at $200.00',
+};
+
+const editedApproval = {
+  ...heldRefund,
+  state: "approved" as const,
+  decided_by: "fiona",
+  decided_at: NOW - 60_000,
+  reason: "capped at $200.00",
+  edited_args: { order_id: "ORD-5001", amount_cents: 20000, reason: "customer request" },
+};
+
 describe("Lessons", () => {
+  it("tells an edit field by field, old and new, with the agents' words a click away", async () => {
+    const calls = backend({
+      list_lessons: () => [edit],
+      task_detail: () => ({ ...refundDetail, approvals: [editedApproval] }),
+    });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    const card = await screen.findByRole("listitem", { name: "Lesson for support-refund" });
+    const diff = await within(card).findByRole("table");
+    expect(card).toHaveTextContent("fiona approved support.issue_refund only after changing its arguments: “capped at $200.00”");
+    const changed = within(diff).getByRole("row", { name: /amount_cents/ });
+    expect(changed).toHaveTextContent("amount_cents25000 (250.00)20000 (200.00)");
+    expect(within(diff).getByRole("row", { name: /order_id/ })).toHaveTextContent("ORD-5001 · unchanged");
+    // The raw words stay reachable, folded away.
+    const raw = within(card).getByText("As the agents are given it").closest("details");
+    expect(raw).not.toHaveAttribute("open");
+    expect(raw).toHaveTextContent(edit.text);
+    expect(calls.filter((c) => c.cmd === "task_detail").map((c) => c.args)).toEqual([{ id: edit.task_id }]);
+  });
+
+  it("keeps a lesson in its own words when its approval cannot be read", async () => {
+    backend({ list_lessons: () => [edit] });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    const card = await screen.findByRole("listitem", { name: "Lesson for support-refund" });
+    expect(within(card).getByText(edit.text)).toBeInTheDocument();
+    expect(within(card).queryByRole("table")).toBeNull();
+  });
+
   it("lists proposed lessons to review and accepted ones by workflow", async () => {
     backend({ list_lessons: () => [proposed, accepted] });
     render(<Lessons now={NOW} onOpenTask={noop} />);

@@ -2,13 +2,16 @@
 // before approving, a failed outcome check or a low rating proposes a lesson; it does
 // nothing until a person accepts it (maybe in their own words) or dismisses it. Accepted
 // lessons are given to that workflow's agent steps with every request.
-import { useState } from "react";
-import { describeError, listLessons, reviewLesson } from "../api";
+import { useEffect, useState } from "react";
+import { describeError, listLessons, reviewLesson, taskDetail } from "../api";
+import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { LessonOrigin } from "../bindings/LessonOrigin";
 import type { LessonRow } from "../bindings/LessonRow";
-import { ago, formatDateTime, shortId } from "../format";
 import { useLive } from "../live";
+import { ArgsDiff, ArgsList } from "./Args";
 import { Problem } from "./Problem";
+import { TaskLink } from "./TaskLink";
+import { When } from "./When";
 
 const ORIGIN: Record<LessonOrigin, string> = {
   rejection: "From a rejection",
@@ -18,22 +21,86 @@ const ORIGIN: Record<LessonOrigin, string> = {
   policy: "From a policy exception",
 };
 
-function TaskLink({ id, onOpenTask }: { id: string | null; onOpenTask: (id: string) => void }) {
+/** " · task 3f1c2a9e", when the lesson comes from a task. */
+function FromTask({ id, onOpenTask }: { id: string | null; onOpenTask: (id: string) => void }) {
   if (id === null) return null;
   return (
     <>
       {" · "}
-      <button
-        type="button"
-        className="button link inline"
-        title={`Open task ${id}`}
-        onClick={() => {
-          onOpenTask(id);
-        }}
-      >
-        task {shortId(id)}
-      </button>
+      <TaskLink id={id} onOpenTask={onOpenTask} />
     </>
+  );
+}
+
+/** Lessons that come from a decision on a held call: its approval tells what was changed. */
+function fromHeldCall(lesson: LessonRow): boolean {
+  return (lesson.origin === "edit" || lesson.origin === "rejection") && lesson.task_id !== null;
+}
+
+/**
+ * The approvals the lessons come from, by id, read from their tasks (one read a task). A
+ * task that cannot be read leaves its lessons in their own words.
+ */
+function useSourceApprovals(lessons: readonly LessonRow[]): ReadonlyMap<string, ApprovalRow> {
+  const [approvals, setApprovals] = useState<ReadonlyMap<string, ApprovalRow>>(new Map());
+  const tasks = [...new Set(lessons.filter(fromHeldCall).map((l) => l.task_id ?? ""))].sort();
+  const key = tasks.join(" ");
+  useEffect(() => {
+    if (key === "") return;
+    let live = true;
+    void Promise.allSettled(key.split(" ").map((id) => taskDetail(id))).then((details) => {
+      if (!live) return;
+      const found = new Map<string, ApprovalRow>();
+      for (const detail of details) {
+        if (detail.status !== "fulfilled") continue;
+        for (const approval of detail.value.approvals) found.set(approval.id, approval);
+      }
+      setApprovals(found);
+    });
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return approvals;
+}
+
+/**
+ * What a lesson says. One proposed from a held call's edit or rejection is told from its
+ * approval (who, the reason, and field by field what changed), the words the agents are
+ * given a click away; any other lesson, or one reworded by a person, is its text.
+ */
+function LessonText({ lesson, approval }: { lesson: LessonRow; approval: ApprovalRow | undefined }) {
+  const held = approval?.held ?? null;
+  // The engine's own wording quotes the proposed arguments; a person's rewording does not.
+  if (approval === undefined || held === null || !lesson.text.includes(JSON.stringify(held.args))) {
+    return <p className="lesson-text">{lesson.text}</p>;
+  }
+  const who = approval.decided_by ?? "Someone";
+  const edited = lesson.origin === "edit" && approval.edited_args !== null;
+  return (
+    <div className="lesson-text">
+      <p>
+        {edited ? (
+          <>
+            {who} approved <code>{held.tool}</code> only after changing its arguments
+          </>
+        ) : (
+          <>
+            {who} rejected a call to <code>{held.tool}</code>
+          </>
+        )}
+        {approval.reason === null ? "." : <>: “{approval.reason}”</>}
+      </p>
+      {approval.edited_args !== null ? (
+        <ArgsDiff before={held.args} after={approval.edited_args} afterLabel="Approved with" />
+      ) : (
+        <ArgsList args={held.args} />
+      )}
+      <details className="raw">
+        <summary>As the agents are given it</summary>
+        <p className="mono">{lesson.text}</p>
+      </details>
+    </div>
   );
 }
 
@@ -46,6 +113,7 @@ export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: str
   const accepted = lessons.filter((l) => l.state === "accepted");
   const dismissed = lessons.filter((l) => l.state === "dismissed");
   const workflows = [...new Set(accepted.map((l) => l.workflow))].sort();
+  const approvals = useSourceApprovals(lessons);
 
   return (
     <section className="panel wide" aria-labelledby="lessons-title">
@@ -95,6 +163,7 @@ export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: str
                 <Proposed
                   key={lesson.id}
                   lesson={lesson}
+                  approval={approvals.get(lesson.source_ref)}
                   now={now}
                   onOpenTask={onOpenTask}
                   onDone={(message) => {
@@ -120,12 +189,17 @@ export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: str
                     .filter((l) => l.workflow === workflow)
                     .map((lesson) => (
                       <li key={lesson.id}>
-                        <p>{lesson.text}</p>
+                        <LessonText lesson={lesson} approval={approvals.get(lesson.source_ref)} />
                         <p className="muted">
                           Accepted by {lesson.reviewed_by}
-                          {lesson.reviewed_at !== null && ` ${ago(lesson.reviewed_at, now)}`} ·{" "}
-                          {ORIGIN[lesson.origin].toLowerCase()}
-                          <TaskLink id={lesson.task_id} onOpenTask={onOpenTask} />
+                          {lesson.reviewed_at !== null && (
+                            <>
+                              {" "}
+                              <When at={lesson.reviewed_at} now={now} />
+                            </>
+                          )}{" "}
+                          · {ORIGIN[lesson.origin].toLowerCase()}
+                          <FromTask id={lesson.task_id} onOpenTask={onOpenTask} />
                         </p>
                       </li>
                     ))}
@@ -140,10 +214,15 @@ export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: str
               <ul className="plain-list">
                 {dismissed.map((lesson) => (
                   <li key={lesson.id}>
-                    <p>{lesson.text}</p>
+                    <LessonText lesson={lesson} approval={approvals.get(lesson.source_ref)} />
                     <p className="muted">
                       <code>{lesson.workflow}</code> · dismissed by {lesson.reviewed_by}
-                      {lesson.reviewed_at !== null && ` ${ago(lesson.reviewed_at, now)}`}
+                      {lesson.reviewed_at !== null && (
+                        <>
+                          {" "}
+                          <When at={lesson.reviewed_at} now={now} />
+                        </>
+                      )}
                     </p>
                   </li>
                 ))}
@@ -158,11 +237,13 @@ export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: str
 
 function Proposed({
   lesson,
+  approval,
   now,
   onOpenTask,
   onDone,
 }: {
   lesson: LessonRow;
+  approval: ApprovalRow | undefined;
   now: number;
   onOpenTask: (id: string) => void;
   onDone: (message: string) => void;
@@ -195,8 +276,7 @@ function Proposed({
     <li className="card lesson" aria-label={`Lesson for ${lesson.workflow}`}>
       <p className="lesson-meta muted">
         <code>{lesson.workflow}</code> · {ORIGIN[lesson.origin]}
-        <TaskLink id={lesson.task_id} onOpenTask={onOpenTask} /> ·{" "}
-        <span title={formatDateTime(lesson.created_at)}>{ago(lesson.created_at, now)}</span>
+        <FromTask id={lesson.task_id} onOpenTask={onOpenTask} /> · <When at={lesson.created_at} now={now} />
       </p>
       {rewording ? (
         <label className="field">
@@ -210,7 +290,7 @@ function Proposed({
           />
         </label>
       ) : (
-        <p className="lesson-text">{lesson.text}</p>
+        <LessonText lesson={lesson} approval={approval} />
       )}
       {problem !== null && <p className="bad-text">{problem}</p>}
       <div className="actions">

@@ -10,7 +10,7 @@ const w4: MemoryEntry = {
   subject: "EMP-6010",
   category: "document",
   key: "w4",
-  value: { document_id: "DOC-1", kind: "w4" },
+  value: { document_id: "DOC-1", kind: "w4", submitted_at: new Date(NOW - 3 * 60_000).toISOString() },
   text: "w4 handed in by EMP-6010",
   source_task: "3f1c2a9e-0000-4000-8000-000000000009",
   source_step: 4,
@@ -45,6 +45,11 @@ describe("Memory", () => {
     expect(within(row).getByText("w4 handed in by EMP-6010")).toBeInTheDocument();
     expect(within(row).getByText("document id")).toBeInTheDocument();
     expect(row).toHaveTextContent("document id DOC-1");
+    // A moment in the value reads as the other times do: how long ago, in full on hover.
+    const submitted = within(row).getByText("3 min ago");
+    expect(submitted.closest("li")).toHaveTextContent("submitted at 3 min ago");
+    expect(submitted).toHaveAttribute("title", expect.stringContaining("2026") as string);
+    expect(submitted).toHaveAttribute("dateTime", new Date(NOW - 3 * 60_000).toISOString());
     expect(within(row).getByRole("button", { name: /^task 3f1c2a9e\s?, step 4$/ })).toBeInTheDocument();
     expect(within(row).getByText("2 h ago")).toBeInTheDocument();
     const other = screen.getByRole("row", { name: "CUST-1 preference contact" });

@@ -6,29 +6,41 @@ import { Fragment, useState } from "react";
 import { correctMemory, describeError, forgetMemory, listMemory } from "../api";
 import type { MemoryEntry } from "../bindings/MemoryEntry";
 import type { MemoryState } from "../bindings/MemoryState";
-import { ago, formatDateTime, prettyJson, shortId } from "../format";
+import { isoMoment, prettyJson } from "../format";
 import { useLive } from "../live";
 import { valueText } from "./Args";
 import { Problem } from "./Problem";
+import { TaskLink } from "./TaskLink";
+import { When } from "./When";
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** One value in words; a moment ("2026-11-27T18:48:40Z") as how long ago, in full on hover. */
+function Said({ value, now }: { value: unknown; now: number }) {
+  const at = isoMoment(value);
+  return at === null ? <>{valueText(value)}</> : <When at={at} now={now} />;
+}
+
 /** A remembered value for people: its fields, each with its value in words, or the value. */
-export function MemoryValue({ value }: { value: unknown }) {
+export function MemoryValue({ value, now }: { value: unknown; now: number }) {
   if (isRecord(value) && Object.keys(value).length > 0) {
     return (
       <ul className="fields">
         {Object.entries(value).map(([key, field]) => (
           <li key={key}>
-            <span className="muted">{key.replaceAll("_", " ")}</span> {valueText(field)}
+            <span className="muted">{key.replaceAll("_", " ")}</span> <Said value={field} now={now} />
           </li>
         ))}
       </ul>
     );
   }
-  return <span>{valueText(value)}</span>;
+  return (
+    <span>
+      <Said value={value} now={now} />
+    </span>
+  );
 }
 
 const STATE_LABEL: Record<MemoryState, string> = {
@@ -43,19 +55,10 @@ function Source({ entry, onOpenTask }: { entry: MemoryEntry; onOpenTask: (id: st
     return <span>corrected by {entry.source_person}</span>;
   }
   if (entry.source_task !== null) {
-    const task = entry.source_task;
     return (
-      <button
-        type="button"
-        className="button link inline"
-        title={`Open task ${task}`}
-        onClick={() => {
-          onOpenTask(task);
-        }}
-      >
-        task {shortId(task)}
+      <TaskLink id={entry.source_task} onOpenTask={onOpenTask}>
         {entry.source_step !== null && <span className="muted">, step {entry.source_step}</span>}
-      </button>
+      </TaskLink>
     );
   }
   return <span className="muted">unknown</span>;
@@ -238,16 +241,21 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
                       {entry.state === "forgotten" ? (
                         <span className="muted">
                           forgotten{entry.deleted_by !== null && ` by ${entry.deleted_by}`}
-                          {entry.deleted_at !== null && ` ${ago(entry.deleted_at, now)}`}
+                          {entry.deleted_at !== null && (
+                            <>
+                              {" "}
+                              <When at={entry.deleted_at} now={now} />
+                            </>
+                          )}
                         </span>
                       ) : (
-                        <MemoryValue value={entry.value} />
+                        <MemoryValue value={entry.value} now={now} />
                       )}
                     </td>
                     <td className="nowrap">
                       <Source entry={entry} onOpenTask={onOpenTask} />
-                      <p className="muted" title={formatDateTime(entry.created_at)}>
-                        {ago(entry.created_at, now)}
+                      <p className="muted">
+                        <When at={entry.created_at} now={now} />
                       </p>
                     </td>
                   </tr>
@@ -257,6 +265,7 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
                         {action.kind === "correct" ? (
                           <CorrectForm
                             entry={entry}
+                            now={now}
                             onCancel={() => {
                               setAction(null);
                             }}
@@ -308,11 +317,13 @@ export function parseValue(text: string): Parsed {
 
 function CorrectForm({
   entry,
+  now,
   onCancel,
   onDone,
   onGone,
 }: {
   entry: MemoryEntry;
+  now: number;
   onCancel: () => void;
   onDone: () => void;
   onGone: () => void;
@@ -412,10 +423,10 @@ function CorrectForm({
             <tbody>
               <tr className="changed">
                 <td className="before">
-                  <MemoryValue value={entry.value} />
+                  <MemoryValue value={entry.value} now={now} />
                 </td>
                 <td className="after">
-                  <MemoryValue value={review} />
+                  <MemoryValue value={review} now={now} />
                 </td>
               </tr>
             </tbody>

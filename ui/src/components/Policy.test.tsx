@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import type { GrantRow } from "../bindings/GrantRow";
@@ -19,12 +19,25 @@ const ended: GrantRow = {
 
 describe("Policy", () => {
   it("describes the policy in force and each rule in words", async () => {
-    backend({ policy_info: () => demoPolicy, list_grants: () => [] });
+    backend({
+      policy_info: () => demoPolicy,
+      list_grants: () => [],
+      app_info: () => ({
+        version: "0.1.0",
+        database_path: "/data/airlock.sqlite",
+        workspace_path: "/work/airlock/workspace/demo/",
+        data_dir: "/data",
+      }),
+    });
     render(<Policy now={NOW} />);
     await screen.findByRole("heading", { name: "Rules" });
-    expect(screen.getByText(/^In force:/)).toHaveTextContent(
-      "In force: version demo-1 a1b2c3d4e5f6 of /work/airlock/workspace/demo/policy.toml, 3 rules.",
-    );
+    // The file as the workspace's user knows it; its whole path on hover.
+    await waitFor(() => {
+      expect(screen.getByText(/^In force:/)).toHaveTextContent(
+        "In force: version demo-1 a1b2c3d4e5f6 of policy.toml, 3 rules.",
+      );
+    });
+    expect(screen.getByText("policy.toml")).toHaveAttribute("title", "/work/airlock/workspace/demo/policy.toml");
 
     // Grouped by what they do, what waits for a person first; each keeps its line.
     expect(

@@ -13,7 +13,9 @@ import { ago, formatDateTime, orWords, timeLeft } from "../format";
 import { grantScope, grantWhere } from "../grants";
 import { useLive } from "../live";
 import type { Load } from "../live";
+import { FilePath } from "./FilePath";
 import { Problem } from "./Problem";
+import { When } from "./When";
 
 const EFFECT_TONE: Record<RuleEffect, string> = {
   allow: "good",
@@ -115,7 +117,7 @@ function InForce({ view }: { view: PolicyView }) {
           {view.looked_for.map((path, index) => (
             <span key={path}>
               {index > 0 && " or "}
-              <code>{path}</code>
+              <FilePath path={path} />
             </span>
           ))}
           ; it takes effect as soon as it validates. <code>airlock policy check</code> shows what
@@ -136,9 +138,7 @@ function InForce({ view }: { view: PolicyView }) {
           <ul className="problems">
             {view.problems.map((problem) => (
               <li key={`${String(problem.line)}:${String(problem.column)}:${problem.code}`}>
-                <code>
-                  {problem.file.split(/[\\/]/).pop()}:{problem.line}:{problem.column}
-                </code>{" "}
+                <FilePath path={problem.file} suffix={`:${String(problem.line)}:${String(problem.column)}`} />{" "}
                 {problem.message}
               </li>
             ))}
@@ -150,7 +150,7 @@ function InForce({ view }: { view: PolicyView }) {
         <code className="muted" title="The first 12 hex digits of the SHA-256 of the file">
           {view.version}
         </code>{" "}
-        of <code>{view.file}</code>, {view.rules.length === 1 ? "1 rule" : `${String(view.rules.length)} rules`}.
+        of <FilePath path={view.file} />, {view.rules.length === 1 ? "1 rule" : `${String(view.rules.length)} rules`}.
       </p>
     </>
   );
@@ -263,10 +263,10 @@ function GrantLine({
               ? timeLeft(grant.expires_at, now)
               : formatDateTime(grant.expires_at)}
       </td>
-      <td title={formatDateTime(grant.created_at)}>
+      <td>
         {grant.created_by}
         <p className="muted">
-          {ago(grant.created_at, now)}
+          <When at={grant.created_at} now={now} />
           {grant.from_approval !== null && (
             <span title={`Approval ${grant.from_approval}`}>, with an approval</span>
           )}
@@ -397,7 +397,7 @@ function People({ view }: { view: PolicyView }) {
           </table>
           {view.identities_file !== null && (
             <p className="hint">
-              From <code>{view.identities_file}</code>
+              From <FilePath path={view.identities_file} />
             </p>
           )}
         </>

@@ -1,6 +1,7 @@
 // Servers: the MCP servers of the servers file in force, and where each one stands.
 import { listServers } from "../api";
 import { useLive } from "../live";
+import { FilePath } from "./FilePath";
 import { Problem } from "./Problem";
 
 const HEALTH = { starting: "Starting", ready: "Ready", failed: "Failed" } as const;
@@ -41,7 +42,7 @@ export function Servers() {
         <>
           {load.data.servers_file !== null && (
             <p className="muted">
-              From <code>{load.data.servers_file}</code>
+              From <FilePath path={load.data.servers_file} />
             </p>
           )}
           <div className="card flush">

@@ -4,6 +4,7 @@ import { describeError, listWorkflows, startTask } from "../api";
 import type { InputInfo } from "../bindings/InputInfo";
 import type { WorkflowInfo } from "../bindings/WorkflowInfo";
 import { useLive } from "../live";
+import { FilePath } from "./FilePath";
 import { Problem } from "./Problem";
 
 type Values = Record<string, string | boolean>;
@@ -140,9 +141,7 @@ export function Start({
           <ul className="problems">
             {load.data.problems.map((problem) => (
               <li key={`${problem.file}:${String(problem.line)}:${String(problem.column)}:${problem.code}`}>
-                <code>
-                  {problem.file}:{problem.line}:{problem.column}
-                </code>{" "}
+                <FilePath path={problem.file} suffix={`:${String(problem.line)}:${String(problem.column)}`} />{" "}
                 {problem.message} <span className="muted">({problem.code})</span>
               </li>
             ))}

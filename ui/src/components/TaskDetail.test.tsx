@@ -1,7 +1,7 @@
 import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { NOW, backend, heldRefund, refundDetail, refundTask } from "../test/fixtures";
+import { NOW, backend, heldRefund, refundApproval, refundDetail, refundTask } from "../test/fixtures";
 import type { ModelCost } from "../bindings/ModelCost";
 import type { TaskDetail as TaskDetailData } from "../bindings/TaskDetail";
 import { totalWords } from "./Spend";
@@ -23,7 +23,7 @@ describe("TaskDetail", () => {
     backend({ task_detail: () => refundDetail });
     const target = refundDetail.tool_calls[0];
     if (target === undefined) throw new Error("no call in the fixture");
-    render(<TaskDetail id={refundTask.id} callId={target.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} callId={target.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const calls = await screen.findByTestId("task-calls");
     const marked = within(calls).getAllByRole("listitem").filter((li) => li.getAttribute("aria-current") === "true");
     expect(marked).toHaveLength(1);
@@ -36,7 +36,7 @@ describe("TaskDetail", () => {
 
   it("shows status, inputs, outputs, tool calls, approvals and the history", async () => {
     const calls = backend({ task_detail: () => refundDetail });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
 
     expect(await screen.findByRole("heading", { name: "support-refund" })).toBeInTheDocument();
     expect(screen.getAllByText("Succeeded").map((e) => e.className)).toEqual([
@@ -71,7 +71,7 @@ describe("TaskDetail", () => {
         ],
       }),
     });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const approvals = (await screen.findByRole("heading", { name: "Approvals" })).parentElement;
     if (approvals === null) throw new Error("no approvals card");
     expect(approvals).toHaveTextContent("support.issue_refund held by rule “refunds above 200.00 need a finance lead”");
@@ -88,10 +88,40 @@ describe("TaskDetail", () => {
     ]);
   });
 
+  it("says first where the task stands: what it waits for, from whom, and since when", async () => {
+    backend({ task_detail: () => ({ ...refundDetail, task: refundTask, approvals: [heldRefund] }) });
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const standing = await screen.findByTestId("task-standing");
+    expect(standing).toHaveTextContent("Waiting at controller_approval for an approval.");
+    const waits = within(standing).getByRole("list", { name: "What it waits for" });
+    expect(waits).toHaveTextContent(
+      "Waits for finance-lead to approve support.issue_refund, held by rule “refunds above 200.00 need a finance lead” · asked 4 min ago · 23 h 56 min left",
+    );
+    // It comes before the inputs, outputs and everything else.
+    const inputs = screen.getByRole("heading", { name: "Inputs" });
+    expect(standing.compareDocumentPosition(inputs) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+  });
+
+  it("says how an ended task ended, and the decision that ended it", async () => {
+    backend({
+      task_detail: () => ({
+        ...refundDetail,
+        task: { ...refundTask, status: "cancelled", current_state: "rejected" },
+        approvals: [{ ...refundApproval, state: "rejected", decided_by: "sam", decided_at: NOW - 60_000, reason: "Duplicate" }],
+      }),
+    });
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const standing = await screen.findByTestId("task-standing");
+    expect(standing).toHaveTextContent("Cancelled at rejected.");
+    expect(standing).toHaveTextContent("Last decision: Rejected by sam: “Duplicate”");
+    expect(standing).toHaveTextContent("So far1 tool call, 1 decision by people");
+    expect(within(standing).queryByRole("button", { name: "Review in Approvals" })).toBeNull();
+  });
+
   it("points a waiting task to the Approvals view", async () => {
     backend({ task_detail: () => ({ ...refundDetail, task: refundTask }) });
     const onShowApprovals = vi.fn();
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={onShowApprovals} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={onShowApprovals} />);
     await userEvent.click(await screen.findByRole("button", { name: "Review in Approvals" }));
     expect(onShowApprovals).toHaveBeenCalled();
   });
@@ -105,7 +135,7 @@ describe("TaskDetail", () => {
         return { outcome: "cancelled", task: detail.task };
       },
     });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     await userEvent.click(await screen.findByRole("button", { name: "Cancel task…" }));
     const form = screen.getByRole("form", { name: "Cancel task 3f1c2a9e" });
     await userEvent.click(within(form).getByRole("button", { name: "Cancel task" }));
@@ -119,7 +149,7 @@ describe("TaskDetail", () => {
 
   it("offers no cancel for an ended task", async () => {
     backend({ task_detail: () => refundDetail });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     await screen.findByRole("heading", { name: "support-refund" });
     expect(screen.queryByRole("button", { name: "Cancel task…" })).toBeNull();
   });
@@ -130,7 +160,7 @@ describe("TaskDetail", () => {
         throw new Error("No task `x`.");
       },
     });
-    render(<TaskDetail id="x" onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id="x" now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     expect(await screen.findByRole("alert")).toHaveTextContent("No task `x`.");
   });
 
@@ -172,7 +202,7 @@ describe("TaskDetail", () => {
         ],
       }),
     });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const cost = (await screen.findByRole("heading", { name: "Cost" })).parentElement;
     if (cost === null) throw new Error("no cost card");
     expect(within(cost).getByText("At least $0.0492; cost unknown for claude (claude-mystery-9)")).toBeInTheDocument();
@@ -186,7 +216,7 @@ describe("TaskDetail", () => {
 
   it("says when no model ran, and totals priced models", async () => {
     backend({ task_detail: () => refundDetail });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const cost = (await screen.findByRole("heading", { name: "Cost" })).parentElement;
     expect(cost).toHaveTextContent("No model has run for this task.");
     expect(
@@ -217,7 +247,7 @@ describe("TaskDetail", () => {
         return rating;
       },
     });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const form = await screen.findByRole("form", { name: "Rate this task" });
     const save = within(form).getByRole("button", { name: "Save rating" });
     expect(save).toBeDisabled();
@@ -234,7 +264,7 @@ describe("TaskDetail", () => {
 
   it("offers no rating before the task has ended, and shows a refusal in words", async () => {
     backend({ task_detail: () => ({ ...refundDetail, task: refundTask }) });
-    const { unmount } = render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const { unmount } = render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     expect(await screen.findByText("You can rate this task once it has ended.")).toBeInTheDocument();
     expect(screen.queryByRole("form", { name: "Rate this task" })).toBeNull();
     unmount();
@@ -245,7 +275,7 @@ describe("TaskDetail", () => {
         throw new Error("This task has not ended yet; it can be rated once it has.");
       },
     });
-    render(<TaskDetail id={refundTask.id} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const form = await screen.findByRole("form", { name: "Rate this task" });
     await userEvent.click(within(form).getByRole("radio", { name: "5 · Excellent" }));
     await userEvent.click(within(form).getByRole("button", { name: "Save rating" }));

@@ -5,7 +5,8 @@ import { useState } from "react";
 import { taskDetail } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { CallOutcome } from "../bindings/CallOutcome";
-import { formatClock, formatDateTime, outcomeLabel, prettyJson } from "../format";
+import type { TaskDetail as TaskDetailData } from "../bindings/TaskDetail";
+import { formatClock, formatDateTime, orWords, outcomeLabel, prettyJson, timeLeft } from "../format";
 import { useLive } from "../live";
 import { ArgsDiff } from "./Args";
 import { CancelForm, canCancel } from "./Cancel";
@@ -13,6 +14,7 @@ import { Problem } from "./Problem";
 import { Rate } from "./Rate";
 import { Spend } from "./Spend";
 import { StatusPill } from "./StatusPill";
+import { When } from "./When";
 
 const OUTCOME_TONE: Record<CallOutcome, string> = {
   intent_only: "active",
@@ -41,13 +43,135 @@ function approvalWords(approval: ApprovalRow): string {
   }
 }
 
+/** What one approval the task waits on asks for, in a line. */
+function waitWords(approval: ApprovalRow): string {
+  const who = orWords(approval.approvers);
+  if (approval.held === null) return `${who} to answer: ${approval.prompt}`;
+  const rule = approval.held.rule === null ? "the policy" : `rule “${approval.held.rule}”`;
+  return `${who} to approve ${approval.held.tool}, held by ${rule}`;
+}
+
+/**
+ * Where the task stands, first thing on the page: its status, what it waits for (and from
+ * whom), or how it ended and the decision that ended it.
+ */
+function Standing({
+  detail,
+  now,
+  onShowApprovals,
+}: {
+  detail: TaskDetailData;
+  now: number;
+  onShowApprovals: () => void;
+}) {
+  const { task } = detail;
+  const state = <code data-testid="task-state">{task.current_state ?? "not started"}</code>;
+  const pending = detail.approvals.filter((a) => a.state === "pending");
+  const doubts = detail.tool_calls.filter((c) => c.outcome === "in_doubt");
+  const decided = detail.approvals.filter((a) => a.decided_at !== null);
+  const last = decided[decided.length - 1];
+  const calls = detail.tool_calls.length;
+  const tally = `${String(calls)} tool ${calls === 1 ? "call" : "calls"}, ${String(decided.length)} ${decided.length === 1 ? "decision" : "decisions"} by people`;
+
+  let headline;
+  switch (task.status) {
+    case "waiting_approval":
+      headline = <>Waiting at {state} for an approval.</>;
+      break;
+    case "in_doubt":
+      headline = <>Waiting at {state}: did a call take effect? Only a person can say.</>;
+      break;
+    case "running":
+      headline = <>Running, at {state}.</>;
+      break;
+    case "quarantined":
+      headline = <>Stopped at {state}: quarantined until someone looks at it.</>;
+      break;
+    case "succeeded":
+      headline = <>Succeeded at {state}.</>;
+      break;
+    case "failed":
+      headline = <>Failed at {state}.</>;
+      break;
+    case "cancelled":
+      headline = <>Cancelled at {state}.</>;
+      break;
+  }
+  const ended = task.status === "succeeded" || task.status === "failed" || task.status === "cancelled";
+
+  return (
+    <div className="card standing" data-testid="task-standing">
+      <p className="standing-headline">{headline}</p>
+      {pending.length > 0 && (
+        <ul className="plain waits" aria-label="What it waits for">
+          {pending.map((approval) => (
+            <li key={approval.id}>
+              Waits for {waitWords(approval)}{" "}
+              <span className="muted">
+                · asked <When at={approval.requested_at} now={now} />
+                {approval.expires_at !== null && ` · ${timeLeft(approval.expires_at, now)}`}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {task.status === "in_doubt" && doubts.length > 0 && (
+        <ul className="plain waits" aria-label="What it waits for">
+          {doubts.map((call) => (
+            <li key={call.id}>
+              Waits for you to say whether <code>{call.tool}</code> (step {call.step_no}) happened.
+            </li>
+          ))}
+        </ul>
+      )}
+      {(task.status === "waiting_approval" || task.status === "in_doubt") && (
+        <p>
+          <button type="button" className="button primary" onClick={onShowApprovals}>
+            Review in Approvals
+          </button>
+        </p>
+      )}
+      {ended && last !== undefined && (
+        <p>
+          Last decision: {approvalWords(last)}
+          {last.held !== null && (
+            <>
+              {" "}
+              on <code>{last.held.tool}</code>
+            </>
+          )}
+          {last.edited_args !== null && " with changed arguments"}
+          {last.reason !== null && <>: “{last.reason}”</>}
+        </p>
+      )}
+      {task.error !== null && <Problem title="What went wrong" message={task.error} />}
+      <dl className="facts">
+        <dt>Requested by</dt>
+        <dd>{task.requester}</dd>
+        <dt>Started</dt>
+        <dd>
+          <When at={task.created_at} now={now} />
+        </dd>
+        <dt>{ended ? "Ended" : "Last change"}</dt>
+        <dd>
+          <When at={task.updated_at} now={now} />
+        </dd>
+        <dt>So far</dt>
+        <dd>{tally}</dd>
+      </dl>
+    </div>
+  );
+}
+
 export function TaskDetail({
   id,
+  now,
   callId,
   onBack,
   onShowApprovals,
 }: {
   id: string;
+  now: number;
   /** A call to show first (opened from the History): it is marked and scrolled to. */
   callId?: string | undefined;
   onBack: () => void;
@@ -113,68 +237,7 @@ export function TaskDetail({
             </div>
           )}
 
-          {(load.data.task.status === "waiting_approval" || load.data.task.status === "in_doubt") && (
-            <div className="notice">
-              <span>
-                {load.data.task.status === "waiting_approval"
-                  ? "This task is waiting for an approval."
-                  : "This task waits for you to say whether a call happened."}
-              </span>
-              <button type="button" className="button primary" onClick={onShowApprovals}>
-                Review in Approvals
-              </button>
-            </div>
-          )}
-          {load.data.task.error !== null && (
-            <Problem title="What went wrong" message={load.data.task.error} />
-          )}
-
-          <div className="card">
-            <dl className="facts">
-              <dt>Current state</dt>
-              <dd>
-                <code data-testid="task-state">{load.data.task.current_state ?? "not started"}</code>
-              </dd>
-              <dt>Requested by</dt>
-              <dd>{load.data.task.requester}</dd>
-              <dt>Created</dt>
-              <dd>{formatDateTime(load.data.task.created_at)}</dd>
-              <dt>Updated</dt>
-              <dd>{formatDateTime(load.data.task.updated_at)}</dd>
-            </dl>
-          </div>
-
-          <div className="columns">
-            <div className="card">
-              <h2>Inputs</h2>
-              <pre className="json">{prettyJson(load.data.inputs)}</pre>
-            </div>
-            <div className="card">
-              <h2>State outputs</h2>
-              {Object.keys(load.data.outputs).length === 0 ? (
-                <p className="muted">No state has finished yet.</p>
-              ) : (
-                Object.entries(load.data.outputs).map(([state, output]) => (
-                  <details key={state} className="output">
-                    <summary>
-                      <code>{state}</code>
-                    </summary>
-                    <pre className="json">{prettyJson(output)}</pre>
-                  </details>
-                ))
-              )}
-            </div>
-          </div>
-
-          <div className="columns top">
-            <Spend spend={load.data.spend} />
-            <Rate
-              taskId={load.data.task.id}
-              status={load.data.task.status}
-              ratings={load.data.ratings}
-              onRated={reload}
-            />
-          </div>
+          <Standing detail={load.data} now={now} onShowApprovals={onShowApprovals} />
 
           <div className="card">
             <h2>Approvals</h2>
@@ -211,6 +274,38 @@ export function TaskDetail({
                 ))}
               </ul>
             )}
+          </div>
+
+          <div className="columns">
+            <div className="card">
+              <h2>Inputs</h2>
+              <pre className="json">{prettyJson(load.data.inputs)}</pre>
+            </div>
+            <div className="card">
+              <h2>State outputs</h2>
+              {Object.keys(load.data.outputs).length === 0 ? (
+                <p className="muted">No state has finished yet.</p>
+              ) : (
+                Object.entries(load.data.outputs).map(([state, output]) => (
+                  <details key={state} className="output">
+                    <summary>
+                      <code>{state}</code>
+                    </summary>
+                    <pre className="json">{prettyJson(output)}</pre>
+                  </details>
+                ))
+              )}
+            </div>
+          </div>
+
+          <div className="columns top">
+            <Spend spend={load.data.spend} />
+            <Rate
+              taskId={load.data.task.id}
+              status={load.data.task.status}
+              ratings={load.data.ratings}
+              onRated={reload}
+            />
           </div>
 
           <div className="card">

@@ -3,11 +3,12 @@
 import { Fragment, useState } from "react";
 import { listTasks } from "../api";
 import type { TaskStatus } from "../bindings/TaskStatus";
-import { ago, formatDateTime, shortId, statusLabel } from "../format";
+import { shortId, statusLabel } from "../format";
 import { useLive } from "../live";
 import { CancelForm, canCancel } from "./Cancel";
 import { Problem } from "./Problem";
 import { StatusPill } from "./StatusPill";
+import { When } from "./When";
 
 const FILTERS: readonly TaskStatus[] = [
   "waiting_approval",
@@ -120,7 +121,9 @@ export function Tasks({
                     <code>{task.current_state ?? "—"}</code>
                   </td>
                   <td>{task.requester}</td>
-                  <td title={formatDateTime(task.updated_at)}>{ago(task.updated_at, now)}</td>
+                  <td>
+                    <When at={task.updated_at} now={now} />
+                  </td>
                   <td className="end">
                     {canCancel(task.status) && cancelling !== task.id && (
                       <button
