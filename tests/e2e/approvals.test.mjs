@@ -20,7 +20,7 @@ import {
   waitForText,
 } from "./views.mjs";
 
-/** Both flows run the refund workflow; its checkpoint holds refunds above 50.00. */
+/** Both flows run the refund workflow; its checkpoint holds refunds above $50.00. */
 const WORKFLOW = "support-refund";
 
 test("a refund waits for approval, is approved in the inbox, and finishes", async (t) => {
@@ -38,7 +38,7 @@ test("a refund waits for approval, is approved in the inbox, and finishes", asyn
     assert.match(waiting.history, /Created by .+ from support-refund/);
     assert.match(waiting.history, /Called support\.get_order/);
     assert.match(waiting.history, /controller_approval: waiting for approval by controller/);
-    assert.match(waiting.approvals, /Refund 7000 cents on order ORD-5003/);
+    assert.match(waiting.approvals, /Refund \$70\.00 on order ORD-5003/);
     assert.match(waiting.approvals, /Waiting for a decision/);
 
     // From the task to the inbox, as the task's notice offers.

@@ -64,13 +64,13 @@ async function seed(env) {
   const quick = await approveThrough(env, await run("support-refund", { order_id: "ORD-5003", amount_cents: 7000 }));
   await airlock(env, "rate", quick.id, "5", "--comment", "Right amount, the customer was happy");
 
-  // Above 200.00: the checkpoint, then the refund call itself waits for a finance lead, who
+  // Above $200.00: the checkpoint, then the refund call itself waits for a finance lead, who
   // lowers the amount.
   let edited = await run("support-refund", { order_id: "ORD-5008", amount_cents: 26000, reason: "damaged on arrival" });
   edited = await airlock(env, "approve", waitingOn(edited), "--as", "sam");
   edited = await airlock(env, "approve", waitingOn(edited), "--as", "fiona", "--edit",
     JSON.stringify({ order_id: "ORD-5008", amount_cents: 20000, reason: "damaged on arrival" }),
-    "--reason", "Capped at 200.00; the rest goes back as store credit");
+    "--reason", "Capped at $200.00; the rest goes back as store credit");
 
   const rejected = await run("support-refund", { order_id: "ORD-5006", amount_cents: 6000 });
   await airlock(env, "reject", waitingOn(rejected), "--as", "sam", "--reason", "Duplicate of the refund paid last week");
@@ -144,7 +144,7 @@ try {
   await held.$("button=Review changes").click();
   const why = await held.$("textarea");
   await why.waitForDisplayed();
-  await why.setValue("Capped at 200.00; the rest goes back as store credit.");
+  await why.setValue("Capped at $200.00; the rest goes back as store credit.");
   await shoot(browser, "approvals-edit");
   await held.$("button=Cancel").click();
 

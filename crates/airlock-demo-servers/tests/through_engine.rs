@@ -118,7 +118,7 @@ async fn a_small_refund_runs_end_to_end_and_its_outcome_is_checked() {
             .as_str()
             .unwrap();
         assert!(
-            note.contains("refunded 15.00 on your order ORD-5001"),
+            note.contains("refunded $15.00 on your order ORD-5001"),
             "{note}"
         );
         assert!(
@@ -153,7 +153,8 @@ async fn a_large_refund_waits_for_a_controller_and_too_much_is_refused() {
         );
         let approval = engine.store().pending_approvals().await.unwrap().remove(0);
         assert!(
-            approval.prompt.contains("6000 cents on order ORD-5002"),
+            approval.prompt.contains("Refund $60.00 on order ORD-5002")
+                && approval.prompt.contains("The order total was $"),
             "{}",
             approval.prompt
         );
@@ -354,10 +355,11 @@ async fn every_step_succeeds_but_the_order_is_wrong_so_the_outcome_fails() {
         let done = &task.projection.state["done"];
         assert_eq!(done["passed"], false, "{done}");
         let refunded_before = before.iter().sum::<i64>();
+        let dollars = |cents: i64| format!("${}.{:02}", cents / 100, cents % 100);
         let expected = format!(
-            "post-condition `refund_recorded` did not hold: order ORD-5001 shows {} cents refunded, expected {}",
-            refunded_before + 1600,
-            refunded_before + 1500
+            "post-condition `refund_recorded` did not hold: order ORD-5001 shows {} refunded, expected {}",
+            dollars(refunded_before + 1600),
+            dollars(refunded_before + 1500)
         );
         assert_eq!(task.projection.error.as_deref(), Some(expected.as_str()));
         assert_eq!(

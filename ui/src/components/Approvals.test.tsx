@@ -158,10 +158,10 @@ describe("Approvals: held tool calls", () => {
     );
     const why = within(item).getByRole("region", { name: "Why it waits" });
     expect(why).toHaveTextContent(
-      "Rule “refunds above 200.00 need a finance lead” applies when args.amount_cents > 20000.",
+      "Rule “refunds above $200.00 need a finance lead” applies when args.amount_cents > 20000.",
     );
     expect(within(why).getByText("args.amount_cents").closest("div")).toHaveTextContent(
-      "args.amount_cents25000",
+      "args.amount_cents25000 (250.00)",
     );
     expect(within(item).getByText("4 min ago").closest("dd")).toHaveTextContent("4 min ago by ada");
     expect(within(item).getByText("1 approval from finance-lead")).toBeInTheDocument();
@@ -220,7 +220,7 @@ describe("Approvals: held tool calls", () => {
     // While editing, the why shrinks to one line and the arguments list gives way to the diff.
     expect(screen.queryByRole("region", { name: "What it would do" })).toBeNull();
     expect(screen.getByText(/^Held by/)).toHaveTextContent(
-      "Held by “refunds above 200.00 need a finance lead” (args.amount_cents > 20000) · 1 approval from finance-lead · 23 h 56 min left",
+      "Held by “refunds above $200.00 need a finance lead” (args.amount_cents > 20000) · 1 approval from finance-lead · 23 h 56 min left",
     );
     const diff = screen.getByRole("table", { name: "Proposed and edited arguments" });
     const changed = within(diff).getByRole("row", { name: /^amount_cents/ });

@@ -40,7 +40,6 @@ import {
   changedKeys,
   draftOf,
   parseDraft,
-  valueText,
   valueWords,
 } from "./Args";
 import type { Args, Draft } from "./Args";
@@ -958,7 +957,7 @@ function HeldDetails({ approval, held, now }: { approval: ApprovalRow; held: Hel
                   <dt>
                     <code>{value.path}</code>
                   </dt>
-                  <dd>{valueText(value.value)}</dd>
+                  <dd>{valueWords(value.path.split(".").pop() ?? "", value.value)}</dd>
                 </div>
               ))}
             </dl>

@@ -49,7 +49,7 @@ describe("Policy", () => {
     const waiting = screen.getByRole("region", { name: "Wait for a person" });
     expect(within(waiting).getByRole("heading")).toHaveTextContent("Wait for a person 1 rule");
     expect(within(waiting).getByText("Wait for a person")).toHaveClass("pill-attention");
-    const refunds = within(waiting).getByRole("listitem", { name: "refunds above 200.00 need a finance lead" });
+    const refunds = within(waiting).getByRole("listitem", { name: "refunds above $200.00 need a finance lead" });
     expect(refunds).toHaveTextContent("line 42");
     expect(refunds).toHaveTextContent(
       "Calls to support.issue_refund when args.amount_cents > 20000 waits for 1 approval from finance-lead; expires after 1d; after 4h controller may decide too.",

@@ -74,7 +74,7 @@ describe("TaskDetail", () => {
     render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
     const approvals = (await screen.findByRole("heading", { name: "Approvals" })).parentElement;
     if (approvals === null) throw new Error("no approvals card");
-    expect(approvals).toHaveTextContent("support.issue_refund held by rule “refunds above 200.00 need a finance lead”");
+    expect(approvals).toHaveTextContent("support.issue_refund held by rule “refunds above $200.00 need a finance lead”");
     expect(within(approvals).getByText(/Approved by fiona with changed arguments ·/)).toHaveTextContent(
       "“capped at 200.00”",
     );
@@ -95,7 +95,7 @@ describe("TaskDetail", () => {
     expect(standing).toHaveTextContent("Waiting at controller_approval for an approval.");
     const waits = within(standing).getByRole("list", { name: "What it waits for" });
     expect(waits).toHaveTextContent(
-      "Waits for finance-lead to approve support.issue_refund, held by rule “refunds above 200.00 need a finance lead” · asked 4 min ago · 23 h 56 min left",
+      "Waits for finance-lead to approve support.issue_refund, held by rule “refunds above $200.00 need a finance lead” · asked 4 min ago · 23 h 56 min left",
     );
     // It comes before the inputs, outputs and everything else.
     const inputs = screen.getByRole("heading", { name: "Inputs" });
