@@ -22,7 +22,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use airlock_engine::history::export_history_csv;
-use airlock_engine::history_seed::{SeedPlan, seed_history};
+use airlock_engine::history_seed::{SeedPlan, seed_history, seeded_tools};
 use airlock_engine::store::{
     AllowedBy, HistoryFilter, HistoryKey, HistoryRange, OutcomeFilter, Store, StoreOptions,
     ToolCallOutcome,
@@ -152,7 +152,7 @@ async fn run() -> Res<()> {
     let (text_count_ms, _) = median_ms(|| count(s, &words)).await?;
     let (choices_ms, tools) =
         median_ms(|| async { Ok(s.history_choices().await?.tools.len()) }).await?;
-    check(tools == 6, "choices")?;
+    check(tools == seeded_tools().len(), "choices")?;
 
     let started = Instant::now();
     let mut csv = Vec::new();

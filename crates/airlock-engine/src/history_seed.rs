@@ -22,33 +22,121 @@ use crate::error::EngineError;
 use crate::event::{Decision, TaskEvent, apply, empty_projection, output_set_by};
 use crate::ledger::{args_hash, idempotency_key};
 
-/// The workflows seeded tasks belong to, task `n` to `WORKFLOWS[n % 3]`.
-pub const WORKFLOWS: [&str; 3] = ["refund", "onboard", "payout"];
-/// The tools called, call `i` to `TOOLS[i % 6]` (four servers).
-pub const TOOLS: [&str; 6] = [
-    "crm.find_customer",
-    "erp.create_refund",
-    "support.send_reply",
-    "hr.create_account",
-    "erp.get_invoice",
-    "support.get_ticket",
+/// The workflows seeded tasks belong to, task `n` to `WORKFLOWS[n % 3]`. Each is a request
+/// that came in as a support ticket: read it, look up who it is about, make the change
+/// (the write a person approves), tell the requester, close the ticket.
+pub const WORKFLOWS: [SeedWorkflow; 3] = [
+    SeedWorkflow {
+        name: "refund",
+        subject: ("customer_id", "C"),
+        tools: [
+            "support.get_ticket",
+            "crm.find_customer",
+            "erp.get_invoice",
+            "erp.create_refund",
+            "erp.get_refund",
+            "support.send_reply",
+            "crm.add_note",
+            "crm.get_account",
+            "erp.post_credit_note",
+            "support.close_ticket",
+        ],
+        held_rule: "refunds need a controller",
+        approvers: "controller",
+        write_rule: "writes for known customers",
+    },
+    SeedWorkflow {
+        name: "onboard",
+        subject: ("employee_id", "E"),
+        tools: [
+            "support.get_ticket",
+            "hr.get_employee",
+            "hr.get_checklist",
+            "hr.create_account",
+            "hr.order_laptop",
+            "support.send_reply",
+            "hr.book_orientation",
+            "hr.assign_buddy",
+            "hr.complete_item",
+            "support.close_ticket",
+        ],
+        held_rule: "new accounts need IT",
+        approvers: "it-admin",
+        write_rule: "writes for listed employees",
+    },
+    SeedWorkflow {
+        name: "payout",
+        subject: ("vendor_id", "V"),
+        tools: [
+            "support.get_ticket",
+            "erp.find_vendor",
+            "erp.get_invoice",
+            "erp.create_payout",
+            "erp.get_payout",
+            "support.send_reply",
+            "erp.post_journal_entry",
+            "erp.get_budget",
+            "erp.reconcile_payout",
+            "support.close_ticket",
+        ],
+        held_rule: "payouts need a controller",
+        approvers: "controller",
+        write_rule: "writes for approved vendors",
+    },
 ];
+
+/// One seeded workflow: the tools its tasks call, in order, and its policy's words.
+#[derive(Clone, Copy, Debug)]
+pub struct SeedWorkflow {
+    pub name: &'static str,
+    /// The argument naming who a task is about, and its ids' prefix (`C-17`).
+    pub subject: (&'static str, &'static str),
+    /// Call `k` of a task calls `tools[k % 10]`: its write at 3, its reply at 5.
+    pub tools: [&'static str; 10],
+    /// The rule that holds its write for a person.
+    pub held_rule: &'static str,
+    /// Who may approve the held write.
+    pub approvers: &'static str,
+    /// The rule that lets its other writes through.
+    pub write_rule: &'static str,
+}
+
+impl SeedWorkflow {
+    /// Whether `tool` only reads (such calls are idempotent and allowed by "reads are allowed").
+    pub fn reads(tool: &str) -> bool {
+        tool.contains(".get_") || tool.contains(".find_")
+    }
+}
+
+/// Every tool the seeded workflows call, sorted, each once.
+pub fn seeded_tools() -> Vec<&'static str> {
+    let mut tools: Vec<&str> = WORKFLOWS.iter().flat_map(|w| w.tools).collect();
+    tools.sort_unstable();
+    tools.dedup();
+    tools
+}
+
 /// The people who approve held calls, alternately.
 pub const APPROVERS: [&str; 2] = ["carol", "dan"];
 /// Who settles the calls in doubt.
 pub const RESOLVER: &str = "carol";
-/// The grant that lets seeded calls through.
-pub const GRANT_ID: &str = "seed-grant-payouts";
+/// The grant that lets seeded replies to requesters through.
+pub const GRANT_ID: &str = "seed-grant-replies";
+/// The rule the grant stands in for.
+pub const GRANT_RULE: &str = "replies to requesters need approval";
 
 /// What to seed. With `calls_per_task = 10` (the default), for call `i` (counted from 0
 /// across all tasks, oldest first) of task `n = i / 10`, position `k = i % 10` in it:
 /// - its intent is at `first_at + n * task_every_ms + k * call_every_ms`;
-/// - tool `TOOLS[i % 6]`; arguments name customer `C-{n % 500}` and order `SO-{i}`;
+/// - the task is of workflow `WORKFLOWS[n % 3]` and the call calls its `tools[k % 10]`
+///   ([`SeedPlan::tool`]); arguments name who the task is about (`C-{n % 500}` for a
+///   refund's customer) and a reference `SO-{i}`;
 /// - the outcome is `failed` when `i % 50 == 7`, `in_doubt` settled as `happened` by
 ///   [`RESOLVER`] when `i % 1000 == 13`, otherwise `succeeded`;
-/// - it was held and approved by `APPROVERS[(n / 4) % 2]` when `k == 3` and `n % 4 == 0`;
-///   let through by the grant [`GRANT_ID`] when `k == 5` and `n % 10 == 1`; otherwise
-///   allowed by a policy rule.
+/// - it was held by the workflow's `held_rule` and approved by `APPROVERS[(n / 4) % 2]`
+///   when `k == 3` (the workflow's write) and `n % 4 == 0`; let through by the grant
+///   [`GRANT_ID`] when `k == 5` (the reply) and `n % 10 == 1`; otherwise allowed by a
+///   policy rule.
 #[derive(Clone, Debug)]
 pub struct SeedPlan {
     pub calls: u64,
@@ -100,6 +188,18 @@ impl SeedPlan {
         self.first_at
             + i64::try_from(n).unwrap_or(i64::MAX) * self.task_every_ms
             + i64::try_from(k).unwrap_or(i64::MAX) * self.call_every_ms
+    }
+
+    /// The workflow of task `n`.
+    pub fn workflow(n: u64) -> &'static SeedWorkflow {
+        &WORKFLOWS[usize::try_from(n % 3).unwrap_or(0)]
+    }
+
+    /// The tool call `i` calls.
+    pub fn tool(&self, i: u64) -> &'static str {
+        let cpt = u64::from(self.calls_per_task.max(1));
+        let (n, k) = (i / cpt, i % cpt);
+        Self::workflow(n).tools[usize::try_from(k % 10).unwrap_or(0)]
     }
 
     /// What call `i`'s outcome is.
@@ -168,7 +268,7 @@ pub async fn seed_history(store: &Store, plan: &SeedPlan) -> Result<Seeded, Engi
 
 async fn register_workflows(store: &Store, at: Millis) -> Result<[i64; 3], EngineError> {
     let mut ids = [0; 3];
-    for (slot, name) in ids.iter_mut().zip(WORKFLOWS) {
+    for (slot, name) in ids.iter_mut().zip(WORKFLOWS.map(|w| w.name)) {
         // The text says what it is; seeded tasks have all ended, so it is never run.
         let source = format!(
             "# `{name}`: a workflow of the seeded history (airlock-seed-history). Its tasks\n\
@@ -266,9 +366,13 @@ async fn seed_task(
     let first = n * cpt;
     let last = (first + cpt).min(plan.calls);
     let which = usize::try_from(n % 3).unwrap_or(0);
-    let workflow = WORKFLOWS[which];
+    let flow = SeedPlan::workflow(n);
+    let workflow = flow.name;
     let requester = if n.is_multiple_of(2) { "alice" } else { "bob" };
-    let inputs = json!({ "customer_id": format!("C-{}", n % 500), "ticket": format!("T-{n}") });
+    let (subject_key, prefix) = flow.subject;
+    let subject = format!("{prefix}-{}", n % 500);
+    let ticket = format!("T-{n}");
+    let inputs = json!({ subject_key: subject, "ticket": ticket });
     let created_at = plan.intent_at(first) - 500;
     let mut t = SeedTask {
         store,
@@ -306,13 +410,8 @@ async fn seed_task(
         } else {
             "done".to_owned()
         };
-        let tool = TOOLS[usize::try_from(i % 6).unwrap_or(0)];
-        let args = json!({
-            "customer_id": format!("C-{}", n % 500),
-            "order": format!("SO-{i}"),
-            "amount_cents": (i * 37) % 90_000,
-            "note": format!("seeded call {i} of task {n}"),
-        });
+        let tool = plan.tool(i);
+        let args = call_args(tool, subject_key, &subject, &ticket, i);
         let hash = args_hash(&args);
         let at = plan.intent_at(i);
         let start = |t: &mut SeedTask<'_>| {
@@ -336,7 +435,7 @@ async fn seed_task(
             args_hash: hash.clone(),
             effect: effect.to_owned(),
             rule: Some(rule.to_owned()),
-            seen: json!({ "tool": tool, "amount_cents": args["amount_cents"] }),
+            seen: json!({ "tool": tool, subject_key: subject }),
             policy_version: "5eed5eed5eed".to_owned(),
             via,
             reason: None,
@@ -345,7 +444,7 @@ async fn seed_task(
         let allowed = match plan.allowed_by(i) {
             airlock_store::AllowedBy::Approval => {
                 // Held a few minutes before it ran, then approved.
-                let rule = "refunds need a controller";
+                let rule = flow.held_rule;
                 let approval_id = format!("a{i:031x}");
                 let approver = APPROVERS[usize::try_from((n / 4) % 2).unwrap_or(0)];
                 start(&mut t);
@@ -357,7 +456,7 @@ async fn seed_task(
                     tool: tool.to_owned(),
                     args_hash: hash.clone(),
                     rule: Some(rule.to_owned()),
-                    approvers: vec!["controller".into()],
+                    approvers: vec![flow.approvers.into()],
                     expires_at: None,
                 });
                 t.approvals.push(ApprovalWrite::Request {
@@ -368,7 +467,7 @@ async fn seed_task(
                         "`{tool}` wants to run for task {} ({workflow}): rule “{rule}”",
                         t.id
                     ),
-                    approvers: vec!["controller".into()],
+                    approvers: vec![flow.approvers.into()],
                     requested_at: at - 180_000,
                     expires_at: None,
                     tool_call_id: None,
@@ -418,7 +517,7 @@ async fn seed_task(
                 }
             }
             airlock_store::AllowedBy::Grant => {
-                let rule = "payouts need approval";
+                let rule = GRANT_RULE;
                 start(&mut t);
                 t.push(decided(
                     "require_approval",
@@ -431,10 +530,10 @@ async fn seed_task(
                 }
             }
             airlock_store::AllowedBy::Policy => {
-                let rule = if tool.contains(".get_") || tool.contains(".find_") {
+                let rule = if SeedWorkflow::reads(tool) {
                     "reads are allowed"
                 } else {
-                    "writes for known customers"
+                    flow.write_rule
                 };
                 start(&mut t);
                 t.push(decided("allow", rule, None));
@@ -454,7 +553,7 @@ async fn seed_task(
             args: args.clone(),
             args_hash: hash.clone(),
             idempotency_key: key.clone(),
-            idempotent: tool.contains(".get_") || tool.contains(".find_"),
+            idempotent: SeedWorkflow::reads(tool),
             allowed,
         });
         t.push(TaskEvent::ToolCalled {
@@ -466,10 +565,10 @@ async fn seed_task(
         t.commit(at).await?;
 
         let returned_at = at + 40 + i64::try_from(i % 400).unwrap_or(0);
-        let result = json!({ "ok": true, "id": format!("R-{i}"), "order": format!("SO-{i}") });
+        let result = json!({ "ok": true, "id": format!("R-{i}"), "ref": format!("SO-{i}") });
         match SeedPlan::outcome(i) {
             ToolCallOutcome::Failed => {
-                let error = format!("{tool}: the server said no (card declined, code 51)");
+                let error = format!("{tool}: the server is busy (code 503); try again later");
                 t.calls.push(ToolCallWrite::Outcome {
                     id: call_id.clone(),
                     outcome: ToolCallOutcome::Failed,
@@ -576,6 +675,30 @@ async fn seed_task(
     });
     t.commit(plan.intent_at(last - 1) + 1_000_000).await?;
     Ok((last - first, t.commits))
+}
+
+/// What call `i` (to `tool`, in a task about `subject`, from `ticket`) is given: who it is
+/// about, a reference unique to the call, and what the tool needs.
+fn call_args(tool: &str, subject_key: &str, subject: &str, ticket: &str, i: u64) -> Value {
+    let mut args = json!({ subject_key: subject, "ref": format!("SO-{i}") });
+    let amount = || json!((i * 37) % 90_000 + 100);
+    let extra = match tool.rsplit('.').next().unwrap_or(tool) {
+        "get_ticket" | "close_ticket" => json!({ "ticket": ticket }),
+        "send_reply" => {
+            json!({ "ticket": ticket, "body": format!("An update on {ticket}: done.") })
+        }
+        "create_refund" | "create_payout" | "post_credit_note" | "post_journal_entry" => {
+            json!({ "amount_cents": amount() })
+        }
+        "create_account" => json!({ "groups": ["staff"] }),
+        "order_laptop" => json!({ "model": "standard" }),
+        "add_note" => json!({ "body": format!("Handled {ticket}; the customer was told.") }),
+        _ => json!({}),
+    };
+    if let (Some(args), Value::Object(extra)) = (args.as_object_mut(), extra) {
+        args.extend(extra);
+    }
+    args
 }
 
 fn state_name(k: u64) -> String {

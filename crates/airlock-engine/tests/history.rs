@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use airlock_engine::history_seed::{GRANT_ID, SeedPlan, Seeded, seed_history};
+use airlock_engine::history_seed::{GRANT_ID, GRANT_RULE, SeedPlan, Seeded, seed_history};
 use airlock_engine::store::{
     AllowedBy, CallAllowance, HistoryFilter, HistoryKey, HistoryRange, HistoryRow, OutcomeFilter,
     Store, StoreOptions, ToolCallOutcome,
@@ -78,7 +78,7 @@ async fn each_filter_finds_exactly_the_calls_the_pattern_says() {
                 server: Some("erp".into()),
                 ..HistoryFilter::default()
             },
-            expected(|i| i % 6 == 1 || i % 6 == 4),
+            expected(|i| p.tool(i).starts_with("erp.")),
         ),
         (
             "server that is a prefix of none",
@@ -94,7 +94,7 @@ async fn each_filter_finds_exactly_the_calls_the_pattern_says() {
                 tool: Some("erp.create_refund".into()),
                 ..HistoryFilter::default()
             },
-            expected(|i| i % 6 == 1),
+            expected(|i| i % 10 == 3 && (i / 10) % 3 == 0),
         ),
         (
             "outcome failed",
@@ -199,12 +199,12 @@ async fn each_filter_finds_exactly_the_calls_the_pattern_says() {
                 text: Some("REFUND".into()),
                 ..HistoryFilter::default()
             },
-            expected(|i| i % 6 == 1),
+            expected(|i| p.tool(i).contains("refund")),
         ),
         (
             "words in the error",
             HistoryFilter {
-                text: Some("card declined".into()),
+                text: Some("code 503".into()),
                 ..HistoryFilter::default()
             },
             expected(|i| i % 50 == 7),
@@ -224,7 +224,8 @@ async fn each_filter_finds_exactly_the_calls_the_pattern_says() {
                 outcome: Some(OutcomeFilter::Is(ToolCallOutcome::Failed)),
                 ..HistoryFilter::default()
             },
-            vec![157, 7],
+            // Call 7 of a task fails; only a payout (tasks 5 and 20) calls erp there.
+            vec![207, 57],
         ),
     ];
     for (name, filter, want) in cases {
@@ -251,34 +252,27 @@ async fn rows_carry_their_task_workflow_and_decision() {
     let approved = row(43);
     assert_eq!(approved.call.task_id, SeedPlan::task_id(4));
     assert_eq!(approved.workflow, "onboard");
-    assert_eq!(approved.call.tool, "erp.create_refund");
-    assert_eq!(approved.server(), "erp");
+    assert_eq!(approved.call.tool, "hr.create_account");
+    assert_eq!(approved.server(), "hr");
     assert_eq!(approved.call.intent_at, plan().intent_at(43));
     assert_eq!(
         approved.call.allowed,
         Some(CallAllowance::Approval {
             approval_id: format!("a{:031x}", 43),
             approver: "dan".into(),
-            rule: Some("refunds need a controller".into()),
+            rule: Some("new accounts need IT".into()),
         })
     );
     assert_eq!(
         row(15).call.allowed,
         Some(CallAllowance::Grant {
             grant_id: GRANT_ID.into(),
-            rule: Some("payouts need approval".into()),
+            rule: Some(GRANT_RULE.into()),
         })
     );
     let failed = row(57);
     assert_eq!(failed.call.outcome, Some(ToolCallOutcome::Failed));
-    assert!(
-        failed
-            .call
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("card declined")
-    );
+    assert!(failed.call.error.as_deref().unwrap().contains("code 503"));
     assert_eq!(row(13).call.resolved_by.as_deref(), Some("carol"));
 }
 
@@ -392,7 +386,8 @@ async fn skipping_reaches_any_position_below_a_bound() {
         server: Some("support".into()),
         ..HistoryFilter::default()
     };
-    let every = expected(|i| i % 6 == 2 || i % 6 == 5);
+    let p = plan();
+    let every = expected(|i| p.tool(i).starts_with("support."));
     let top = store
         .call_history(&filter, &HistoryRange::default(), 0, 1)
         .await
@@ -424,11 +419,7 @@ async fn skipping_reaches_any_position_below_a_bound() {
 async fn choices_list_the_tools_workflows_and_approvers() {
     let (_dir, store) = seeded().await;
     let choices = store.history_choices().await.unwrap();
-    let mut tools = airlock_engine::history_seed::TOOLS
-        .map(str::to_owned)
-        .to_vec();
-    tools.sort();
-    assert_eq!(choices.tools, tools);
+    assert_eq!(choices.tools, airlock_engine::history_seed::seeded_tools());
     assert_eq!(choices.workflows, vec!["onboard", "payout", "refund"]);
     assert_eq!(choices.approvers, vec!["carol", "dan"]);
 }
@@ -534,7 +525,7 @@ async fn the_csv_export_writes_every_matching_row() {
     );
     assert!(
         row.contains(
-            ",hr,hr.create_account,4,1,succeeded,approval,refunds need a controller,carol,"
+            ",erp,erp.create_refund,4,1,succeeded,approval,refunds need a controller,carol,"
         ),
         "{row}"
     );
