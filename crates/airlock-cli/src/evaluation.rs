@@ -8,6 +8,7 @@ use std::path::Path;
 
 use airlock_claude::pricing;
 use airlock_engine::evaluation::{BucketMetrics, LessonActivity, SuggestionKind, WorkflowMetrics};
+use airlock_engine::history::csv_field;
 use airlock_engine::store::{
     Bucket, LessonRecord, LessonSource, LessonStatus, MetricsFilter, Millis, Spread,
 };
@@ -443,15 +444,6 @@ fn metrics_text(r: &MetricsReport) -> String {
     out.trim_end().to_owned()
 }
 
-/// A CSV field, quoted when it needs to be.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 const CSV_COLUMNS: &[&str] = &[
     "scope",
     "key",
@@ -530,8 +522,8 @@ fn csv_row(scope: &str, key: &str, p: &PricedFigures, lessons: LessonCounts) -> 
         f.tokens.iter().map(get).sum::<i64>().to_string()
     };
     let fields = [
-        csv_field(scope),
-        csv_field(key),
+        csv_field(scope).into_owned(),
+        csv_field(key).into_owned(),
         f.tasks.to_string(),
         f.succeeded.to_string(),
         f.failed.to_string(),

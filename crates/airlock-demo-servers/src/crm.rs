@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
 use crate::{
-    Begun, Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso,
+    Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso, one_of,
 };
 
 const SCHEMA: &str = "
@@ -830,13 +830,7 @@ async fn update_renewal_stage(
     args: UpdateRenewalStage,
 ) -> Result<StageUpdated, ToolError> {
     let stage = args.stage.trim();
-    if !STAGES.contains(&stage) {
-        return Err(ToolError::Invalid(format!(
-            "Unknown renewal stage {:?}; use one of {}.",
-            args.stage,
-            STAGES.join(", ")
-        )));
-    }
+    one_of("renewal stage", &args.stage, stage, &STAGES)?;
     let renewal = renewal_by_id(conn, &args.renewal_id).await?;
     let at = now_iso(conn).await?;
     sqlx::query("UPDATE renewals SET stage = ?, updated_at = ? WHERE id = ?")
@@ -967,12 +961,13 @@ impl CrmServer {
         &self,
         Parameters(args): Parameters<InvoiceFilter>,
     ) -> Result<Json<InvoiceList>, ToolError> {
-        if let Some(status) = &args.status
-            && !["paid", "open", "overdue"].contains(&status.as_str())
-        {
-            return Err(ToolError::Invalid(format!(
-                "Unknown invoice status {status:?}; use paid, open or overdue."
-            )));
+        if let Some(status) = &args.status {
+            one_of(
+                "invoice status",
+                status,
+                status,
+                &["paid", "open", "overdue"],
+            )?;
         }
         let mut conn = self.db.read().await?;
         let account_id = account(&mut conn, &args.account_id).await?.id;
@@ -1025,12 +1020,9 @@ impl CrmServer {
         meta: RequestMetaObject,
     ) -> Result<Written<NoteAdded>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("add_note", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = add_note(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("add_note", key, async |conn| add_note(conn, args).await)
+            .await
     }
 
     /// Stores a renewal summary for the account team: the given text, or one drafted from
@@ -1046,12 +1038,11 @@ impl CrmServer {
         meta: RequestMetaObject,
     ) -> Result<Written<SummaryStored>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("draft_renewal_summary", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = draft_renewal_summary(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("draft_renewal_summary", key, async |conn| {
+                draft_renewal_summary(conn, args).await
+            })
+            .await
     }
 
     /// Moves a renewal to another stage (replacing the current one). Pass an idempotency
@@ -1066,12 +1057,11 @@ impl CrmServer {
         meta: RequestMetaObject,
     ) -> Result<Written<StageUpdated>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("update_renewal_stage", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = update_renewal_stage(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("update_renewal_stage", key, async |conn| {
+                update_renewal_stage(conn, args).await
+            })
+            .await
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
 use crate::{
-    Begun, Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso,
+    Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso,
 };
 
 const SCHEMA: &str = "
@@ -596,12 +596,11 @@ impl ErpServer {
         meta: RequestMetaObject,
     ) -> Result<Written<JournalPosted>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("post_journal_entry", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = post_journal_entry(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("post_journal_entry", key, async |conn| {
+                post_journal_entry(conn, args).await
+            })
+            .await
     }
 
     /// Records a variance flag for the controller on one cost centre and month, with the
@@ -617,12 +616,11 @@ impl ErpServer {
         meta: RequestMetaObject,
     ) -> Result<Written<VarianceFlagged>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("flag_variance", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = flag_variance(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("flag_variance", key, async |conn| {
+                flag_variance(conn, args).await
+            })
+            .await
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
 use crate::{
-    Begun, Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso,
+    Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso, one_of,
 };
 
 const SCHEMA: &str = "
@@ -668,13 +668,7 @@ async fn record_document(
     args: RecordDocument,
 ) -> Result<DocumentRecorded, ToolError> {
     let kind = args.kind.trim().to_lowercase();
-    if !DOCUMENT_KINDS.contains(&kind.as_str()) {
-        return Err(ToolError::Invalid(format!(
-            "Unknown document kind {:?}; use one of {}.",
-            args.kind,
-            DOCUMENT_KINDS.join(", ")
-        )));
-    }
+    one_of("document kind", &args.kind, &kind, &DOCUMENT_KINDS)?;
     let employee_id = employee(conn, &args.employee_id).await?.id;
     let existing: Option<(i64, String)> =
         sqlx::query_as("SELECT id, submitted_at FROM documents WHERE employee_id = ? AND kind = ?")
@@ -713,13 +707,12 @@ async fn open_it_ticket(
     args: OpenItTicket,
 ) -> Result<TicketOpened, ToolError> {
     let category = args.category.trim().to_lowercase();
-    if !IT_CATEGORIES.contains(&category.as_str()) {
-        return Err(ToolError::Invalid(format!(
-            "Unknown IT ticket category {:?}; use one of {}.",
-            args.category,
-            IT_CATEGORIES.join(", ")
-        )));
-    }
+    one_of(
+        "IT ticket category",
+        &args.category,
+        &category,
+        &IT_CATEGORIES,
+    )?;
     let description = non_blank("description", &args.description)?;
     let employee_id = employee(conn, &args.employee_id).await?.id;
     let at = now_iso(conn).await?;
@@ -922,12 +915,11 @@ impl HrServer {
         meta: RequestMetaObject,
     ) -> Result<Written<DocumentRecorded>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("record_document", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = record_document(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("record_document", key, async |conn| {
+                record_document(conn, args).await
+            })
+            .await
     }
 
     /// Opens an IT ticket for an employee (laptop, accounts, access, software, other).
@@ -942,12 +934,11 @@ impl HrServer {
         meta: RequestMetaObject,
     ) -> Result<Written<TicketOpened>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("open_it_ticket", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = open_it_ticket(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("open_it_ticket", key, async |conn| {
+                open_it_ticket(conn, args).await
+            })
+            .await
     }
 
     /// Opens a facilities ticket for an employee (desk, badge, parking, ...). Pass an
@@ -962,12 +953,11 @@ impl HrServer {
         meta: RequestMetaObject,
     ) -> Result<Written<TicketOpened>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("open_facilities_ticket", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = open_facilities_ticket(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("open_facilities_ticket", key, async |conn| {
+                open_facilities_ticket(conn, args).await
+            })
+            .await
     }
 
     /// Marks an onboarding checklist item done (an item already done is reported as such).
@@ -982,12 +972,11 @@ impl HrServer {
         meta: RequestMetaObject,
     ) -> Result<Written<ItemCompleted>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("complete_checklist_item", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = complete_checklist_item(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("complete_checklist_item", key, async |conn| {
+                complete_checklist_item(conn, args).await
+            })
+            .await
     }
 }
 

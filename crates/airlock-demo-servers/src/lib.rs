@@ -111,9 +111,26 @@ impl Db {
         Ok(self.pool.acquire().await?)
     }
 
+    /// Makes the effect of a write tool's call once: a repeat under the same `key` returns
+    /// the first call's stored result; a new call runs `effect` in a transaction (holding
+    /// the write lock) that stores its result under the key and commits with it.
+    pub async fn write<T: Serialize>(
+        &self,
+        tool: &'static str,
+        key: Option<String>,
+        effect: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, ToolError>,
+    ) -> Result<Written<T>, ToolError> {
+        let mut write = match self.begin_write(tool, key).await? {
+            Begun::Replay(stored) => return Ok(stored),
+            Begun::Fresh(write) => write,
+        };
+        let output = effect(write.conn()).await?;
+        write.finish(output).await
+    }
+
     /// Starts a write of `tool` under `key`: either the stored result of an earlier call
     /// with the same key, or a transaction (holding the write lock) to make the effect in.
-    pub async fn begin_write<T>(
+    async fn begin_write<T>(
         &self,
         tool: &'static str,
         key: Option<String>,
@@ -144,7 +161,7 @@ impl Db {
 
 /// What [`Db::begin_write`] found.
 #[derive(Debug)]
-pub enum Begun<T> {
+enum Begun<T> {
     /// The key was seen before: this is the first call's result. Return it as is.
     Replay(Written<T>),
     /// A new call: make the effect in this transaction, then [`WriteTx::finish`] it.
@@ -154,19 +171,19 @@ pub enum Begun<T> {
 /// A write in progress: dropping it without [`finish`](WriteTx::finish) rolls the effect
 /// back.
 #[derive(Debug)]
-pub struct WriteTx {
+struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     tool: &'static str,
     key: Option<String>,
 }
 
 impl WriteTx {
-    pub fn conn(&mut self) -> &mut SqliteConnection {
+    fn conn(&mut self) -> &mut SqliteConnection {
         &mut self.tx
     }
 
     /// Stores `output` under the key (if any) and commits it with the effect.
-    pub async fn finish<T: Serialize>(mut self, output: T) -> Result<Written<T>, ToolError> {
+    async fn finish<T: Serialize>(mut self, output: T) -> Result<Written<T>, ToolError> {
         let value = serde_json::to_value(&output)
             .map_err(|e| ToolError::Internal(format!("cannot serialise the result: {e}")))?;
         if let Some(key) = &self.key {
@@ -298,6 +315,18 @@ pub fn positive_cents(field: &str, cents: i64) -> Result<i64, ToolError> {
         )));
     }
     Ok(cents)
+}
+
+/// Checks that `checked` (the argument `given` as the tool reads it: trimmed, perhaps
+/// lowercased) is one of `allowed`; otherwise says which are.
+pub fn one_of(what: &str, given: &str, checked: &str, allowed: &[&str]) -> Result<(), ToolError> {
+    if allowed.contains(&checked) {
+        return Ok(());
+    }
+    Err(ToolError::Invalid(format!(
+        "Unknown {what} {given:?}; use one of {}.",
+        allowed.join(", ")
+    )))
 }
 
 /// Checks that a free-text argument is not blank.

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
 use crate::{
-    Begun, Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso,
-    positive_cents,
+    Dataset, Db, DemoServer, ToolError, Written, found, idempotency_key, non_blank, now_iso,
+    one_of, positive_cents,
 };
 
 const SCHEMA: &str = "
@@ -1240,12 +1240,13 @@ impl SupportServer {
         &self,
         Parameters(args): Parameters<TicketFilter>,
     ) -> Result<Json<TicketList>, ToolError> {
-        if let Some(status) = &args.status
-            && !["open", "pending", "closed"].contains(&status.as_str())
-        {
-            return Err(ToolError::Invalid(format!(
-                "Unknown ticket status {status:?}; use open, pending or closed."
-            )));
+        if let Some(status) = &args.status {
+            one_of(
+                "ticket status",
+                status,
+                status,
+                &["open", "pending", "closed"],
+            )?;
         }
         let mut conn = self.db.read().await?;
         let rows: Vec<TicketRow> = sqlx::query_as(
@@ -1275,12 +1276,11 @@ impl SupportServer {
         meta: RequestMetaObject,
     ) -> Result<Written<RefundIssued>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("issue_refund", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = issue_refund(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("issue_refund", key, async |conn| {
+                issue_refund(conn, args).await
+            })
+            .await
     }
 
     /// Adds store credit to a customer's account (usable on future orders). Pass an
@@ -1295,12 +1295,11 @@ impl SupportServer {
         meta: RequestMetaObject,
     ) -> Result<Written<CreditAdded>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("add_account_credit", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = add_account_credit(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("add_account_credit", key, async |conn| {
+                add_account_credit(conn, args).await
+            })
+            .await
     }
 
     /// Posts an agent reply on an open or pending ticket (the customer is emailed). Pass
@@ -1315,12 +1314,11 @@ impl SupportServer {
         meta: RequestMetaObject,
     ) -> Result<Written<ReplyPosted>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("reply_to_ticket", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = reply_to_ticket(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("reply_to_ticket", key, async |conn| {
+                reply_to_ticket(conn, args).await
+            })
+            .await
     }
 
     /// Closes a ticket with a resolution note; a closed ticket takes no more replies. Pass
@@ -1335,12 +1333,11 @@ impl SupportServer {
         meta: RequestMetaObject,
     ) -> Result<Written<TicketClosed>, ToolError> {
         let key = idempotency_key(args.idempotency_key.clone(), &meta)?;
-        let mut write = match self.db.begin_write("close_ticket", key).await? {
-            Begun::Replay(stored) => return Ok(stored),
-            Begun::Fresh(write) => write,
-        };
-        let output = close_ticket(write.conn(), args).await?;
-        write.finish(output).await
+        self.db
+            .write("close_ticket", key, async |conn| {
+                close_ticket(conn, args).await
+            })
+            .await
     }
 }
 
