@@ -43,6 +43,7 @@ import {
   valueWords,
 } from "./Args";
 import type { Args, Draft } from "./Args";
+import { NotReady } from "./Panel";
 import { Problem } from "./Problem";
 import { TaskLink } from "./TaskLink";
 import { When } from "./When";
@@ -411,10 +412,7 @@ export function Approvals({
         </p>
       )}
       {orphanFailure !== null && <Problem title={orphanFailure.title} message={orphanFailure.message} />}
-      {load.state === "loading" && <p className="muted">Loading approvals…</p>}
-      {load.state === "failed" && (
-        <Problem title="Airlock could not list the approvals." message={load.message} />
-      )}
+      <NotReady load={load} loading="Loading approvals…" failed="Airlock could not list the approvals." />
       {load.state === "ready" && approvals.length === 0 && doubts.length === 0 && (
         <div className="card empty">
           <h2>Nothing waits for you</h2>

@@ -9,7 +9,7 @@ import type { LessonOrigin } from "../bindings/LessonOrigin";
 import type { LessonRow } from "../bindings/LessonRow";
 import { useLive } from "../live";
 import { ArgsDiff, ArgsList } from "./Args";
-import { Problem } from "./Problem";
+import { Done, NotReady, PanelHeader } from "./Panel";
 import { TaskLink } from "./TaskLink";
 import { When } from "./When";
 
@@ -117,28 +117,20 @@ export function Lessons({ now, onOpenTask }: { now: number; onOpenTask: (id: str
 
   return (
     <section className="panel wide" aria-labelledby="lessons-title">
-      <header className="panel-header row">
-        <div>
-          <h1 id="lessons-title">Lessons</h1>
-          <p className="lede">
+      <PanelHeader
+        id="lessons-title"
+        title="Lessons"
+        lede={
+          <>
             What people&apos;s corrections teach each workflow. A proposed lesson does nothing until
             you accept it; accepted lessons are given to that workflow&apos;s agents with every
             request.
-          </p>
-        </div>
-        <div className="toolbar">
-          <button type="button" className="button" onClick={reload}>
-            Refresh
-          </button>
-        </div>
-      </header>
-      {done !== null && (
-        <p className="done" role="status">
-          {done}
-        </p>
-      )}
-      {load.state === "loading" && <p className="muted">Reading lessons…</p>}
-      {load.state === "failed" && <Problem title="Airlock could not read the lessons." message={load.message} />}
+          </>
+        }
+        onRefresh={reload}
+      />
+      <Done message={done} />
+      <NotReady load={load} loading="Reading lessons…" failed="Airlock could not read the lessons." />
       {load.state === "ready" && lessons.length === 0 && (
         <div className="card empty">
           <h2>No lessons yet</h2>

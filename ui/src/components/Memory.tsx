@@ -9,7 +9,7 @@ import type { MemoryState } from "../bindings/MemoryState";
 import { isoMoment, prettyJson } from "../format";
 import { useLive } from "../live";
 import { valueText } from "./Args";
-import { Problem } from "./Problem";
+import { Done, NotReady, PanelHeader } from "./Panel";
 import { TaskLink } from "./TaskLink";
 import { When } from "./When";
 
@@ -98,21 +98,18 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
 
   return (
     <section className="panel wide" aria-labelledby="memory-title">
-      <header className="panel-header row">
-        <div>
-          <h1 id="memory-title">Memory</h1>
-          <p className="lede">
+      <PanelHeader
+        id="memory-title"
+        title="Memory"
+        lede={
+          <>
             What workflows remember from one task to the next, about a customer, an employee or an
             account. Correct an entry that is wrong, or forget one that should not be kept: each
             change is recorded, with who made it.
-          </p>
-        </div>
-        <div className="toolbar">
-          <button type="button" className="button" onClick={reload}>
-            Refresh
-          </button>
-        </div>
-      </header>
+          </>
+        }
+        onRefresh={reload}
+      />
 
       <div className="filters" role="search">
         <label className="inline-field">
@@ -155,13 +152,8 @@ export function Memory({ now, onOpenTask }: { now: number; onOpenTask: (id: stri
         </label>
       </div>
 
-      {done !== null && (
-        <p className="done" role="status">
-          {done}
-        </p>
-      )}
-      {load.state === "loading" && <p className="muted">Reading memory…</p>}
-      {load.state === "failed" && <Problem title="Airlock could not read memory." message={load.message} />}
+      <Done message={done} />
+      <NotReady load={load} loading="Reading memory…" failed="Airlock could not read memory." />
       {load.state === "ready" && load.data.length === 0 && !filtered && (
         <div className="card empty">
           <h2>Nothing remembered yet</h2>

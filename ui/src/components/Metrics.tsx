@@ -7,7 +7,7 @@ import type { FigureSet } from "../bindings/FigureSet";
 import type { MetricsBucket } from "../bindings/MetricsBucket";
 import type { MetricsView } from "../bindings/MetricsView";
 import { useLive } from "../live";
-import { Problem } from "./Problem";
+import { NotReady, PanelHeader } from "./Panel";
 
 type Period = { id: string; label: string; bucket: MetricsBucket; count: number };
 
@@ -326,21 +326,18 @@ export function Metrics() {
 
   return (
     <section className="panel wide" aria-labelledby="metrics-title">
-      <header className="panel-header row">
-        <div>
-          <h1 id="metrics-title">Metrics</h1>
-          <p className="lede">
+      <PanelHeader
+        id="metrics-title"
+        title="Metrics"
+        lede={
+          <>
             How the automations are doing: tasks completed, exceptions, what people approved,
-            rejected or changed, outcome checks, and what it took. A task counts in the day or
-            week it started (UTC).
-          </p>
-        </div>
-        <div className="toolbar">
-          <button type="button" className="button" onClick={reload}>
-            Refresh
-          </button>
-        </div>
-      </header>
+            rejected or changed, outcome checks, and what it took. A task counts in the day or week
+            it started (UTC).
+          </>
+        }
+        onRefresh={reload}
+      />
 
       <div className="filters">
         <label className="inline-field">
@@ -376,8 +373,7 @@ export function Metrics() {
         </label>
       </div>
 
-      {load.state === "loading" && <p className="muted">Counting…</p>}
-      {load.state === "failed" && <Problem title="Airlock could not compute the metrics." message={load.message} />}
+      <NotReady load={load} loading="Counting…" failed="Airlock could not compute the metrics." />
       {load.state === "ready" && load.data.total.tasks === 0 && (
         <div className="card empty">
           <h2>No tasks in this period</h2>

@@ -14,7 +14,7 @@ import { grantScope, grantWhere } from "../grants";
 import { useLive } from "../live";
 import type { Load } from "../live";
 import { FilePath } from "./FilePath";
-import { Problem } from "./Problem";
+import { NotReady, PanelHeader } from "./Panel";
 import { When } from "./When";
 
 const EFFECT_TONE: Record<RuleEffect, string> = {
@@ -70,32 +70,22 @@ export function Policy({ now }: { now: number }) {
 
   return (
     <section className="panel wide" aria-labelledby="policy-title">
-      <header className="panel-header row">
-        <div>
-          <h1 id="policy-title">Policy</h1>
-          <p className="lede">
+      <PanelHeader
+        id="policy-title"
+        title="Policy"
+        lede={
+          <>
             Which tool calls run, which wait for a person, and which are refused; and the grants
             that stand in for approvals.
-          </p>
-        </div>
-        <div className="toolbar">
-          <button
-            type="button"
-            className="button"
-            onClick={() => {
-              reloadPolicy();
-              reloadGrants();
-            }}
-          >
-            Refresh
-          </button>
-        </div>
-      </header>
+          </>
+        }
+        onRefresh={() => {
+          reloadPolicy();
+          reloadGrants();
+        }}
+      />
 
-      {policy.state === "loading" && <p className="muted">Reading the policy…</p>}
-      {policy.state === "failed" && (
-        <Problem title="Airlock could not read the policy." message={policy.message} />
-      )}
+      <NotReady load={policy} loading="Reading the policy…" failed="Airlock could not read the policy." />
       {policy.state === "ready" && <InForce view={policy.data} />}
 
       <Grants load={grants} now={now} onChanged={reloadGrants} />
@@ -321,8 +311,7 @@ function Grants({
           </button>
         )}
       </div>
-      {load.state === "loading" && <p className="muted">Loading grants…</p>}
-      {load.state === "failed" && <Problem title="Airlock could not list the grants." message={load.message} />}
+      <NotReady load={load} loading="Loading grants…" failed="Airlock could not list the grants." />
       {load.state === "ready" && shown.length === 0 && (
         <p className="muted">
           No grant is in force. To let calls like a held one through for a while, approve it with{" "}

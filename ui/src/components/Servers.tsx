@@ -2,7 +2,7 @@
 import { listServers } from "../api";
 import { useLive } from "../live";
 import { FilePath } from "./FilePath";
-import { Problem } from "./Problem";
+import { NotReady, PanelHeader } from "./Panel";
 
 const HEALTH = { starting: "Starting", ready: "Ready", failed: "Failed" } as const;
 const TONE = { starting: "active", ready: "good", failed: "bad" } as const;
@@ -12,21 +12,13 @@ export function Servers() {
 
   return (
     <section className="panel wide" aria-labelledby="servers-title">
-      <header className="panel-header row">
-        <div>
-          <h1 id="servers-title">Servers</h1>
-          <p className="lede">The MCP servers that give workflows their tools.</p>
-        </div>
-        <div className="toolbar">
-          <button type="button" className="button" onClick={reload}>
-            Refresh
-          </button>
-        </div>
-      </header>
-      {load.state === "loading" && <p className="muted">Asking the servers…</p>}
-      {load.state === "failed" && (
-        <Problem title="Airlock could not list the servers." message={load.message} />
-      )}
+      <PanelHeader
+        id="servers-title"
+        title="Servers"
+        lede="The MCP servers that give workflows their tools."
+        onRefresh={reload}
+      />
+      <NotReady load={load} loading="Asking the servers…" failed="Airlock could not list the servers." />
       {load.state === "ready" && load.data.servers.length === 0 && (
         <div className="card empty">
           <h2>No MCP servers</h2>

@@ -5,6 +5,7 @@ import type { InputInfo } from "../bindings/InputInfo";
 import type { WorkflowInfo } from "../bindings/WorkflowInfo";
 import { useLive } from "../live";
 import { FilePath } from "./FilePath";
+import { NotReady } from "./Panel";
 import { Problem } from "./Problem";
 
 type Values = Record<string, string | boolean>;
@@ -94,10 +95,7 @@ export function Start({
         <p className="lede">Run a workflow of the workspace. It starts at once and runs in the background.</p>
       </header>
 
-      {load.state === "loading" && <p className="muted">Reading the workspace…</p>}
-      {load.state === "failed" && (
-        <Problem title="Airlock could not read the workspace." message={load.message} />
-      )}
+      <NotReady load={load} loading="Reading the workspace…" failed="Airlock could not read the workspace." />
       {load.state === "ready" && workflows.length === 0 && (
         <div className="card empty">
           <h2>No workflows to start</h2>

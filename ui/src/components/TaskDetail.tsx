@@ -10,6 +10,7 @@ import { formatClock, formatDateTime, orWords, outcomeLabel, prettyJson, timeLef
 import { useLive } from "../live";
 import { ArgsDiff } from "./Args";
 import { CancelForm, canCancel } from "./Cancel";
+import { Done, NotReady } from "./Panel";
 import { Problem } from "./Problem";
 import { Rate } from "./Rate";
 import { Spend } from "./Spend";
@@ -186,10 +187,7 @@ export function TaskDetail({
       <button type="button" className="button link back" onClick={onBack}>
         ← All tasks
       </button>
-      {load.state === "loading" && <p className="muted">Loading the task…</p>}
-      {load.state === "failed" && (
-        <Problem title="Airlock could not load this task." message={load.message} />
-      )}
+      <NotReady load={load} loading="Loading the task…" failed="Airlock could not load this task." />
       {load.state === "ready" && (
         <>
           <header className="panel-header row">
@@ -216,11 +214,7 @@ export function TaskDetail({
             </div>
           </header>
 
-          {done !== null && (
-            <p className="done" role="status">
-              {done}
-            </p>
-          )}
+          <Done message={done} />
           {cancelling && canCancel(load.data.task.status) && (
             <div className="panel-form">
               <CancelForm

@@ -6,7 +6,7 @@ import type { TaskStatus } from "../bindings/TaskStatus";
 import { shortId, statusLabel } from "../format";
 import { useLive } from "../live";
 import { CancelForm, canCancel } from "./Cancel";
-import { Problem } from "./Problem";
+import { Done, NotReady, PanelHeader } from "./Panel";
 import { StatusPill } from "./StatusPill";
 import { When } from "./When";
 
@@ -36,44 +36,35 @@ export function Tasks({
 
   return (
     <section className="panel wide" aria-labelledby="tasks-title">
-      <header className="panel-header row">
-        <div>
-          <h1 id="tasks-title">Tasks</h1>
-          <p className="lede">Every run of a workflow, newest first. Updates as tasks move.</p>
-        </div>
-        <div className="toolbar">
-          <label className="inline-field">
-            <span>Show</span>
-            <select
-              value={filter ?? ""}
-              onChange={(event) => {
-                const value = event.target.value;
-                setFilter(FILTERS.find((status) => status === value) ?? null);
-              }}
-            >
-              <option value="">All tasks</option>
-              {FILTERS.map((status) => (
-                <option key={status} value={status}>
-                  {statusLabel(status)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <button type="button" className="button primary" onClick={onStart}>
-            Start a task
-          </button>
-        </div>
-      </header>
+      <PanelHeader
+        id="tasks-title"
+        title="Tasks"
+        lede="Every run of a workflow, newest first. Updates as tasks move."
+      >
+        <label className="inline-field">
+          <span>Show</span>
+          <select
+            value={filter ?? ""}
+            onChange={(event) => {
+              const value = event.target.value;
+              setFilter(FILTERS.find((status) => status === value) ?? null);
+            }}
+          >
+            <option value="">All tasks</option>
+            {FILTERS.map((status) => (
+              <option key={status} value={status}>
+                {statusLabel(status)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" className="button primary" onClick={onStart}>
+          Start a task
+        </button>
+      </PanelHeader>
 
-      {done !== null && (
-        <p className="done" role="status">
-          {done}
-        </p>
-      )}
-      {load.state === "loading" && <p className="muted">Loading tasks…</p>}
-      {load.state === "failed" && (
-        <Problem title="Airlock could not list the tasks." message={load.message} />
-      )}
+      <Done message={done} />
+      <NotReady load={load} loading="Loading tasks…" failed="Airlock could not list the tasks." />
       {load.state === "ready" && load.data.length === 0 && (
         <div className="card empty">
           <h2>{filter === null ? "No tasks yet" : `No tasks are ${statusLabel(filter).toLowerCase()}`}</h2>
