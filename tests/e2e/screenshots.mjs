@@ -4,10 +4,13 @@
 // refused, an onboarding that remembers documents, a variance review, a renewal rejected,
 // a grant, two ratings, and three things left waiting in the inbox. Then the app opens on
 // that database and each view is photographed at the window's own size (1200 x 760).
+// Then, when `airlock-seed-history` is beside the app, the History view is shot again on
+// a 100,000-call history it seeds, with Task detail opened at a call from it.
 //
 //   node tests/e2e/screenshots.mjs OUT_DIR
-import { spawn } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { execFileSync, spawn } from "node:child_process";
+import { access, constants, mkdir, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { appBinary, launch, root } from "./app.mjs";
 import { openSection, openTask, waitForText } from "./views.mjs";
@@ -150,12 +153,10 @@ try {
 
   await openSection(browser, "Tasks");
   await shoot(browser, "tasks");
-  // Below the task's facts: its approvals (the edit opened), tool calls and history.
+  // Where the task stands, first: how it ended and the last decision; then its approvals
+  // (the edit opened).
   await openTask(browser, ids.edited);
   await browser.$("summary=What was changed").click();
-  await browser.execute(() => {
-    document.querySelector('[data-testid="task-approvals"]')?.closest(".card")?.scrollIntoView({ block: "start" });
-  });
   await shoot(browser, "task-detail");
 
   // A finished refund's cost (the offline model counts no tokens) and its rating, a second
@@ -175,7 +176,6 @@ try {
   await shoot(browser, "start");
 
   for (const [label, name] of [
-    ["History", "history"],
     ["Memory", "memory"],
     ["Lessons", "lessons"],
     ["Metrics", "metrics"],
@@ -195,4 +195,44 @@ try {
   process.exitCode = 1;
 } finally {
   await app?.stop();
+}
+
+/** The History view over a seeded 100,000-call history, and Task detail at one of its calls. */
+async function historyShots() {
+  const seeder = path.join(path.dirname(appBinary()), "airlock-seed-history");
+  try {
+    await access(seeder, constants.X_OK);
+  } catch {
+    console.log(`screenshots: no ${seeder}; history.png and history-call.png not taken`);
+    return;
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), "airlock-shots-"));
+  let seeded = null;
+  try {
+    execFileSync(seeder, ["--db", path.join(dir, "airlock.sqlite"), "--calls", "100000"], { stdio: "ignore" });
+    seeded = await launch(null, { dir });
+    const { browser } = seeded;
+    await openSection(browser, "History");
+    const rows = '[data-testid="history-viewport"] [role="row"][aria-label]';
+    await browser.$(rows).waitForDisplayed({ timeout: 30_000 });
+    await shoot(browser, "history");
+    // The newest refund's reply to its ticket, a few rows down, opened in its task.
+    const shown = await browser.$$(rows);
+    await shown[4].click();
+    await browser.$("li.focused").waitForDisplayed({ timeout: 30_000 });
+    await browser.$("li.focused").scrollIntoView({ block: "center" });
+    await shoot(browser, "history-call");
+  } finally {
+    await seeded?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.exitCode !== 1) {
+  try {
+    await historyShots();
+  } catch (error) {
+    console.error(`screenshots: FAILED: ${error.message}`);
+    process.exitCode = 1;
+  }
 }

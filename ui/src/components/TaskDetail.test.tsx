@@ -114,7 +114,7 @@ describe("TaskDetail", () => {
     const standing = await screen.findByTestId("task-standing");
     expect(standing).toHaveTextContent("Cancelled at rejected.");
     expect(standing).toHaveTextContent("Last decision: Rejected by sam: “Duplicate”");
-    expect(standing).toHaveTextContent("So far1 tool call, 1 decision by people");
+    expect(standing).toHaveTextContent("In all1 tool call, 1 decision by people");
     expect(within(standing).queryByRole("button", { name: "Review in Approvals" })).toBeNull();
   });
 

@@ -157,7 +157,7 @@ function Standing({
         <dd>
           <When at={task.updated_at} now={now} />
         </dd>
-        <dt>So far</dt>
+        <dt>{ended ? "In all" : "So far"}</dt>
         <dd>{tally}</dd>
       </dl>
     </div>
