@@ -5,7 +5,7 @@
 // Keys act on the selected item: `a` then `a` (or Enter) approve, `r` reject, `e` edit, `g`
 // approve and grant, `j`/`k` (or the arrows) move, Escape closes a form. Approving by key
 // takes a second key, so stray typing outside a field never approves anything.
-import { useEffect, useRef, useState } from "react";
+import { type ReactNode, useEffect, useRef, useState } from "react";
 import {
   answerApproval,
   createGrant,
@@ -766,42 +766,25 @@ export function Approvals({
 function Doubt({ call, now }: { call: InDoubtCall; now: number }) {
   return (
     <>
-      <div className="call-title">
-        <code className="tool">{call.tool}</code>
-        <span className="pill pill-attention">In doubt</span>
-      </div>
-      <p className="muted subline">
-        {call.workflow}
-        {call.state_name !== null && (
-          <>
-            {" "}
-            · step <code>{call.state_name}</code>
-          </>
-        )}{" "}
-        · task {shortId(call.task_id)}
-        {call.attempt > 1 && ` · attempt ${String(call.attempt)}`}
-      </p>
-      <div className="held">
-        <section aria-label="What it was asked to do">
-          <h3>What it was asked to do</h3>
-          <ArgsList args={call.args} />
-        </section>
-        <section aria-label="Why it is in doubt" className="why">
-          <h3>Why it is in doubt</h3>
-          <p>{call.reason === null ? "Its answer never came." : sentence(call.reason)}</p>
-          <p className="hint">
-            It carried the key <code>{call.idempotency_key}</code>; a system that records it can tell you
-            whether the call arrived.
-          </p>
-        </section>
-      </div>
+      <CallHeading
+        tool={call.tool}
+        pills={<span className="pill pill-attention">In doubt</span>}
+        workflow={call.workflow}
+        step={call.state_name}
+        taskId={call.task_id}
+        more={call.attempt > 1 ? ` · attempt ${String(call.attempt)}` : ""}
+      />
+      <WhatAndWhy what="What it was asked to do" args={call.args} why="Why it is in doubt">
+        <p>{call.reason === null ? "Its answer never came." : sentence(call.reason)}</p>
+        <p className="hint">
+          It carried the key <code>{call.idempotency_key}</code>; a system that records it can tell you
+          whether the call arrived.
+        </p>
+      </WhatAndWhy>
       <dl className="meta">
-        <div>
-          <dt>Called</dt>
-          <dd>
-            <When at={call.intent_at} now={now} /> for {call.requester}
-          </dd>
-        </div>
+        <Fact label="Called">
+          <When at={call.intent_at} now={now} /> for {call.requester}
+        </Fact>
       </dl>
     </>
   );
@@ -814,14 +797,92 @@ function sentence(text: string): string {
   return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 
+/** One fact of a card's footer: its label over its value. */
+function Fact({
+  label,
+  className,
+  title,
+  children,
+}: {
+  label: string;
+  className?: string | undefined;
+  title?: string | undefined;
+  children: ReactNode;
+}) {
+  return (
+    <div>
+      <dt>{label}</dt>
+      <dd className={className} title={title}>
+        {children}
+      </dd>
+    </div>
+  );
+}
+
+/** When the approval expires, marked when it is within the hour. */
 function Expiry({ approval, now }: { approval: ApprovalRow; now: number }) {
   return (
-    <dd
+    <Fact
+      label="Expires"
       className={approval.expires_at !== null && approval.expires_at - now < 3_600_000 ? "soon" : undefined}
       title={approval.expires_at === null ? undefined : formatDateTime(approval.expires_at)}
     >
       {timeLeft(approval.expires_at, now)}
-    </dd>
+    </Fact>
+  );
+}
+
+/** A held or doubtful call's heading: the tool and its pills, and where the call comes from. */
+function CallHeading({
+  tool,
+  pills,
+  workflow,
+  step,
+  taskId,
+  more = "",
+}: {
+  tool: string;
+  pills: ReactNode;
+  workflow: string;
+  step: string | null;
+  taskId: string;
+  /** Said last on the line (" · attempt 2"). */
+  more?: string;
+}) {
+  return (
+    <>
+      <div className="call-title">
+        <code className="tool">{tool}</code>
+        {pills}
+      </div>
+      <p className="muted subline">
+        {workflow}
+        {step !== null && (
+          <>
+            {" "}
+            · step <code>{step}</code>
+          </>
+        )}{" "}
+        · task {shortId(taskId)}
+        {more}
+      </p>
+    </>
+  );
+}
+
+/** What a call would do or was asked to do (its arguments), beside why it waits for a person. */
+function WhatAndWhy({ what, args, why, children }: { what: string; args: Args; why: string; children: ReactNode }) {
+  return (
+    <div className="held">
+      <section aria-label={what}>
+        <h3>{what}</h3>
+        <ArgsList args={args} />
+      </section>
+      <section aria-label={why} className="why">
+        <h3>{why}</h3>
+        {children}
+      </section>
+    </div>
   );
 }
 
@@ -831,30 +892,15 @@ function Checkpoint({ approval, now }: { approval: ApprovalRow; now: number }) {
     <>
       <p className="prompt">{approval.prompt}</p>
       <dl className="meta">
-        <div>
-          <dt>Workflow</dt>
-          <dd>{approval.workflow}</dd>
-        </div>
-        <div>
-          <dt>Step</dt>
-          <dd>
-            <code>{approval.state_name}</code>
-          </dd>
-        </div>
-        <div>
-          <dt>Approvers</dt>
-          <dd>{approval.approvers.join(", ")}</dd>
-        </div>
-        <div>
-          <dt>Requested</dt>
-          <dd>
-            <When at={approval.requested_at} now={now} /> by {approval.requester}
-          </dd>
-        </div>
-        <div>
-          <dt>Expires</dt>
-          <Expiry approval={approval} now={now} />
-        </div>
+        <Fact label="Workflow">{approval.workflow}</Fact>
+        <Fact label="Step">
+          <code>{approval.state_name}</code>
+        </Fact>
+        <Fact label="Approvers">{approval.approvers.join(", ")}</Fact>
+        <Fact label="Requested">
+          <When at={approval.requested_at} now={now} /> by {approval.requester}
+        </Fact>
+        <Expiry approval={approval} now={now} />
       </dl>
     </>
   );
@@ -888,17 +934,20 @@ function HeldCall({
   const escalated = held.escalate_at !== null && held.escalate_at <= now;
   return (
     <>
-      <div className="call-title">
-        <code className="tool">{held.tool}</code>
-        <span className={`pill pill-${riskTone(held.risk)}`}>
-          {`${held.risk.charAt(0).toUpperCase()}${held.risk.slice(1)} risk`}
-        </span>
-        {escalated && <span className="pill pill-attention">Escalated</span>}
-      </div>
-      <p className="muted subline">
-        {approval.workflow} · step <code>{approval.state_name}</code> · task{" "}
-        {shortId(approval.task_id)}
-      </p>
+      <CallHeading
+        tool={held.tool}
+        pills={
+          <>
+            <span className={`pill pill-${riskTone(held.risk)}`}>
+              {`${held.risk.charAt(0).toUpperCase()}${held.risk.slice(1)} risk`}
+            </span>
+            {escalated && <span className="pill pill-attention">Escalated</span>}
+          </>
+        }
+        workflow={approval.workflow}
+        step={approval.state_name}
+        taskId={approval.task_id}
+      />
       {compact ? (
         <p className="why-line">
           Held by {held.rule === null ? "the policy" : <strong>“{held.rule}”</strong>}
@@ -925,80 +974,56 @@ function HeldDetails({ approval, held, now }: { approval: ApprovalRow; held: Hel
   const otherSeen = held.seen.filter((value) => !value.path.startsWith("args."));
   return (
     <>
-      <div className="held">
-        <section aria-label="What it would do">
-          <h3>What it would do</h3>
-          <ArgsList args={held.args} />
-        </section>
-        <section aria-label="Why it waits" className="why">
-          <h3>Why it waits</h3>
-          <p>
-            {held.rule === null ? (
-              "The policy requires approval."
-            ) : (
-              <>
-                Rule <strong>“{held.rule}”</strong>
-                {held.condition !== null && (
-                  <>
-                    {" "}
-                    applies when <code>{held.condition}</code>
-                  </>
-                )}
-                .
-              </>
-            )}
+      <WhatAndWhy what="What it would do" args={held.args} why="Why it waits">
+        <p>
+          {held.rule === null ? (
+            "The policy requires approval."
+          ) : (
+            <>
+              Rule <strong>“{held.rule}”</strong>
+              {held.condition !== null && (
+                <>
+                  {" "}
+                  applies when <code>{held.condition}</code>
+                </>
+              )}
+              .
+            </>
+          )}
+        </p>
+        {held.seen.length > 0 && (
+          <dl className="seen">
+            {[...argsSeen, ...otherSeen].map((value) => (
+              <div key={value.path}>
+                <dt>
+                  <code>{value.path}</code>
+                </dt>
+                <dd>{valueWords(value.path.split(".").pop() ?? "", value.value)}</dd>
+              </div>
+            ))}
+          </dl>
+        )}
+        {held.condition_error !== null && (
+          <p className="bad-text">
+            Its condition could not be evaluated ({held.condition_error}), so it applies: approval
+            rules fail closed.
           </p>
-          {held.seen.length > 0 && (
-            <dl className="seen">
-              {[...argsSeen, ...otherSeen].map((value) => (
-                <div key={value.path}>
-                  <dt>
-                    <code>{value.path}</code>
-                  </dt>
-                  <dd>{valueWords(value.path.split(".").pop() ?? "", value.value)}</dd>
-                </div>
-              ))}
-            </dl>
-          )}
-          {held.condition_error !== null && (
-            <p className="bad-text">
-              Its condition could not be evaluated ({held.condition_error}), so it applies: approval
-              rules fail closed.
-            </p>
-          )}
-        </section>
-      </div>
+        )}
+      </WhatAndWhy>
       <dl className="meta">
-        <div>
-          <dt>Asked</dt>
-          <dd>
-            <When at={approval.requested_at} now={now} /> by {held.requester}
-          </dd>
-        </div>
-        <div>
-          <dt>Needs</dt>
-          <dd>{needsWords(approval, held)}</dd>
-        </div>
-        <div>
-          <dt>Expires</dt>
-          <Expiry approval={approval} now={now} />
-        </div>
+        <Fact label="Asked">
+          <When at={approval.requested_at} now={now} /> by {held.requester}
+        </Fact>
+        <Fact label="Needs">{needsWords(approval, held)}</Fact>
+        <Expiry approval={approval} now={now} />
         {held.escalate_to.length > 0 && held.escalate_at !== null && (
-          <div>
-            <dt>Escalation</dt>
-            <dd className={escalated ? "soon" : undefined} title={formatDateTime(held.escalate_at)}>
-              {escalated || escalatesIn === null
-                ? `Escalated: ${orWords(held.escalate_to)} may decide too`
-                : `${orWords(held.escalate_to)} may decide too in ${escalatesIn}`}
-            </dd>
-          </div>
+          <Fact label="Escalation" className={escalated ? "soon" : undefined} title={formatDateTime(held.escalate_at)}>
+            {escalated || escalatesIn === null
+              ? `Escalated: ${orWords(held.escalate_to)} may decide too`
+              : `${orWords(held.escalate_to)} may decide too in ${escalatesIn}`}
+          </Fact>
         )}
-        {held.four_eyes && (
-          <div>
-            <dt>Four eyes</dt>
-            <dd>{held.requester} may not approve it</dd>
-          </div>
-        )}
+        {held.four_eyes && <Fact label="Four eyes">{held.requester} may not approve it</Fact>}
       </dl>
     </>
   );
