@@ -1,7 +1,8 @@
 // Cancelling a task, from the Tasks list or the Task detail: an optional reason, then the
 // engine's answer in words (cancelled now, or asked to stop at its next safe point).
 import { useEffect, useRef, useState } from "react";
-import { cancelTask, describeError } from "../api";
+import { useAction } from "../action";
+import { cancelTask } from "../api";
 import type { CancelReply } from "../bindings/CancelReply";
 import type { TaskRow } from "../bindings/TaskRow";
 import type { TaskStatus } from "../bindings/TaskStatus";
@@ -44,8 +45,7 @@ export function CancelForm({
   onClose: () => void;
 }) {
   const [reason, setReason] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<string | null>(null);
+  const { busy, failure, run } = useAction();
   const field = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
     field.current?.focus({ preventScroll: true });
@@ -57,17 +57,11 @@ export function CancelForm({
       aria-label={`Cancel task ${shortId(task.id)}`}
       onSubmit={(event) => {
         event.preventDefault();
-        setBusy(true);
-        setFailure(null);
         const why = reason.trim();
-        cancelTask(task.id, why === "" ? null : why).then(
+        run(
+          () => cancelTask(task.id, why === "" ? null : why),
           (reply) => {
-            setBusy(false);
             onDone(cancelledWords(task, reply));
-          },
-          (error: unknown) => {
-            setBusy(false);
-            setFailure(describeError(error));
           },
         );
       }}

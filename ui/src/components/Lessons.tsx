@@ -3,7 +3,8 @@
 // nothing until a person accepts it (maybe in their own words) or dismisses it. Accepted
 // lessons are given to that workflow's agent steps with every request.
 import { useEffect, useState } from "react";
-import { describeError, listLessons, reviewLesson, taskDetail } from "../api";
+import { useAction } from "../action";
+import { listLessons, reviewLesson, taskDetail } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { LessonOrigin } from "../bindings/LessonOrigin";
 import type { LessonRow } from "../bindings/LessonRow";
@@ -242,24 +243,17 @@ function Proposed({
 }) {
   const [rewording, setRewording] = useState(false);
   const [words, setWords] = useState(lesson.text);
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
+  const { busy, failure, run } = useAction();
 
   const review = (accept: boolean, text: string | null) => {
-    setBusy(true);
-    setProblem(null);
-    reviewLesson(lesson.id, accept, text).then(
+    run(
+      () => reviewLesson(lesson.id, accept, text),
       () => {
-        setBusy(false);
         onDone(
           accept
             ? `Accepted: ${lesson.workflow}'s agents are given this lesson from their next request.`
             : "Dismissed: the lesson will not be given to any agent.",
         );
-      },
-      (error: unknown) => {
-        setBusy(false);
-        setProblem(describeError(error));
       },
     );
   };
@@ -284,7 +278,7 @@ function Proposed({
       ) : (
         <LessonText lesson={lesson} approval={approval} />
       )}
-      {problem !== null && <p className="bad-text">{problem}</p>}
+      {failure !== null && <p className="bad-text">{failure}</p>}
       <div className="actions">
         {rewording ? (
           <>

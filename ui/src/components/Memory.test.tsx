@@ -2,7 +2,7 @@ import { fireEvent, render, screen, waitFor, within } from "@testing-library/rea
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import type { MemoryEntry } from "../bindings/MemoryEntry";
-import { NOW, backend } from "../test/fixtures";
+import { NOW, backend, commandError } from "../test/fixtures";
 import { Memory, parseValue } from "./Memory";
 
 const w4: MemoryEntry = {
@@ -146,6 +146,29 @@ describe("Memory", () => {
 });
 
 describe("parseValue", () => {
+  it("says why forgetting failed, and reads memory again", async () => {
+    let reads = 0;
+    backend({
+      list_memory: () => {
+        reads += 1;
+        return [w4];
+      },
+      forget_memory: () => {
+        throw commandError("not_found", "memory entry m-1 was already replaced");
+      },
+    });
+    render(<Memory now={NOW} onOpenTask={noop} />);
+    await userEvent.click(await screen.findByRole("button", { name: /^Forget / }));
+    const confirm = screen.getByRole("group", { name: "Forget EMP-6010 w4" });
+    await userEvent.click(within(confirm).getByRole("button", { name: "Forget it" }));
+    expect(await screen.findByText(/already replaced/)).toHaveClass("bad-text");
+    expect(screen.queryByRole("status")).toBeNull();
+    await waitFor(() => {
+      expect(reads).toBe(2);
+    });
+    expect(within(confirm).getByRole("button", { name: "Forget it" })).toBeEnabled();
+  });
+
   it("reads JSON, takes a bare word as text, and refuses broken JSON", () => {
     expect(parseValue("42")).toEqual({ ok: true, value: 42 });
     expect(parseValue("phone")).toEqual({ ok: true, value: "phone" });

@@ -3,7 +3,8 @@
 // old and new values shown before saving; the old one stays in the history) or forgets one
 // (after a confirmation; a tombstone says who and when). Every change is recorded.
 import { Fragment, useState } from "react";
-import { correctMemory, describeError, forgetMemory, listMemory } from "../api";
+import { useAction } from "../action";
+import { correctMemory, forgetMemory, listMemory } from "../api";
 import type { MemoryEntry } from "../bindings/MemoryEntry";
 import type { MemoryState } from "../bindings/MemoryState";
 import { isoMoment, prettyJson } from "../format";
@@ -325,7 +326,7 @@ function CorrectForm({
   const [review, setReview] = useState<unknown>(undefined);
   const [reviewing, setReviewing] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, failure, run } = useAction();
 
   const check = () => {
     const parsed = parseValue(draft);
@@ -343,19 +344,8 @@ function CorrectForm({
   };
 
   const save = () => {
-    setBusy(true);
     setProblem(null);
-    correctMemory(entry.id, review, words.trim() === "" ? null : words.trim()).then(
-      () => {
-        setBusy(false);
-        onDone();
-      },
-      (error: unknown) => {
-        setBusy(false);
-        setProblem(describeError(error));
-        onGone();
-      },
-    );
+    run(() => correctMemory(entry.id, review, words.trim() === "" ? null : words.trim()), onDone, onGone);
   };
 
   return (
@@ -434,7 +424,7 @@ function CorrectForm({
               words.trim()
             )}
           </p>
-          {problem !== null && <p className="bad-text">{problem}</p>}
+          {failure !== null && <p className="bad-text">{failure}</p>}
           <div className="confirm">
             <span>Save this correction?</span>
             <button type="submit" className="button primary" disabled={busy}>
@@ -469,26 +459,13 @@ function ForgetForm({
   onDone: () => void;
   onGone: () => void;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
+  const { busy, failure, run } = useAction();
   const forget = () => {
-    setBusy(true);
-    setProblem(null);
-    forgetMemory(entry.id).then(
-      () => {
-        setBusy(false);
-        onDone();
-      },
-      (error: unknown) => {
-        setBusy(false);
-        setProblem(describeError(error));
-        onGone();
-      },
-    );
+    run(() => forgetMemory(entry.id), onDone, onGone);
   };
   return (
     <div className="memory-form">
-      {problem !== null && <p className="bad-text">{problem}</p>}
+      {failure !== null && <p className="bad-text">{failure}</p>}
       <div className="confirm" role="group" aria-label={`Forget ${entry.subject} ${entry.key}`}>
         <span>
           Forget {entry.subject}&apos;s {entry.key}?

@@ -2,7 +2,8 @@
 // why an edit of the policy file was refused, the grants that stand in for approvals (with a
 // one-click Revoke), and the people decisions are made for.
 import { useState } from "react";
-import { describeError, listGrants, policyInfo, revokeGrant } from "../api";
+import { useAction } from "../action";
+import { listGrants, policyInfo, revokeGrant } from "../api";
 import type { GrantRow } from "../bindings/GrantRow";
 import type { GrantState } from "../bindings/GrantState";
 import type { Person } from "../bindings/Person";
@@ -211,23 +212,11 @@ function GrantLine({
   now: number;
   onChanged: () => void;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<string | null>(null);
+  const { busy, failure, run } = useAction();
   const live = grant.state === "in_force";
   const revoke = () => {
-    setBusy(true);
-    setFailure(null);
-    revokeGrant(grant.id).then(
-      () => {
-        setBusy(false);
-        onChanged();
-      },
-      (error: unknown) => {
-        setBusy(false);
-        setFailure(describeError(error));
-        onChanged();
-      },
-    );
+    // Revoked or not, the list is read again: a failure may mean it had ended already.
+    run(() => revokeGrant(grant.id), onChanged, onChanged);
   };
   return (
     <tr aria-label={grantScope(grant)}>

@@ -1,7 +1,8 @@
 // Rating a task that has ended, as `airlock rate` does: 1 (poor) to 5 (excellent) and an
 // optional comment. A low rating that says why proposes a lesson for the workflow.
 import { useState } from "react";
-import { describeError, rateTask } from "../api";
+import { useAction } from "../action";
+import { rateTask } from "../api";
 import type { RatingView } from "../bindings/RatingView";
 import type { TaskStatus } from "../bindings/TaskStatus";
 import { formatDateTime } from "../format";
@@ -33,8 +34,7 @@ export function Rate({
 }) {
   const [score, setScore] = useState<number | null>(null);
   const [comment, setComment] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<string | null>(null);
+  const { busy, failure, run } = useAction();
   const ended = !canCancel(status);
 
   return (
@@ -64,19 +64,13 @@ export function Rate({
           onSubmit={(event) => {
             event.preventDefault();
             if (score === null) return;
-            setBusy(true);
-            setFailure(null);
             const said = comment.trim();
-            rateTask(taskId, score, said === "" ? null : said).then(
+            run(
+              () => rateTask(taskId, score, said === "" ? null : said),
               () => {
-                setBusy(false);
                 setScore(null);
                 setComment("");
                 onRated();
-              },
-              (error: unknown) => {
-                setBusy(false);
-                setFailure(describeError(error));
               },
             );
           }}

@@ -1,6 +1,7 @@
 // Start: pick a workflow of the workspace and fill in a form generated from its inputs.
 import { useState, type SyntheticEvent } from "react";
-import { describeError, listWorkflows, startTask } from "../api";
+import { useAction } from "../action";
+import { listWorkflows, startTask } from "../api";
 import type { InputInfo } from "../bindings/InputInfo";
 import type { WorkflowInfo } from "../bindings/WorkflowInfo";
 import { useLive } from "../live";
@@ -159,8 +160,7 @@ function InputsForm({
 }) {
   const [values, setValues] = useState<Values>(() => initialValues(workflow));
   const [problems, setProblems] = useState<string[]>([]);
-  const [failure, setFailure] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, failure, run, clear } = useAction();
 
   const submit = (event: SyntheticEvent) => {
     event.preventDefault();
@@ -172,16 +172,12 @@ function InputsForm({
       else if (parsed.value !== undefined) inputs[input.name] = parsed.value;
     }
     setProblems(found);
-    setFailure(null);
+    clear();
     if (found.length > 0) return;
-    setBusy(true);
-    startTask(workflow.name, inputs).then(
+    run(
+      () => startTask(workflow.name, inputs),
       (started) => {
         onStarted(started.task_id);
-      },
-      (error: unknown) => {
-        setFailure(describeError(error));
-        setBusy(false);
       },
     );
   };
