@@ -29,7 +29,7 @@ use crate::timeline;
 mod history;
 pub use history::{
     Allowance, HistoryCall, HistoryChoices, HistoryCursor, HistoryExport, HistoryOutcome,
-    HistoryQuery,
+    HistoryQuery, Refusal,
 };
 
 /// What the Overview panel shows: which build is running and where its data lives.
@@ -530,7 +530,8 @@ impl From<&EventRecord> for TimelineEntry {
     }
 }
 
-/// What became of a tool call; `intent_only` while the outcome is not recorded yet.
+/// What became of a tool call; `intent_only` while the outcome is not recorded yet;
+/// `refused` for a proposal that was refused and never made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
@@ -540,6 +541,7 @@ pub enum CallOutcome {
     InDoubt,
     Happened,
     NotHappened,
+    Refused,
 }
 
 impl From<Option<ToolCallOutcome>> for CallOutcome {
@@ -551,6 +553,7 @@ impl From<Option<ToolCallOutcome>> for CallOutcome {
             Some(ToolCallOutcome::InDoubt) => Self::InDoubt,
             Some(ToolCallOutcome::Happened) => Self::Happened,
             Some(ToolCallOutcome::NotHappened) => Self::NotHappened,
+            Some(ToolCallOutcome::Refused) => Self::Refused,
         }
     }
 }
@@ -1594,6 +1597,7 @@ pub fn typescript_bindings() -> Result<Vec<Binding>, ts_rs::ExportError> {
         one::<HistoryQuery>(&cfg)?,
         one::<HistoryOutcome>(&cfg)?,
         one::<Allowance>(&cfg)?,
+        one::<Refusal>(&cfg)?,
         one::<HistoryCursor>(&cfg)?,
         one::<HistoryCall>(&cfg)?,
         one::<HistoryChoices>(&cfg)?,

@@ -42,6 +42,7 @@ const OUTCOME_LABELS: Record<CallOutcome, string> = {
   in_doubt: "In doubt",
   happened: "Happened (confirmed)",
   not_happened: "Did not happen",
+  refused: "Refused",
 };
 
 export function outcomeLabel(outcome: CallOutcome): string {

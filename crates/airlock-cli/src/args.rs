@@ -229,6 +229,10 @@ pub struct HistoryArgs {
     /// What let the call through: policy (a rule), grant, or approval
     #[arg(long, value_name = "DECISION")]
     pub allowed_by: Option<String>,
+    /// What refused the call: policy (a rule denied it), person (rejected), expiry (its
+    /// approval expired), or check (the static checks)
+    #[arg(long, value_name = "REFUSAL")]
+    pub refused_by: Option<String>,
     /// Calls of this task (an id or the start of one)
     #[arg(long)]
     pub task: Option<String>,

@@ -7,7 +7,8 @@ use std::io::{BufWriter, Write};
 use airlock_engine::Engine;
 use airlock_engine::history::export_history_csv;
 use airlock_engine::store::{
-    AllowedBy, CallAllowance, HistoryFilter, HistoryRange, HistoryRow, OutcomeFilter,
+    AllowedBy, CallAllowance, CallRefusal, HistoryFilter, HistoryRange, HistoryRow, OutcomeFilter,
+    RefusedBy, ToolCallRecord,
 };
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -84,7 +85,7 @@ fn filter(engine: &Engine, a: &HistoryArgs) -> Result<HistoryFilter> {
         .map(|o| {
             OutcomeFilter::from_name(o).ok_or_else(|| {
                 Invalid(format!(
-                    "`{o}` is not an outcome: use pending, succeeded, failed, in_doubt, happened or not_happened"
+                    "`{o}` is not an outcome: use pending, succeeded, failed, in_doubt, happened, not_happened or refused"
                 ))
             })
         })
@@ -100,11 +101,23 @@ fn filter(engine: &Engine, a: &HistoryArgs) -> Result<HistoryFilter> {
             })
         })
         .transpose()?;
+    let refused_by = a
+        .refused_by
+        .as_deref()
+        .map(|o| {
+            RefusedBy::parse(o).ok_or_else(|| {
+                Invalid(format!(
+                    "`{o}` is not a refusal: use policy, person, expiry or check"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(HistoryFilter {
         server: a.server.clone(),
         tool: a.tool.clone(),
         outcome,
         allowed_by,
+        refused_by,
         task: a.task.clone(),
         workflow: a.workflow.clone(),
         since: a
@@ -120,6 +133,34 @@ fn filter(engine: &Engine, a: &HistoryArgs) -> Result<HistoryFilter> {
         approved_by: a.approved_by.clone(),
         text: a.search.clone(),
     })
+}
+
+/// What decided the call, in a few words: what let it through, or what refused it.
+fn decision_words(c: &ToolCallRecord) -> String {
+    match &c.refusal {
+        Some(refusal) => refusal_words(refusal),
+        None => allowed_words(c.allowed.as_ref()),
+    }
+}
+
+fn refusal_words(r: &CallRefusal) -> String {
+    let rule = |rule: &Option<String>| match rule {
+        Some(rule) => format!(" (rule “{rule}”)"),
+        None => String::new(),
+    };
+    match r {
+        CallRefusal::Policy {
+            rule: Some(rule), ..
+        } => format!("denied by rule “{rule}”"),
+        CallRefusal::Policy { rule: None, .. } => "denied: no rule allows it".into(),
+        CallRefusal::Person {
+            rejected_by,
+            rule: r,
+            ..
+        } => format!("rejected by {rejected_by}{}", rule(r)),
+        CallRefusal::Expiry { rule: r, .. } => format!("approval expired{}", rule(r)),
+        CallRefusal::Check => "refused by the checks".into(),
+    }
 }
 
 fn allowed_words(a: Option<&CallAllowance>) -> String {
@@ -143,7 +184,7 @@ fn line(row: &HistoryRow) -> String {
         row.workflow,
         c.tool,
         c.outcome.map_or("pending", |o| o.as_str()),
-        allowed_words(c.allowed.as_ref())
+        decision_words(c)
     )
 }
 
@@ -165,5 +206,6 @@ fn row_json(row: &HistoryRow) -> Value {
         "intent_at": c.intent_at,
         "outcome_at": c.outcome_at,
         "allowed": c.allowed,
+        "refusal": c.refusal,
     })
 }

@@ -97,6 +97,54 @@ fn filters_table_json_and_csv() {
         "{written}"
     );
 
+    // Refused calls (SeedPlan::refused_by): 23 and 223 held and rejected by dan, 76 and 276
+    // denied by a rule. Each says what refused it, in JSON, in the table and in the CSV.
+    let (code, v) = sb.json(["history", "--outcome", "refused"]).expect("json");
+    assert_eq!(code, Some(0));
+    assert_eq!(v["total"], 4, "{v}");
+    let (_, v) = sb
+        .json(["history", "--refused-by", "person"])
+        .expect("json");
+    assert_eq!(v["total"], 2, "{v}");
+    assert_eq!(v["calls"][0]["id"], format!("c{:031x}", 223));
+    assert_eq!(v["calls"][0]["outcome"], "refused");
+    assert_eq!(v["calls"][0]["refusal"]["by"], "person");
+    assert_eq!(v["calls"][0]["refusal"]["rejected_by"], "dan");
+    assert_eq!(v["calls"][0]["allowed"], serde_json::Value::Null);
+    let (code, out, _) = text(&sb, &["history", "--refused-by", "policy", "--limit", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("refused") && out.contains("denied by rule “no writes for closed accounts”"),
+        "{out}"
+    );
+    let (_, out, _) = text(&sb, &["history", "--refused-by", "person", "--limit", "1"]);
+    assert!(
+        out.contains("rejected by dan (rule “new accounts need IT”)"),
+        "{out}"
+    );
+    let refused_csv = sb.path().join("refused.csv");
+    let (code, _, err) = text(
+        &sb,
+        &[
+            "history",
+            "--refused-by",
+            "person",
+            "--csv",
+            refused_csv.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let written = std::fs::read_to_string(&refused_csv).expect("csv");
+    let rows: Vec<&str> = written.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 3, "{written}");
+    assert!(
+        rows[1].contains(",refused,,person,new accounts need IT,,dan,"),
+        "{written}"
+    );
+    let (code, _, err) = text(&sb, &["history", "--refused-by", "someone"]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("`someone` is not a refusal"), "{err}");
+
     // Nothing matches: said in words.
     let (code, out, _) = text(&sb, &["history", "--tool", "erp.nothing"]);
     assert_eq!(code, Some(0));

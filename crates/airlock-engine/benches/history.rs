@@ -24,8 +24,8 @@ use std::time::Instant;
 use airlock_engine::history::export_history_csv;
 use airlock_engine::history_seed::{SeedPlan, seed_history, seeded_tools};
 use airlock_engine::store::{
-    AllowedBy, HistoryFilter, HistoryKey, HistoryRange, OutcomeFilter, Store, StoreOptions,
-    ToolCallOutcome,
+    AllowedBy, HistoryFilter, HistoryKey, HistoryRange, OutcomeFilter, RefusedBy, Store,
+    StoreOptions, ToolCallOutcome,
 };
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -137,6 +137,15 @@ async fn run() -> Res<()> {
     };
     let (approver_page_ms, n) = median_ms(|| page(s, &by_carol, &top, 0)).await?;
     check(n == 100, "approver page")?;
+    // Refused proposals: 2,000 rows (1 in 50), half of them rejected by a person.
+    let rejected = HistoryFilter {
+        refused_by: Some(RefusedBy::Person),
+        ..HistoryFilter::default()
+    };
+    let (refused_page_ms, n) = median_ms(|| page(s, &rejected, &top, 0)).await?;
+    check(n == 100, "refused page")?;
+    let (refused_count_ms, refused) = median_ms(|| count(s, &rejected)).await?;
+    check(refused == CALLS / 100, "refused count")?;
     let payout = HistoryFilter {
         workflow: Some("payout".into()),
         ..HistoryFilter::default()
@@ -165,6 +174,8 @@ async fn run() -> Res<()> {
          count_ms={count_ms:.2} deep_page_ms={deep_page_ms:.2} next_page_ms={next_page_ms:.2} \
          filtered_page_ms={filtered_page_ms:.2} filtered_count_ms={filtered_count_ms:.2} \
          filtered={filtered} approver_page_ms={approver_page_ms:.2} \
+         refused_page_ms={refused_page_ms:.2} refused_count_ms={refused_count_ms:.2} \
+         refused={refused} \
          workflow_page_ms={workflow_page_ms:.2} text_page_ms={text_page_ms:.2} \
          text_count_ms={text_count_ms:.2} choices_ms={choices_ms:.2} csv_all_ms={csv_all_ms:.0} \
          csv_mb={:.1} seed_s={seed_s:.1} db_mb={db_mb:.0}",

@@ -3,14 +3,17 @@
 //! policy in force decides for the task's requester, a grant may stand in for an approval,
 //! and a call that needs people is held as an approval. A call that people approved is
 //! checked against the policy once more when it is about to run, so a permission revoked
-//! in between blocks it.
+//! in between blocks it. A refusal says what refused the call (`CallRefusal`); the runner
+//! records it as a ledger row whose outcome is `refused`, in the commit with the refusal.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use airlock_policy::{CallFacts, Effect, Identities, Policy, PolicyDecision};
-use airlock_store::{ApprovalStatus, ApprovalWrite, CallAllowance, GrantRecord, HeldCall, Millis};
+use airlock_store::{
+    ApprovalStatus, ApprovalWrite, CallAllowance, CallRefusal, GrantRecord, HeldCall, Millis,
+};
 use airlock_workflow::glob_matches;
 use serde_json::Value;
 
@@ -82,8 +85,12 @@ pub(crate) enum Verdict {
     /// Make the call, with these arguments (an approver may have edited them); what let
     /// it through goes on its ledger row.
     Proceed { args: Value, allowed: CallAllowance },
-    /// Do not make it, for this reason (told to the model, or the step's error).
-    Refuse { reason: String },
+    /// Do not make it, for this reason (told to the model, or the step's error); what
+    /// refused it goes on the ledger row that records the refusal.
+    Refuse {
+        reason: String,
+        refusal: CallRefusal,
+    },
     /// Held for people: the approval request is in `writes`.
     Hold,
 }
@@ -283,7 +290,13 @@ impl Inner {
                 let reason = refusal(&decision, reason);
                 Ok(GateResult {
                     events: vec![recorded(None, Some(reason.clone()))],
-                    verdict: Verdict::Refuse { reason },
+                    verdict: Verdict::Refuse {
+                        reason,
+                        refusal: CallRefusal::Policy {
+                            rule: decision.rule.clone(),
+                            approval_id: None,
+                        },
+                    },
                     approval: None,
                 })
             }
@@ -375,19 +388,31 @@ impl Inner {
         call_index: i64,
         approval: airlock_store::ApprovalRecord,
     ) -> Result<GateResult, EngineError> {
-        let refuse = |reason: String| GateResult {
-            verdict: Verdict::Refuse { reason },
+        let refuse = |reason: String, refusal: CallRefusal| GateResult {
+            verdict: Verdict::Refuse { reason, refusal },
             events: Vec::new(),
             approval: None,
         };
+        let held_rule = approval.held_call.as_ref().and_then(|h| h.rule.clone());
         match &approval.status {
-            ApprovalStatus::Rejected { by, reason, .. } => Ok(refuse(match reason {
-                Some(reason) => format!("refused: {by} rejected this call: {reason}"),
-                None => format!("refused: {by} rejected this call"),
-            })),
+            ApprovalStatus::Rejected { by, reason, .. } => Ok(refuse(
+                match reason {
+                    Some(reason) => format!("refused: {by} rejected this call: {reason}"),
+                    None => format!("refused: {by} rejected this call"),
+                },
+                CallRefusal::Person {
+                    approval_id: approval.id.clone(),
+                    rejected_by: by.clone(),
+                    rule: held_rule,
+                },
+            )),
             ApprovalStatus::Expired { .. } => Ok(refuse(
                 "refused: the approval expired before anyone decided, so the call was not made"
                     .into(),
+                CallRefusal::Expiry {
+                    approval_id: approval.id.clone(),
+                    rule: held_rule,
+                },
             )),
             ApprovalStatus::Pending => {
                 // Only reached when the task was moved on without the decision (it should
@@ -432,7 +457,13 @@ impl Inner {
                         );
                         Ok(GateResult {
                             events: vec![event(Some(reason.clone()))],
-                            verdict: Verdict::Refuse { reason },
+                            verdict: Verdict::Refuse {
+                                reason,
+                                refusal: CallRefusal::Policy {
+                                    rule: decision.rule.clone(),
+                                    approval_id: Some(approval.id.clone()),
+                                },
+                            },
                             approval: None,
                         })
                     }

@@ -11,7 +11,7 @@ use airlock_store::{
 };
 
 /// The columns, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 20] = [
     "intent_at",
     "outcome_at",
     "call_id",
@@ -23,8 +23,10 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "attempt",
     "outcome",
     "allowed_by",
+    "refused_by",
     "rule",
     "approved_by",
+    "rejected_by",
     "approval_or_grant",
     "resolved_by",
     "args",
@@ -61,10 +63,13 @@ pub fn write_csv_record<W: Write, S: AsRef<str>>(out: &mut W, fields: &[S]) -> s
 }
 
 /// A row's fields, in [`CSV_COLUMNS`] order. Times are UTC, ISO 8601 with milliseconds;
-/// arguments and results are their JSON.
-pub fn csv_fields(row: &HistoryRow) -> [String; 18] {
+/// arguments and results are their JSON. A refused call has `refused` as its outcome,
+/// what refused it in `refused_by`, the rule that denied it (or asked for the approval)
+/// in `rule`, the approval in `approval_or_grant`, and why in `error`.
+pub fn csv_fields(row: &HistoryRow) -> [String; 20] {
     let c = &row.call;
     let allowed = c.allowed.as_ref();
+    let refused = c.refusal.as_ref();
     [
         utc_time(c.intent_at),
         c.outcome_at.map(utc_time).unwrap_or_default(),
@@ -80,16 +85,26 @@ pub fn csv_fields(row: &HistoryRow) -> [String; 18] {
             .map(|a| a.kind().as_str())
             .unwrap_or_default()
             .to_owned(),
+        refused
+            .map(|r| r.kind().as_str())
+            .unwrap_or_default()
+            .to_owned(),
         allowed
             .and_then(|a| a.rule())
+            .or_else(|| refused.and_then(|r| r.rule()))
             .unwrap_or_default()
             .to_owned(),
         allowed
             .and_then(|a| a.approver())
             .unwrap_or_default()
             .to_owned(),
+        refused
+            .and_then(|r| r.rejected_by())
+            .unwrap_or_default()
+            .to_owned(),
         allowed
             .and_then(|a| a.reference())
+            .or_else(|| refused.and_then(|r| r.approval()))
             .unwrap_or_default()
             .to_owned(),
         c.resolved_by.clone().unwrap_or_default(),

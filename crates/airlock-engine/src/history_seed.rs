@@ -1,7 +1,7 @@
 //! A large, known history for benchmarks and end-to-end tests: ended tasks whose tool
 //! calls went through the same commits, events and ledger rows a run writes (intent,
 //! policy decision, held calls and their approvals, grants, outcomes, calls in doubt that
-//! a person settled), without running workflows or servers. `airlock-seed-history` is its
+//! a person settled, refused calls), without running workflows or servers. `airlock-seed-history` is its
 //! command line; `docs/benchmarks.md` says how to call it.
 //!
 //! Everything is a function of the call's number, so a test knows its answers: see
@@ -11,8 +11,9 @@
 use std::sync::Arc;
 
 use airlock_store::{
-    ApprovalStatus, ApprovalWrite, CallAllowance, CommitOutcome, HeldCall, Millis, NewEvent,
-    NewTask, StepWrite, Store, TaskCommit, TaskProjection, ToolCallOutcome, ToolCallWrite,
+    AllowedBy, ApprovalStatus, ApprovalWrite, CallAllowance, CallRefusal, CommitOutcome,
+    HeldCall, Millis, NewEvent, NewTask, RefusedBy, StepWrite, Store, TaskCommit,
+    TaskProjection, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::EndStatus;
 use serde_json::{Value, json};
@@ -124,6 +125,10 @@ pub const RESOLVER: &str = "carol";
 pub const GRANT_ID: &str = "seed-grant-replies";
 /// The rule the grant stands in for.
 pub const GRANT_RULE: &str = "replies to requesters need approval";
+/// Who rejects the held writes that are refused.
+pub const REJECTER: &str = "dan";
+/// The rule that denies the writes a policy refuses.
+pub const DENY_RULE: &str = "no writes for closed accounts";
 
 /// What to seed. With `calls_per_task = 10` (the default), for call `i` (counted from 0
 /// across all tasks, oldest first) of task `n = i / 10`, position `k = i % 10` in it:
@@ -131,10 +136,14 @@ pub const GRANT_RULE: &str = "replies to requesters need approval";
 /// - the task is of workflow `WORKFLOWS[n % 3]` and the call calls its `tools[k % 10]`
 ///   ([`SeedPlan::tool`]); arguments name who the task is about (`C-{n % 500}` for a
 ///   refund's customer) and a reference `SO-{i}`;
-/// - the outcome is `failed` when `i % 50 == 7`, `in_doubt` settled as `happened` by
-///   [`RESOLVER`] when `i % 1000 == 13`, otherwise `succeeded`;
-/// - it was held by the workflow's `held_rule` and approved by `APPROVERS[(n / 4) % 2]`
-///   when `k == 3` (the workflow's write) and `n % 4 == 0`; let through by the grant
+/// - it was refused, never made (outcome `refused`, its step gave up), when `k == 3` (the
+///   workflow's write) and `n % 20 == 2` — held by the workflow's `held_rule`, rejected by
+///   [`REJECTER`] — or when `k == 6` (a later write) and `n % 20 == 7` — denied by the rule
+///   [`DENY_RULE`] ([`SeedPlan::refused_by`]);
+/// - otherwise the outcome is `failed` when `i % 50 == 7`, `in_doubt` settled as
+///   `happened` by [`RESOLVER`] when `i % 1000 == 13`, otherwise `succeeded`;
+/// - a call that was not refused was held by the workflow's `held_rule` and approved by
+///   `APPROVERS[(n / 4) % 2]` when `k == 3` and `n % 4 == 0`; let through by the grant
 ///   [`GRANT_ID`] when `k == 5` (the reply) and `n % 10 == 1`; otherwise allowed by a
 ///   policy rule.
 #[derive(Clone, Debug)]
@@ -202,7 +211,18 @@ impl SeedPlan {
         Self::workflow(n).tools[usize::try_from(k % 10).unwrap_or(0)]
     }
 
-    /// What call `i`'s outcome is.
+    /// What refused call `i`, if it was refused.
+    pub fn refused_by(&self, i: u64) -> Option<RefusedBy> {
+        let cpt = u64::from(self.calls_per_task.max(1));
+        let (n, k) = (i / cpt, i % cpt);
+        match (k, n % 20) {
+            (3, 2) => Some(RefusedBy::Person),
+            (6, 7) => Some(RefusedBy::Policy),
+            _ => None,
+        }
+    }
+
+    /// What call `i`'s outcome is, when it was not refused.
     pub fn outcome(i: u64) -> ToolCallOutcome {
         if i % 50 == 7 {
             ToolCallOutcome::Failed
@@ -213,16 +233,19 @@ impl SeedPlan {
         }
     }
 
-    /// How call `i` got through the policy (without ids and rules).
-    pub fn allowed_by(&self, i: u64) -> airlock_store::AllowedBy {
+    /// How call `i` got through the policy (without ids and rules); `None` when it was
+    /// refused.
+    pub fn allowed_by(&self, i: u64) -> Option<AllowedBy> {
         let cpt = u64::from(self.calls_per_task.max(1));
         let (n, k) = (i / cpt, i % cpt);
-        if k == 3 && n.is_multiple_of(4) {
-            airlock_store::AllowedBy::Approval
+        if self.refused_by(i).is_some() {
+            None
+        } else if k == 3 && n.is_multiple_of(4) {
+            Some(AllowedBy::Approval)
         } else if k == 5 && n % 10 == 1 {
-            airlock_store::AllowedBy::Grant
+            Some(AllowedBy::Grant)
         } else {
-            airlock_store::AllowedBy::Policy
+            Some(AllowedBy::Policy)
         }
     }
 }
@@ -428,7 +451,10 @@ async fn seed_task(
                 attempt: 1,
             });
         };
-        let decided = |effect: &str, rule: &str, via: Option<String>| TaskEvent::PolicyDecided {
+        let decided_because = |effect: &str,
+                               rule: &str,
+                               via: Option<String>,
+                               reason: Option<String>| TaskEvent::PolicyDecided {
             step_no,
             call_index: 0,
             tool: tool.to_owned(),
@@ -438,56 +464,141 @@ async fn seed_task(
             seen: json!({ "tool": tool, subject_key: subject }),
             policy_version: "5eed5eed5eed".to_owned(),
             via,
-            reason: None,
+            reason,
         };
+        let decided =
+            |effect: &str, rule: &str, via: Option<String>| decided_because(effect, rule, via, None);
 
-        let allowed = match plan.allowed_by(i) {
-            airlock_store::AllowedBy::Approval => {
-                // Held a few minutes before it ran, then approved.
-                let rule = flow.held_rule;
-                let approval_id = format!("a{i:031x}");
-                let approver = APPROVERS[usize::try_from((n / 4) % 2).unwrap_or(0)];
-                start(&mut t);
-                t.push(decided("require_approval", rule, None));
-                t.push(TaskEvent::CallHeld {
-                    approval_id: approval_id.clone(),
-                    step_no,
+        // Held for a person a few minutes before it was decided; the approval's id.
+        let hold = async |t: &mut SeedTask<'_>| -> Result<String, EngineError> {
+            let rule = flow.held_rule;
+            let approval_id = format!("a{i:031x}");
+            start(t);
+            t.push(decided("require_approval", rule, None));
+            t.push(TaskEvent::CallHeld {
+                approval_id: approval_id.clone(),
+                step_no,
+                call_index: 0,
+                tool: tool.to_owned(),
+                args_hash: hash.clone(),
+                rule: Some(rule.to_owned()),
+                approvers: vec![flow.approvers.into()],
+                expires_at: None,
+            });
+            t.approvals.push(ApprovalWrite::Request {
+                id: approval_id.clone(),
+                step_no,
+                state_name: state.clone(),
+                prompt: format!(
+                    "`{tool}` wants to run for task {} ({workflow}): rule “{rule}”",
+                    t.id
+                ),
+                approvers: vec![flow.approvers.into()],
+                requested_at: at - 180_000,
+                expires_at: None,
+                tool_call_id: None,
+                args_hash: Some(hash.clone()),
+                policy_version: Some("5eed5eed5eed".into()),
+                held_call: Some(Box::new(HeldCall {
                     call_index: 0,
                     tool: tool.to_owned(),
-                    args_hash: hash.clone(),
+                    args: args.clone(),
+                    risk: "write".into(),
                     rule: Some(rule.to_owned()),
-                    approvers: vec![flow.approvers.into()],
-                    expires_at: None,
-                });
-                t.approvals.push(ApprovalWrite::Request {
-                    id: approval_id.clone(),
-                    step_no,
-                    state_name: state.clone(),
-                    prompt: format!(
-                        "`{tool}` wants to run for task {} ({workflow}): rule “{rule}”",
-                        t.id
-                    ),
-                    approvers: vec![flow.approvers.into()],
-                    requested_at: at - 180_000,
-                    expires_at: None,
-                    tool_call_id: None,
-                    args_hash: Some(hash.clone()),
-                    policy_version: Some("5eed5eed5eed".into()),
-                    held_call: Some(Box::new(HeldCall {
+                    seen: json!({}),
+                    requester: requester.to_owned(),
+                    approvals: 1,
+                    escalate_at: None,
+                    escalate_to: Vec::new(),
+                    four_eyes: false,
+                })),
+            });
+            t.commit(at - 180_000).await?;
+            Ok(approval_id)
+        };
+        if let Some(by) = plan.refused_by(i) {
+            let (refusal, reason) = match by {
+                RefusedBy::Person => {
+                    let approval_id = hold(&mut t).await?;
+                    let why = "a duplicate of an earlier request";
+                    t.approvals.push(ApprovalWrite::Decide {
+                        id: approval_id.clone(),
+                        status: ApprovalStatus::Rejected {
+                            by: REJECTER.to_owned(),
+                            at,
+                            reason: Some(why.to_owned()),
+                        },
+                    });
+                    t.push(TaskEvent::CallApprovalDecided {
+                        approval_id: approval_id.clone(),
                         call_index: 0,
-                        tool: tool.to_owned(),
-                        args: args.clone(),
-                        risk: "write".into(),
-                        rule: Some(rule.to_owned()),
-                        seen: json!({}),
-                        requester: requester.to_owned(),
-                        approvals: 1,
-                        escalate_at: None,
-                        escalate_to: Vec::new(),
-                        four_eyes: false,
-                    })),
-                });
-                t.commit(at - 180_000).await?;
+                        decision: Decision::Rejected,
+                        by: Some(REJECTER.to_owned()),
+                        reason: Some(why.to_owned()),
+                        edited_args: None,
+                    });
+                    (
+                        CallRefusal::Person {
+                            approval_id,
+                            rejected_by: REJECTER.to_owned(),
+                            rule: Some(flow.held_rule.to_owned()),
+                        },
+                        format!("refused: {REJECTER} rejected this call: {why}"),
+                    )
+                }
+                _ => {
+                    start(&mut t);
+                    let reason = format!(
+                        "refused by policy rule “{DENY_RULE}”: the account is closed"
+                    );
+                    t.push(decided_because(
+                        "deny",
+                        DENY_RULE,
+                        None,
+                        Some(reason.clone()),
+                    ));
+                    (
+                        CallRefusal::Policy {
+                            rule: Some(DENY_RULE.to_owned()),
+                            approval_id: None,
+                        },
+                        reason,
+                    )
+                }
+            };
+            t.calls.push(ToolCallWrite::Refused {
+                id: SeedPlan::call_id(i),
+                step_no,
+                attempt: 1,
+                call_index: 0,
+                tool: tool.to_owned(),
+                args: args.clone(),
+                args_hash: hash.clone(),
+                idempotency_key: idempotency_key(&t.id, step_no, 0),
+                idempotent: SeedWorkflow::reads(tool),
+                refusal,
+                reason: reason.clone(),
+            });
+            t.steps.push(StepWrite::End {
+                step_no,
+                outcome: "failed".into(),
+                error: Some(reason.clone()),
+            });
+            t.push(TaskEvent::StepGaveUp {
+                step_no,
+                state: state.clone(),
+                error: reason,
+                next: Some(next.clone()),
+            });
+            t.commit(at).await?;
+            continue;
+        }
+
+        let allowed = match plan.allowed_by(i) {
+            Some(AllowedBy::Approval) => {
+                let rule = flow.held_rule;
+                let approval_id = hold(&mut t).await?;
+                let approver = APPROVERS[usize::try_from((n / 4) % 2).unwrap_or(0)];
                 t.approvals.push(ApprovalWrite::Decide {
                     id: approval_id.clone(),
                     status: ApprovalStatus::Approved {
@@ -516,7 +627,7 @@ async fn seed_task(
                     rule: Some(rule.to_owned()),
                 }
             }
-            airlock_store::AllowedBy::Grant => {
+            Some(AllowedBy::Grant) => {
                 let rule = GRANT_RULE;
                 start(&mut t);
                 t.push(decided(
@@ -529,7 +640,8 @@ async fn seed_task(
                     rule: Some(rule.to_owned()),
                 }
             }
-            airlock_store::AllowedBy::Policy => {
+            // `None` (refused) was seeded above.
+            Some(AllowedBy::Policy) | None => {
                 let rule = if SeedWorkflow::reads(tool) {
                     "reads are allowed"
                 } else {
@@ -668,7 +780,8 @@ async fn seed_task(
     if t.proj.status.is_terminal() {
         return Ok((last - first, t.commits));
     }
-    // The last call failed or was in doubt: the task still ends, where on_error led.
+    // The last call failed, was refused or was in doubt: the task still ends, where
+    // on_error led.
     t.push(TaskEvent::Ended {
         state: "done".into(),
         status: EndStatus::Succeeded,

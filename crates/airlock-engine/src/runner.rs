@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_store::{
-    ApprovalWrite, CallAllowance, LessonSource, MemoryQuery, Millis, NewMemory, StepWrite,
-    StoreError, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+    ApprovalWrite, CallAllowance, CallRefusal, LessonSource, MemoryQuery, Millis, NewMemory,
+    StepWrite, StoreError, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{EndStatus, Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
@@ -31,6 +31,9 @@ use crate::model::{ModelReply, ModelRequest, Turn};
 use crate::tool_host::{ProgressSink, ToolError, ToolInfo, ToolProgress, ToolRequest};
 
 mod postconditions;
+mod refusals;
+
+use refusals::Refused;
 
 /// Flushed at least this often even when only pure transitions pile up (a looping workflow).
 const MAX_DRAFT_EVENTS: usize = 256;
@@ -687,35 +690,43 @@ impl Runner {
                 return Ok(());
             }
         };
-        let Some(info) = self.inner.tools.describe(&tool_state.tool) else {
-            self.give_up(
-                state,
-                ToolError::Unknown(tool_state.tool.clone()).to_string(),
-            );
-            return Ok(());
-        };
-        if let Err(problem) = self.inner.checks.validate(&info.input_schema, &args) {
-            self.give_up(
-                state,
-                format!(
+        let info = self.inner.tools.describe(&tool_state.tool);
+        let idempotent = tool_state
+            .idempotent
+            .unwrap_or(info.as_ref().is_some_and(ToolInfo::safe_to_repeat));
+        let refused = match &info {
+            None => Some(ToolError::Unknown(tool_state.tool.clone()).to_string()),
+            Some(info) => match self.inner.checks.validate(&info.input_schema, &args) {
+                Err(problem) => Some(format!(
                     "arguments for `{}` do not match its input schema: {problem}",
                     info.name
-                ),
-            );
-            return Ok(());
-        }
-        if let Err(held) = check_pin(&self.inner, &info).await {
-            self.give_up(state, held);
-            return Ok(());
-        }
-        match self.gate(state, &info, &args, 0, step_is_new).await? {
-            Verdict::Proceed { args, allowed } => {
-                let idempotent = tool_state.idempotent.unwrap_or(info.safe_to_repeat());
-                self.intend(tool_state.tool.clone(), args, 0, idempotent, allowed);
-            }
-            Verdict::Refuse { reason } => self.give_up(state, reason),
-            Verdict::Hold => {}
-        }
+                )),
+                Ok(()) => check_pin(&self.inner, info).await.err(),
+            },
+        };
+        let (reason, refusal) = match (info, refused) {
+            (Some(info), None) => match self.gate(state, &info, &args, 0, step_is_new).await? {
+                Verdict::Proceed { args, allowed } => {
+                    self.intend(tool_state.tool.clone(), args, 0, idempotent, allowed);
+                    return Ok(());
+                }
+                Verdict::Hold => return Ok(()),
+                Verdict::Refuse { reason, refusal } => (reason, refusal),
+            },
+            (_, reason) => (
+                reason.unwrap_or_else(|| "refused".into()),
+                CallRefusal::Check,
+            ),
+        };
+        self.record_refusal(Refused {
+            tool: &tool_state.tool,
+            args: &args,
+            call_index: 0,
+            idempotent,
+            refusal,
+            reason: &reason,
+        });
+        self.give_up(state, reason);
         Ok(())
     }
 
@@ -1108,38 +1119,44 @@ impl Runner {
                                 }
                             }
                         };
-                        match (info, refusal) {
+                        let idempotent = info.as_ref().is_some_and(ToolInfo::safe_to_repeat);
+                        let (reason, refusal) = match (info, refusal) {
                             (Some(info), None) => {
                                 match self.gate(&state, &info, &call.args, index, false).await? {
-                                    Verdict::Proceed { args, allowed } => self.intend(
-                                        call.tool.clone(),
-                                        args,
-                                        index,
-                                        info.safe_to_repeat(),
-                                        allowed,
-                                    ),
-                                    Verdict::Refuse { reason } => {
-                                        self.draft.push(TaskEvent::ToolRefused {
-                                            step_no,
-                                            attempt,
-                                            call_index: index,
-                                            tool: call.tool.clone(),
-                                            reason,
-                                        })
+                                    Verdict::Proceed { args, allowed } => {
+                                        self.intend(
+                                            call.tool.clone(),
+                                            args,
+                                            index,
+                                            idempotent,
+                                            allowed,
+                                        );
+                                        return Ok(());
                                     }
-                                    Verdict::Hold => {}
+                                    Verdict::Hold => return Ok(()),
+                                    Verdict::Refuse { reason, refusal } => (reason, refusal),
                                 }
                             }
-                            (_, refusal) => {
-                                self.draft.push(TaskEvent::ToolRefused {
-                                    step_no,
-                                    attempt,
-                                    call_index: index,
-                                    tool: call.tool.clone(),
-                                    reason: refusal.unwrap_or_else(|| "refused".into()),
-                                });
-                            }
-                        }
+                            (_, refusal) => (
+                                refusal.unwrap_or_else(|| "refused".into()),
+                                CallRefusal::Check,
+                            ),
+                        };
+                        self.record_refusal(Refused {
+                            tool: &call.tool,
+                            args: &call.args,
+                            call_index: index,
+                            idempotent,
+                            refusal,
+                            reason: &reason,
+                        });
+                        self.draft.push(TaskEvent::ToolRefused {
+                            step_no,
+                            attempt,
+                            call_index: index,
+                            tool: call.tool.clone(),
+                            reason,
+                        });
                         return Ok(());
                     }
                 }

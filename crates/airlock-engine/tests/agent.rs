@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_engine::clock::BoxFuture;
-use airlock_engine::store::{StoreOptions, TaskStatus, ToolCallOutcome};
+use airlock_engine::store::{CallRefusal, StoreOptions, TaskStatus, ToolCallOutcome};
 use airlock_engine::{
     BuiltinTools, Engine, EngineConfig, Model, ModelError, ModelReply, ModelRequest, ProposedCall,
     SystemClock, TaskEvent, ToolError, ToolHost, ToolInfo, ToolRequest, Turn,
@@ -145,12 +145,17 @@ async fn proposals_are_checked_and_a_forbidden_tool_never_runs() {
         task.projection.state["think"],
         json!({ "summary": "order A-1 looks fine" })
     );
-    // Only the permitted call reached the tool host and the ledger.
+    // Only the permitted call reached the tool host; the forbidden one is on the ledger
+    // as refused by the checks, never made.
     assert_eq!(tools.calls.load(Ordering::SeqCst), 1);
     let calls = engine.store().tool_calls(&id).await.unwrap();
-    assert_eq!(calls.len(), 1);
+    assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].tool, "builtin.echo");
     assert_eq!(calls[0].outcome, Some(ToolCallOutcome::Succeeded));
+    assert_eq!(calls[1].tool, "builtin.record");
+    assert_eq!(calls[1].outcome, Some(ToolCallOutcome::Refused));
+    assert_eq!(calls[1].refusal, Some(CallRefusal::Check));
+    assert_eq!(calls[1].allowed, None);
     let events: Vec<TaskEvent> = engine
         .store()
         .events(&id)
@@ -251,6 +256,11 @@ async fn a_restart_replays_recorded_turns_instead_of_asking_again() {
     // The idempotent echo was re-made once with the same key; the forbidden call never ran.
     assert_eq!(tools.calls.load(Ordering::SeqCst), 1);
     let calls = second.store().tool_calls(&id).await.unwrap();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].idempotency_key, format!("{id}/1/0"));
+    let made: Vec<_> = calls
+        .iter()
+        .filter(|c| c.outcome != Some(ToolCallOutcome::Refused))
+        .collect();
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].idempotency_key, format!("{id}/1/0"));
+    assert_eq!(calls.len(), 2, "and the refused proposal, once");
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use airlock_engine::clock::BoxFuture;
 use airlock_engine::policy::{Identities, Policy};
-use airlock_engine::store::{ApprovalStatus, StoreOptions, TaskRecord, TaskStatus};
+use airlock_engine::store::{
+    ApprovalStatus, CallRefusal, StoreOptions, TaskRecord, TaskStatus, ToolCallOutcome,
+};
 use airlock_engine::{
     Answer, Answered, BuiltinTools, Engine, EngineConfig, Governance, ManualClock, Model,
     ModelError, ModelReply, ModelRequest, ProposedCall, TaskEvent, Turn,
@@ -321,9 +323,24 @@ async fn each_of_several_proposals_is_decided_on_its_own() {
     );
     let calls = s.engine.store().tool_calls(&id).await.unwrap();
     assert_eq!(
-        calls.iter().map(|c| c.call_index).collect::<Vec<_>>(),
-        [0, 1],
-        "no ledger row for the rejected call"
+        calls
+            .iter()
+            .map(|c| (c.call_index, c.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (0, Some(ToolCallOutcome::Succeeded)),
+            (1, Some(ToolCallOutcome::Succeeded)),
+            (2, Some(ToolCallOutcome::Refused)),
+        ],
+        "the rejected call's row says it was refused, never made"
+    );
+    assert_eq!(
+        calls[2].refusal,
+        Some(CallRefusal::Person {
+            approval_id: greedy.clone(),
+            rejected_by: "carol".into(),
+            rule: Some("big records need a controller".into()),
+        })
     );
 
     // The model's next request carries all three: two results and one refusal with why.
@@ -408,7 +425,16 @@ async fn tools_the_policy_never_allows_are_not_offered() {
         refusal.contains("no upserts") && refusal.contains("upserts are switched off"),
         "{refusal}"
     );
-    assert!(s.engine.store().tool_calls(&id).await.unwrap().is_empty());
+    let calls = s.engine.store().tool_calls(&id).await.unwrap();
+    assert_eq!(calls.len(), 1, "only the refusal, never made: {calls:#?}");
+    assert_eq!(calls[0].outcome, Some(ToolCallOutcome::Refused));
+    assert_eq!(
+        calls[0].refusal,
+        Some(CallRefusal::Policy {
+            rule: Some("no upserts".into()),
+            approval_id: None,
+        })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

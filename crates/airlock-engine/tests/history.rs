@@ -7,8 +7,8 @@
 
 use airlock_engine::history_seed::{GRANT_ID, GRANT_RULE, SeedPlan, Seeded, seed_history};
 use airlock_engine::store::{
-    AllowedBy, CallAllowance, HistoryFilter, HistoryKey, HistoryRange, HistoryRow, OutcomeFilter,
-    Store, StoreOptions, ToolCallOutcome,
+    AllowedBy, CallAllowance, CallRefusal, HistoryFilter, HistoryKey, HistoryRange, HistoryRow,
+    OutcomeFilter, RefusedBy, Store, StoreOptions, ToolCallOutcome,
 };
 use sqlx::Connection;
 
@@ -142,7 +142,40 @@ async fn each_filter_finds_exactly_the_calls_the_pattern_says() {
                 allowed_by: Some(AllowedBy::Policy),
                 ..HistoryFilter::default()
             },
-            expected(|i| p.allowed_by(i) == AllowedBy::Policy),
+            expected(|i| p.allowed_by(i) == Some(AllowedBy::Policy)),
+        ),
+        (
+            "outcome refused",
+            HistoryFilter {
+                outcome: Some(OutcomeFilter::Is(ToolCallOutcome::Refused)),
+                ..HistoryFilter::default()
+            },
+            expected(|i| p.refused_by(i).is_some()),
+        ),
+        (
+            "denied by a rule",
+            HistoryFilter {
+                refused_by: Some(RefusedBy::Policy),
+                ..HistoryFilter::default()
+            },
+            expected(|i| p.refused_by(i) == Some(RefusedBy::Policy)),
+        ),
+        (
+            "rejected by a person",
+            HistoryFilter {
+                refused_by: Some(RefusedBy::Person),
+                ..HistoryFilter::default()
+            },
+            expected(|i| p.refused_by(i) == Some(RefusedBy::Person)),
+        ),
+        (
+            "refused calls of one server",
+            HistoryFilter {
+                server: Some("erp".into()),
+                refused_by: Some(RefusedBy::Person),
+                ..HistoryFilter::default()
+            },
+            vec![23],
         ),
         (
             "approved by dan",
@@ -248,6 +281,35 @@ async fn rows_carry_their_task_workflow_and_decision() {
             .find(|r| r.call.id == SeedPlan::call_id(i))
             .unwrap()
     };
+
+    // Task 2 (a payout): its write held and rejected; task 7 (an onboarding): a later
+    // write denied by a rule. Refused, never made, with what refused them and why.
+    let rejected = row(23);
+    assert_eq!(rejected.call.tool, "erp.create_payout");
+    assert_eq!(rejected.call.outcome, Some(ToolCallOutcome::Refused));
+    assert_eq!(rejected.call.allowed, None);
+    assert_eq!(
+        rejected.call.refusal,
+        Some(CallRefusal::Person {
+            approval_id: format!("a{:031x}", 23),
+            rejected_by: "dan".into(),
+            rule: Some("payouts need a controller".into()),
+        })
+    );
+    assert_eq!(
+        rejected.call.error.as_deref(),
+        Some("refused: dan rejected this call: a duplicate of an earlier request")
+    );
+    let denied = row(76);
+    assert_eq!(denied.call.tool, "hr.book_orientation");
+    assert_eq!(
+        denied.call.refusal,
+        Some(CallRefusal::Policy {
+            rule: Some(airlock_engine::history_seed::DENY_RULE.into()),
+            approval_id: None,
+        })
+    );
+    assert_eq!(denied.call.outcome_at, Some(denied.call.intent_at));
 
     let approved = row(43);
     assert_eq!(approved.call.task_id, SeedPlan::task_id(4));
@@ -525,7 +587,7 @@ async fn the_csv_export_writes_every_matching_row() {
     );
     assert!(
         row.contains(
-            ",erp,erp.create_refund,4,1,succeeded,approval,refunds need a controller,carol,"
+            ",erp,erp.create_refund,4,1,succeeded,approval,,refunds need a controller,carol,,"
         ),
         "{row}"
     );

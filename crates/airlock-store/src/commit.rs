@@ -19,7 +19,7 @@ use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
 use crate::records::{
-    ApprovalStatus, CallAllowance, HeldCall, NewEvent, TaskProjection, ToolCallOutcome,
+    ApprovalStatus, CallAllowance, CallRefusal, HeldCall, NewEvent, TaskProjection, ToolCallOutcome,
 };
 use crate::writer::Writer;
 
@@ -73,6 +73,22 @@ pub enum ToolCallWrite {
         result: Option<Value>,
         error: Option<String>,
         resolved_by: Option<String>,
+    },
+    /// A proposed call that was refused instead of made: one whole row, its outcome
+    /// `refused` from the start (there is no intent to be in doubt about).
+    Refused {
+        id: String,
+        step_no: i64,
+        attempt: i64,
+        call_index: i64,
+        tool: String,
+        args: Value,
+        args_hash: String,
+        idempotency_key: String,
+        idempotent: bool,
+        refusal: CallRefusal,
+        /// Why, in words (the row's `error`).
+        reason: String,
     },
 }
 
@@ -565,7 +581,14 @@ struct IntentCols<'a> {
     args_hash: &'a str,
     idempotency_key: &'a str,
     idempotent: bool,
-    allowed: &'a CallAllowance,
+    decision: Decided<'a>,
+}
+
+/// What decided a ledgered call: it was let through, or refused.
+#[derive(Clone, Copy)]
+enum Decided<'a> {
+    Allowed(&'a CallAllowance),
+    Refused(&'a CallRefusal),
 }
 
 fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
@@ -594,9 +617,46 @@ fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
                         args_hash,
                         idempotency_key,
                         idempotent: *idempotent,
-                        allowed,
+                        decision: Decided::Allowed(allowed),
                     },
                     outcome: None,
+                };
+                match net.iter_mut().find(|(i, _)| i == id) {
+                    Some((_, slot)) => *slot = insert,
+                    None => net.push((id, insert)),
+                }
+            }
+            ToolCallWrite::Refused {
+                id,
+                step_no,
+                attempt,
+                call_index,
+                tool,
+                args,
+                args_hash,
+                idempotency_key,
+                idempotent,
+                refusal,
+                reason,
+            } => {
+                let insert = NetCall::Insert {
+                    intent: IntentCols {
+                        step_no: *step_no,
+                        attempt: *attempt,
+                        call_index: *call_index,
+                        tool,
+                        args,
+                        args_hash,
+                        idempotency_key,
+                        idempotent: *idempotent,
+                        decision: Decided::Refused(refusal),
+                    },
+                    outcome: Some(OutcomeCols {
+                        outcome: ToolCallOutcome::Refused,
+                        result: None,
+                        error: Some(reason),
+                        resolved_by: None,
+                    }),
                 };
                 match net.iter_mut().find(|(i, _)| i == id) {
                     Some((_, slot)) => *slot = insert,
@@ -857,9 +917,10 @@ fn write_layer(
         batch.padded_values(
             "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args,
                 args_hash, idempotency_key, idempotent, intent_at, outcome, result, error,
-                outcome_at, resolved_by, allowed_by, allow_rule, allow_ref, approved_by)
+                outcome_at, resolved_by, allowed_by, allow_rule, allow_ref, approved_by,
+                refused_by, refusal_rule, refusal_ref, rejected_by)
              SELECT * FROM (",
-            20,
+            24,
             ") AS v WHERE column1 IS NOT NULL",
             chunk,
             |b, (c, id, i, outcome)| {
@@ -879,10 +940,18 @@ fn write_layer(
                 b.bind(outcome.and_then(|o| o.error));
                 b.bind(outcome.map(|_| c.at));
                 b.bind(outcome.and_then(|o| o.resolved_by));
-                b.bind(i.allowed.kind().as_str());
-                b.bind(i.allowed.rule());
-                b.bind(i.allowed.reference());
-                b.bind(i.allowed.approver());
+                let (allowed, refused) = match i.decision {
+                    Decided::Allowed(a) => (Some(a), None),
+                    Decided::Refused(r) => (None, Some(r)),
+                };
+                b.bind(allowed.map(|a| a.kind().as_str()));
+                b.bind(allowed.and_then(CallAllowance::rule));
+                b.bind(allowed.and_then(CallAllowance::reference));
+                b.bind(allowed.and_then(CallAllowance::approver));
+                b.bind(refused.map(|r| r.kind().as_str()));
+                b.bind(refused.and_then(CallRefusal::rule));
+                b.bind(refused.and_then(CallRefusal::approval));
+                b.bind(refused.and_then(CallRefusal::rejected_by));
             },
         );
     }

@@ -1,5 +1,7 @@
 //! The history of every tool call across tasks: the ledger with each call's task,
-//! workflow and what let it through the policy, filtered, newest first, in keyset pages.
+//! workflow and what let it through the policy — or what refused it: a refused proposal
+//! has a ledger row too (outcome `refused`, migration 0012) — filtered, newest first, in
+//! keyset pages.
 //!
 //! Order is `(intent_at, id)` descending, walked through the `tool_calls_by_time` index
 //! (migration 0011), so a page costs the rows it returns plus the rows its filters skip,
@@ -14,7 +16,7 @@ use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
 use crate::query::tool_call_from_row;
-use crate::records::{AllowedBy, ToolCallOutcome, ToolCallRecord};
+use crate::records::{AllowedBy, RefusedBy, ToolCallOutcome, ToolCallRecord};
 
 /// Most rows one page returns.
 pub const MAX_HISTORY_PAGE: u32 = 1_000;
@@ -27,7 +29,10 @@ pub struct HistoryFilter {
     /// Calls to this tool, by its full name (`server.tool`).
     pub tool: Option<String>,
     pub outcome: Option<OutcomeFilter>,
+    /// Calls let through this way.
     pub allowed_by: Option<AllowedBy>,
+    /// Calls refused this way (their outcome is `refused`).
+    pub refused_by: Option<RefusedBy>,
     /// Calls of tasks whose id starts with this.
     pub task: Option<String>,
     pub workflow: Option<String>,
@@ -151,6 +156,9 @@ impl Clause {
         }
         if let Some(by) = filter.allowed_by {
             c.push(" AND c.allowed_by = ?", |a| a.add(by.as_str()))?;
+        }
+        if let Some(by) = filter.refused_by {
+            c.push(" AND c.refused_by = ?", |a| a.add(by.as_str()))?;
         }
         if let Some(task) = &filter.task {
             // A prefix as a range, so `tool_calls_by_task` finds it.

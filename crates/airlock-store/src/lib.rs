@@ -48,9 +48,9 @@ pub use open::{Durability, Store, StoreOptions};
 pub use policy_versions::PolicyVersionRecord;
 pub use query::TaskFilter;
 pub use records::{
-    AllowedBy, ApprovalRecord, ApprovalStatus, CallAllowance, EventRecord, HeldCall, NewEvent,
-    StepRecord, TaskProjection, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord,
-    WorkflowRecord,
+    AllowedBy, ApprovalRecord, ApprovalStatus, CallAllowance, CallRefusal, EventRecord, HeldCall,
+    NewEvent, RefusedBy, StepRecord, TaskProjection, TaskRecord, TaskStatus, ToolCallOutcome,
+    ToolCallRecord, WorkflowRecord,
 };
 pub use tool_pins::{PinnedChange, ToolPin};
 

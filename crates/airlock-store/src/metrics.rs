@@ -34,6 +34,10 @@
 //!   earlier one in the figures; the table keeps both).
 //! - **Tokens**: summed per model name from `model_turn` events; pricing is the caller's.
 //!
+//! - **Tool calls** are the calls the engine made or may have made: a proposal refused
+//!   before its intent (a ledger row with outcome `refused`, migration 0012) is not one,
+//!   is never a failure, and is never part of a duplicate action.
+//!
 //! Two figures read per-task tallies that triggers keep as rows are inserted (migration
 //! 0010): the tool calls (`task_tallies.tool_calls`) and the model tokens
 //! (`task_model_usage`, from each turn's `usage`); and duplicate actions are looked for
@@ -625,6 +629,7 @@ impl Store {
                 SELECT c.task_id, c.tool, c.args_hash
                 FROM task_tallies t CROSS JOIN tool_calls c ON c.task_id = t.task_id
                 WHERE t.repeats > 0 AND NOT c.idempotent @IN_FT(t.task_id)
+                  AND (c.outcome IS NULL OR c.outcome <> 'refused')
                 GROUP BY c.task_id, c.tool, c.args_hash HAVING COUNT(*) > 1),
              repeats AS (
                 SELECT c.task_id, c.intent_at - MAX(CASE WHEN c.outcome IN ('succeeded', 'happened')
@@ -633,7 +638,8 @@ impl Store {
                           ORDER BY c.step_no, c.attempt, c.call_index
                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS after_effect
                 FROM candidates x JOIN tool_calls c ON c.task_id = x.task_id AND c.tool = x.tool
-                    AND c.args_hash = x.args_hash AND NOT c.idempotent)
+                    AND c.args_hash = x.args_hash AND NOT c.idempotent
+                    AND (c.outcome IS NULL OR c.outcome <> 'refused'))
              SELECT ft.w, ft.b, COUNT(*) FROM repeats r JOIN ft ON ft.id = r.task_id
              WHERE r.after_effect <= ? GROUP BY ft.w, ft.b",
             vec![Arg::Int(filter.duplicate_window)],

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_tool_calls_index.sql")),
     (10, include_str!("../migrations/0010_metrics_tallies.sql")),
     (11, include_str!("../migrations/0011_call_history.sql")),
+    (12, include_str!("../migrations/0012_refused_calls.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

@@ -8,9 +8,9 @@ use crate::Millis;
 use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
 use crate::records::{
-    ApprovalRecord, ApprovalStatus, CallAllowance, EventRecord, StepRecord, TaskProjection,
-    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord, parse_json,
-    parse_status,
+    ApprovalRecord, ApprovalStatus, CallAllowance, CallRefusal, EventRecord, StepRecord,
+    TaskProjection, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord, WorkflowRecord,
+    parse_json, parse_status,
 };
 
 /// Which tasks to list, newest first.
@@ -123,6 +123,12 @@ pub(crate) fn tool_call_from_row(row: &SqliteRow) -> Result<ToolCallRecord, Stor
             get(row, "allow_rule")?,
             get(row, "allow_ref")?,
             get(row, "approved_by")?,
+        )?,
+        refusal: CallRefusal::from_columns(
+            get::<Option<&str>>(row, "refused_by")?,
+            get(row, "refusal_rule")?,
+            get(row, "refusal_ref")?,
+            get(row, "rejected_by")?,
         )?,
     })
 }

@@ -169,6 +169,9 @@ pub enum ToolCallOutcome {
     Happened,
     /// A person said the in-doubt call did not happen.
     NotHappened,
+    /// Never made: it was refused before any intent (see [`CallRefusal`]). Written with
+    /// the row, in the commit that records the refusal, and never changed.
+    Refused,
 }
 
 impl ToolCallOutcome {
@@ -179,15 +182,17 @@ impl ToolCallOutcome {
             ToolCallOutcome::InDoubt => "in_doubt",
             ToolCallOutcome::Happened => "happened",
             ToolCallOutcome::NotHappened => "not_happened",
+            ToolCallOutcome::Refused => "refused",
         }
     }
 
-    pub const ALL: [ToolCallOutcome; 5] = [
+    pub const ALL: [ToolCallOutcome; 6] = [
         ToolCallOutcome::Succeeded,
         ToolCallOutcome::Failed,
         ToolCallOutcome::InDoubt,
         ToolCallOutcome::Happened,
         ToolCallOutcome::NotHappened,
+        ToolCallOutcome::Refused,
     ];
 
     /// The outcome named `s`, if any.
@@ -222,9 +227,11 @@ pub struct ToolCallRecord {
     pub error: Option<String>,
     pub outcome_at: Option<Millis>,
     pub resolved_by: Option<String>,
-    /// What let the call through the policy; `None` only on a row from before it was
-    /// recorded whose decision could not be found (see migration 0011).
+    /// What let the call through the policy; `None` for a refused call, and on a row
+    /// from before it was recorded whose decision could not be found (migration 0011).
     pub allowed: Option<CallAllowance>,
+    /// What refused the call; set exactly when the outcome is `Refused`.
+    pub refusal: Option<CallRefusal>,
 }
 
 /// What let a call through the policy, recorded on its ledger row with the intent.
@@ -337,6 +344,145 @@ impl AllowedBy {
 
     pub fn parse(s: &str) -> Option<AllowedBy> {
         AllowedBy::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// What refused a proposed call before its intent (the reason, in words, is the row's
+/// `error`). Recorded as a ledger row whose outcome is `Refused` (migration 0012).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum CallRefusal {
+    /// A policy rule denied it (`rule` is `None` for the default deny). `approval_id` is
+    /// set when people had approved the call and the policy in force denied it when it
+    /// was about to run.
+    Policy {
+        rule: Option<String>,
+        approval_id: Option<String>,
+    },
+    /// A person rejected it; `rule` asked for the approval.
+    Person {
+        approval_id: String,
+        rejected_by: String,
+        rule: Option<String>,
+    },
+    /// Nobody decided before its approval expired; `rule` asked for the approval.
+    Expiry {
+        approval_id: String,
+        rule: Option<String>,
+    },
+    /// The static checks stopped it: a tool the step may not use (or none by that name),
+    /// arguments that break the tool's input schema, a changed tool held for review.
+    Check,
+}
+
+impl CallRefusal {
+    /// The kind, as stored in `tool_calls.refused_by`.
+    pub fn kind(&self) -> RefusedBy {
+        match self {
+            CallRefusal::Policy { .. } => RefusedBy::Policy,
+            CallRefusal::Person { .. } => RefusedBy::Person,
+            CallRefusal::Expiry { .. } => RefusedBy::Expiry,
+            CallRefusal::Check => RefusedBy::Check,
+        }
+    }
+
+    /// The rule that denied the call, or that asked for the approval.
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            CallRefusal::Policy { rule, .. }
+            | CallRefusal::Person { rule, .. }
+            | CallRefusal::Expiry { rule, .. } => rule.as_deref(),
+            CallRefusal::Check => None,
+        }
+    }
+
+    /// The approval's id, when there was one.
+    pub fn approval(&self) -> Option<&str> {
+        match self {
+            CallRefusal::Policy { approval_id, .. } => approval_id.as_deref(),
+            CallRefusal::Person { approval_id, .. } | CallRefusal::Expiry { approval_id, .. } => {
+                Some(approval_id)
+            }
+            CallRefusal::Check => None,
+        }
+    }
+
+    /// Who rejected it.
+    pub fn rejected_by(&self) -> Option<&str> {
+        match self {
+            CallRefusal::Person { rejected_by, .. } => Some(rejected_by),
+            _ => None,
+        }
+    }
+
+    /// Reassembles one from its columns; `None` when `refused_by` is NULL.
+    pub(crate) fn from_columns(
+        refused_by: Option<&str>,
+        rule: Option<String>,
+        reference: Option<String>,
+        rejected_by: Option<String>,
+    ) -> Result<Option<CallRefusal>, StoreError> {
+        let Some(kind) = refused_by else {
+            return Ok(None);
+        };
+        let missing = |what: &str| StoreError::Corrupt {
+            what: "a tool call's refusal",
+            detail: format!("refused by {kind} but no {what}"),
+        };
+        Ok(Some(match RefusedBy::parse(kind) {
+            Some(RefusedBy::Policy) => CallRefusal::Policy {
+                rule,
+                approval_id: reference,
+            },
+            Some(RefusedBy::Person) => CallRefusal::Person {
+                approval_id: reference.ok_or_else(|| missing("approval id"))?,
+                rejected_by: rejected_by.ok_or_else(|| missing("person"))?,
+                rule,
+            },
+            Some(RefusedBy::Expiry) => CallRefusal::Expiry {
+                approval_id: reference.ok_or_else(|| missing("approval id"))?,
+                rule,
+            },
+            Some(RefusedBy::Check) => CallRefusal::Check,
+            None => {
+                return Err(StoreError::Corrupt {
+                    what: "a tool call's refusal",
+                    detail: format!("unknown kind {kind:?}"),
+                });
+            }
+        }))
+    }
+}
+
+/// The kinds of [`CallRefusal`], for filtering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedBy {
+    Policy,
+    Person,
+    Expiry,
+    Check,
+}
+
+impl RefusedBy {
+    pub const ALL: [RefusedBy; 4] = [
+        RefusedBy::Policy,
+        RefusedBy::Person,
+        RefusedBy::Expiry,
+        RefusedBy::Check,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusedBy::Policy => "policy",
+            RefusedBy::Person => "person",
+            RefusedBy::Expiry => "expiry",
+            RefusedBy::Check => "check",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RefusedBy> {
+        RefusedBy::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 

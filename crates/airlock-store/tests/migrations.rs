@@ -1,6 +1,7 @@
 //! Migrations on real files: one that lands after a higher-numbered one still runs, and
 //! the metrics' per-task tallies (0010) agree with the ledger and events they count —
-//! both as rows are inserted (triggers) and for rows written before the migration.
+//! both as rows are inserted (triggers) and for rows written before the migration; the
+//! rebuild of the ledger that lets it hold refused proposals (0012).
 
 use airlock_store::{Store, StoreOptions};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -147,4 +148,87 @@ async fn tallies_count_what_is_inserted_and_what_was_there_before() {
         expected(),
         "counted by the migration"
     );
+}
+
+/// Migration 0012 rebuilds `tool_calls` (its outcome gains `refused`): every row is kept,
+/// the tallies are not counted twice, and the rebuilt table's trigger leaves refused rows
+/// out of them. A refused row says what refused it, and only a refused row does.
+#[tokio::test]
+async fn refused_rows_are_kept_apart_from_calls() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("airlock.sqlite");
+    drop(
+        Store::open(StoreOptions::new(&path), T0)
+            .await
+            .expect("open"),
+    );
+    let mut conn = raw(&path).await;
+    exec(&mut conn, HISTORY).await;
+    let ids = async |conn: &mut SqliteConnection| -> Vec<(String, Option<String>)> {
+        sqlx::query_as("SELECT id, outcome FROM tool_calls ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("ids")
+    };
+    let before = ids(&mut conn).await;
+    exec(
+        &mut conn,
+        "DELETE FROM schema_migrations WHERE version = 12;",
+    )
+    .await;
+    conn.close().await.expect("close");
+    drop(
+        Store::open(StoreOptions::new(&path), T0)
+            .await
+            .expect("reopen"),
+    );
+    let mut conn = raw(&path).await;
+    assert_eq!(ids(&mut conn).await, before, "the rebuild keeps every row");
+    assert_eq!(
+        tallies(&mut conn).await,
+        expected(),
+        "and counts none twice"
+    );
+
+    // A refused proposal repeating refund h1 of t2 is neither a call nor a repeat.
+    exec(
+        &mut conn,
+        "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args,
+             args_hash, idempotency_key, idempotent, intent_at, outcome, error, outcome_at,
+             refused_by, refusal_rule)
+         VALUES ('r1', 't2', 2, 1, 0, 'erp.refund', '{}', 'h1', 'k8', 0, 8, 'refused',
+             'refused by policy rule “no”: no', 8, 'policy', 'no');",
+    )
+    .await;
+    assert_eq!(
+        tallies(&mut conn).await,
+        expected(),
+        "a refusal is not counted"
+    );
+    exec(
+        &mut conn,
+        "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args,
+             args_hash, idempotency_key, idempotent, intent_at)
+         VALUES ('c8', 't2', 3, 1, 0, 'erp.refund', '{}', 'h1', 'k9', 0, 9);",
+    )
+    .await;
+    assert_eq!(
+        tallies(&mut conn).await.0[1],
+        ("t2".into(), 2, 1),
+        "a call after a refusal repeats only the call before it"
+    );
+
+    // Neither can pass for the other.
+    for bad in [
+        "UPDATE tool_calls SET outcome = 'in_doubt' WHERE id = 'r1'",
+        "UPDATE tool_calls SET outcome = NULL WHERE id = 'r1'",
+        "UPDATE tool_calls SET outcome = 'refused' WHERE id = 'c8'",
+        "UPDATE tool_calls SET refused_by = 'person' WHERE id = 'c8'",
+    ] {
+        let err = sqlx::raw_sql(bad).execute(&mut conn).await.expect_err(bad);
+        assert!(
+            err.to_string().contains("CHECK constraint failed"),
+            "{bad}: {err}"
+        );
+    }
 }

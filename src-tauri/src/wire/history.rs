@@ -1,8 +1,8 @@
 //! The History view's types: its filter, a row, the filter's choices and an export.
 
 use airlock_engine::store::{
-    AllowedBy, CallAllowance, HistoryChoices as StoreChoices, HistoryFilter, HistoryKey,
-    HistoryRow, OutcomeFilter, ToolCallOutcome,
+    AllowedBy, CallAllowance, CallRefusal, HistoryChoices as StoreChoices, HistoryFilter,
+    HistoryKey, HistoryRow, OutcomeFilter, RefusedBy, ToolCallOutcome,
 };
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -18,6 +18,8 @@ pub struct HistoryQuery {
     pub tool: Option<String>,
     pub outcome: Option<HistoryOutcome>,
     pub allowed_by: Option<Allowance>,
+    /// Calls refused this way.
+    pub refused_by: Option<Refusal>,
     /// A task id, or the start of one.
     pub task: Option<String>,
     pub workflow: Option<String>,
@@ -42,6 +44,23 @@ pub enum HistoryOutcome {
     InDoubt,
     Happened,
     NotHappened,
+    /// Refused before it was made.
+    Refused,
+}
+
+/// What refused a proposed call, so it was never made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// A policy rule denied it (or no rule allowed it).
+    Policy,
+    /// A person rejected it.
+    Person,
+    /// Its approval expired before anyone decided.
+    Expiry,
+    /// The static checks stopped it (a tool the step may not use, arguments that break
+    /// its schema, a changed tool held for review).
+    Check,
 }
 
 /// What let a call through the policy.
@@ -74,12 +93,17 @@ pub struct HistoryCall {
     #[serde(flatten)]
     #[ts(flatten)]
     pub call: ToolCallRow,
-    /// `null` only for a call recorded before Airlock kept this.
+    /// `null` for a refused call, and for one recorded before Airlock kept this.
     pub allowed_by: Option<Allowance>,
-    /// The policy rule that decided the call.
+    /// What refused it; set exactly when the outcome is `refused` (the reason is `error`).
+    pub refused_by: Option<Refusal>,
+    /// The policy rule that decided the call: the one that let it through, the one that
+    /// denied it, or the one that asked for the approval it was refused on.
     pub rule: Option<String>,
     /// Who approved it (for `approval`).
     pub approved_by: Option<String>,
+    /// Who rejected it (for `person`).
+    pub rejected_by: Option<String>,
     /// The grant's or the approval's id.
     pub allowed_ref: Option<String>,
 }
@@ -120,11 +144,18 @@ impl HistoryQuery {
                 HistoryOutcome::InDoubt => OutcomeFilter::Is(ToolCallOutcome::InDoubt),
                 HistoryOutcome::Happened => OutcomeFilter::Is(ToolCallOutcome::Happened),
                 HistoryOutcome::NotHappened => OutcomeFilter::Is(ToolCallOutcome::NotHappened),
+                HistoryOutcome::Refused => OutcomeFilter::Is(ToolCallOutcome::Refused),
             }),
             allowed_by: self.allowed_by.map(|a| match a {
                 Allowance::Policy => AllowedBy::Policy,
                 Allowance::Grant => AllowedBy::Grant,
                 Allowance::Approval => AllowedBy::Approval,
+            }),
+            refused_by: self.refused_by.map(|r| match r {
+                Refusal::Policy => RefusedBy::Policy,
+                Refusal::Person => RefusedBy::Person,
+                Refusal::Expiry => RefusedBy::Expiry,
+                Refusal::Check => RefusedBy::Check,
             }),
             task: text(&self.task),
             workflow: text(&self.workflow),
@@ -149,6 +180,7 @@ impl From<&HistoryRow> for HistoryCall {
     fn from(row: &HistoryRow) -> Self {
         let c = &row.call;
         let allowed = c.allowed.as_ref();
+        let refused = c.refusal.as_ref();
         Self {
             task_id: c.task_id.clone(),
             workflow: row.workflow.clone(),
@@ -159,8 +191,20 @@ impl From<&HistoryRow> for HistoryCall {
                 CallAllowance::Grant { .. } => Allowance::Grant,
                 CallAllowance::Approval { .. } => Allowance::Approval,
             }),
-            rule: allowed.and_then(CallAllowance::rule).map(str::to_owned),
+            refused_by: refused.map(|r| match r.kind() {
+                RefusedBy::Policy => Refusal::Policy,
+                RefusedBy::Person => Refusal::Person,
+                RefusedBy::Expiry => Refusal::Expiry,
+                RefusedBy::Check => Refusal::Check,
+            }),
+            rule: allowed
+                .and_then(CallAllowance::rule)
+                .or_else(|| refused.and_then(CallRefusal::rule))
+                .map(str::to_owned),
             approved_by: allowed.and_then(CallAllowance::approver).map(str::to_owned),
+            rejected_by: refused
+                .and_then(CallRefusal::rejected_by)
+                .map(str::to_owned),
             allowed_ref: allowed
                 .and_then(CallAllowance::reference)
                 .map(str::to_owned),

@@ -3,4 +3,4 @@
 /**
  * A call's outcome as a filter: `pending` while only its intent is recorded.
  */
-export type HistoryOutcome = "pending" | "succeeded" | "failed" | "in_doubt" | "happened" | "not_happened";
+export type HistoryOutcome = "pending" | "succeeded" | "failed" | "in_doubt" | "happened" | "not_happened" | "refused";

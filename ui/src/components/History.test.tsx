@@ -25,9 +25,33 @@ function call(i: number): HistoryCall {
     intent_at: NOW - i * 60_000,
     outcome_at: NOW - i * 60_000 + 300,
     allowed_by: i === 0 ? "approval" : "policy",
+    refused_by: null,
     rule: i === 0 ? "refunds need a controller" : "reads are allowed",
     approved_by: i === 0 ? "carol" : null,
+    rejected_by: null,
     allowed_ref: i === 0 ? "ap-1" : null,
+  };
+}
+
+/** A proposal that was refused (never made), by `by`. */
+function refused(i: number, by: "policy" | "person" | "expiry" | "check"): HistoryCall {
+  return {
+    ...call(i),
+    tool: "erp.create_refund",
+    outcome: "refused",
+    result: null,
+    allowed_by: null,
+    allowed_ref: null,
+    approved_by: null,
+    refused_by: by,
+    rule: by === "check" ? null : by === "policy" ? "no goodwill refunds" : "refunds need a controller",
+    rejected_by: by === "person" ? "carol" : null,
+    error: {
+      policy: "refused by policy rule “no goodwill refunds”: goodwill refunds go through the account team",
+      person: "refused: carol rejected this call: wrong order",
+      expiry: "refused: the approval expired before anyone decided, so the call was not made",
+      check: "refused: `erp.delete_everything` is not a tool this step may use",
+    }[by],
   };
 }
 
@@ -72,6 +96,49 @@ describe("History", () => {
     expect(open).toHaveBeenCalledWith(call(1).task_id, "call-1");
   });
 
+  it("shows refused calls as never made, with what refused them and why", async () => {
+    backend({
+      list_history: () => [refused(0, "person"), refused(1, "policy"), refused(2, "expiry"), refused(3, "check"), call(4)],
+      count_history: () => 5,
+      history_choices: () => ({ servers: [], tools: [], workflows: [], approvers: [] }),
+    });
+    render(<History onOpenCall={noop} />);
+    const rejected = await screen.findByRole("row", { name: /^erp.create_refund Refused in task 00000000/ });
+    expect(rejected).toHaveClass("refused");
+    expect(within(rejected).getByText("Refused")).toHaveClass("pill-stopped");
+    expect(within(rejected).getByText("Rejected by carol (rule “refunds need a controller”)")).toBeInTheDocument();
+    expect(within(rejected).getByText("refused: carol rejected this call: wrong order")).toBeInTheDocument();
+    const denied = screen.getByRole("row", { name: /Refused in task 00000001/ });
+    expect(within(denied).getByText("Denied by rule “no goodwill refunds”")).toBeInTheDocument();
+    expect(within(denied).getByText(/goodwill refunds go through the account team/)).toBeInTheDocument();
+    const expired = screen.getByRole("row", { name: /Refused in task 00000002/ });
+    expect(within(expired).getByText("Approval expired (rule “refunds need a controller”)")).toBeInTheDocument();
+    const stopped = screen.getByRole("row", { name: /Refused in task 00000003/ });
+    expect(within(stopped).getByText("Stopped by the checks")).toBeInTheDocument();
+    // A call that was made looks as it did: a filled pill, what let it through.
+    const made = screen.getByRole("row", { name: /Succeeded in task 00000004/ });
+    expect(made).not.toHaveClass("refused");
+    expect(within(made).getByText("Succeeded")).toHaveClass("pill-good");
+  });
+
+  it("filters by what refused a call, and by the refused outcome", async () => {
+    const calls = history(0);
+    render(<History onOpenCall={noop} />);
+    await screen.findByText("No tool calls yet");
+    await userEvent.selectOptions(screen.getByRole("combobox", { name: /^Decision/ }), "refused:person");
+    await waitFor(() => {
+      const filter = calls.filter((c) => c.cmd === "list_history").at(-1)?.args.filter as Record<string, unknown>;
+      expect(filter.refused_by).toBe("person");
+      expect(filter.allowed_by).toBeNull();
+    });
+    await userEvent.selectOptions(screen.getByRole("combobox", { name: /^Outcome/ }), "refused");
+    await waitFor(() => {
+      const filter = calls.filter((c) => c.cmd === "list_history").at(-1)?.args.filter as Record<string, unknown>;
+      expect(filter.outcome).toBe("refused");
+      expect(filter.refused_by).toBe("person");
+    });
+  });
+
   it("tells a new user where calls come from", async () => {
     history(0);
     render(<History onOpenCall={noop} />);
@@ -84,7 +151,7 @@ describe("History", () => {
     render(<History onOpenCall={noop} />);
     await screen.findByText("No tool calls yet");
     await userEvent.selectOptions(screen.getByRole("combobox", { name: /^Outcome/ }), "failed");
-    await userEvent.selectOptions(screen.getByRole("combobox", { name: /^Allowed by/ }), "approval");
+    await userEvent.selectOptions(screen.getByRole("combobox", { name: /^Decision/ }), "allowed:approval");
     fireEvent.change(screen.getByPlaceholderText("Words in the tool, arguments or error"), {
       target: { value: " SO-42 " },
     });
@@ -97,6 +164,7 @@ describe("History", () => {
         tool: null,
         outcome: "failed",
         allowed_by: "approval",
+        refused_by: null,
         task: null,
         workflow: null,
         since: Date.UTC(2026, 5, 1),
@@ -171,7 +239,7 @@ describe("History", () => {
     expect(done).toHaveTextContent("Saved 3 calls to /home/ada/Downloads/airlock-history-20260612-093000.csv");
     expect(within(done).getByRole("button", { name: "Copy path" })).toBeInTheDocument();
     expect(calls.find((c) => c.cmd === "export_history")?.args).toEqual({ filter: toQuery({
-      server: "", tool: "", outcome: "", allowed_by: "", task: "", workflow: "", approved_by: "", text: "", since: "", until: "",
+      server: "", tool: "", outcome: "", decision: "", task: "", workflow: "", approved_by: "", text: "", since: "", until: "",
     }) });
   });
 });

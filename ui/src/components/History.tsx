@@ -1,5 +1,7 @@
 // History: every tool call across tasks, newest first, with what let it through the
-// policy. Filtered by server, tool, outcome, decision, task, workflow, approver, time and
+// policy — or what refused it: a refused proposal (denied by a rule, rejected by a person,
+// its approval expired, stopped by the checks) is a row too, never made, with its reason.
+// Filtered by server, tool, outcome, decision, task, workflow, approver, time and
 // words; a windowed list that asks for a page only when its rows come into view, so
 // 100,000 calls scroll like a hundred. New calls appear as tasks make them; everything a
 // filter matches can be exported as CSV.
@@ -20,6 +22,7 @@ import type { HistoryCursor } from "../bindings/HistoryCursor";
 import type { HistoryExport } from "../bindings/HistoryExport";
 import type { HistoryOutcome } from "../bindings/HistoryOutcome";
 import type { HistoryQuery } from "../bindings/HistoryQuery";
+import type { Refusal } from "../bindings/Refusal";
 import { outcomeLabel, shortId } from "../format";
 import { Problem } from "./Problem";
 
@@ -41,12 +44,23 @@ const OUTCOMES: readonly { value: HistoryOutcome; label: string }[] = [
   { value: "in_doubt", label: "In doubt" },
   { value: "happened", label: "Happened (confirmed)" },
   { value: "not_happened", label: "Did not happen" },
+  { value: "refused", label: "Refused (not made)" },
 ];
+
+/** The decision filter's choices: what let a call through, or what refused it. */
+type Decision = `allowed:${Allowance}` | `refused:${Refusal}`;
 
 const ALLOWANCES: readonly { value: Allowance; label: string }[] = [
   { value: "policy", label: "A policy rule" },
   { value: "grant", label: "A grant" },
   { value: "approval", label: "A person's approval" },
+];
+
+const REFUSALS: readonly { value: Refusal; label: string }[] = [
+  { value: "policy", label: "Denied by a policy rule" },
+  { value: "person", label: "Rejected by a person" },
+  { value: "expiry", label: "Approval expired" },
+  { value: "check", label: "Stopped by the checks" },
 ];
 
 const OUTCOME_TONE: Record<CallOutcome, string> = {
@@ -56,6 +70,7 @@ const OUTCOME_TONE: Record<CallOutcome, string> = {
   in_doubt: "attention",
   happened: "good",
   not_happened: "quiet",
+  refused: "stopped",
 };
 
 /** The filter bar's fields as typed. */
@@ -63,7 +78,7 @@ type Form = {
   server: string;
   tool: string;
   outcome: HistoryOutcome | "";
-  allowed_by: Allowance | "";
+  decision: Decision | "";
   task: string;
   workflow: string;
   approved_by: string;
@@ -76,7 +91,7 @@ const EMPTY_FORM: Form = {
   server: "",
   tool: "",
   outcome: "",
-  allowed_by: "",
+  decision: "",
   task: "",
   workflow: "",
   approved_by: "",
@@ -105,7 +120,8 @@ export function toQuery(form: Form): HistoryQuery {
     server: blank(form.server),
     tool: blank(form.tool),
     outcome: form.outcome === "" ? null : form.outcome,
-    allowed_by: form.allowed_by === "" ? null : form.allowed_by,
+    allowed_by: form.decision.startsWith("allowed:") ? (form.decision.slice(8) as Allowance) : null,
+    refused_by: form.decision.startsWith("refused:") ? (form.decision.slice(8) as Refusal) : null,
     task: blank(form.task),
     workflow: blank(form.workflow),
     since: day(form.since, false),
@@ -115,8 +131,24 @@ export function toQuery(form: Form): HistoryQuery {
   };
 }
 
-/** Who or what let a call through, in words. */
+/** What refused a call, in words; the reason itself is the call's error. */
+function refusedWords(call: HistoryCall, by: Refusal): string {
+  const rule = call.rule === null ? "" : ` (rule “${call.rule}”)`;
+  switch (by) {
+    case "policy":
+      return call.rule === null ? "Denied: no rule allows it" : `Denied by rule “${call.rule}”`;
+    case "person":
+      return `Rejected by ${call.rejected_by ?? "a person"}${rule}`;
+    case "expiry":
+      return `Approval expired${rule}`;
+    case "check":
+      return "Stopped by the checks";
+  }
+}
+
+/** Who or what let a call through, or refused it, in words. */
 export function allowedWords(call: HistoryCall): string {
+  if (call.refused_by !== null) return refusedWords(call, call.refused_by);
   switch (call.allowed_by) {
     case "approval":
       return `Approved by ${call.approved_by ?? "a person"}`;
@@ -383,7 +415,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
           <p className="lede">
             Every tool call of every task, newest first: what was called, with which arguments,
             what came of it, and what let it through (a policy rule, a grant, or who approved
-            it). Open a call to see it in its task.
+            it) — or what refused it, so it was never made. Open a call to see it in its task.
           </p>
         </div>
         <div className="toolbar">
@@ -424,19 +456,28 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
           </select>
         </label>
         <label className="inline-field">
-          <span>Allowed by</span>
+          <span>Decision</span>
           <select
-            value={form.allowed_by}
+            value={form.decision}
             onChange={(event) => {
-              choose({ allowed_by: event.target.value as Allowance | "" });
+              choose({ decision: event.target.value as Decision | "" });
             }}
           >
             <option value="">Anything</option>
-            {ALLOWANCES.map((a) => (
-              <option key={a.value} value={a.value}>
-                {a.label}
-              </option>
-            ))}
+            <optgroup label="Allowed by">
+              {ALLOWANCES.map((a) => (
+                <option key={a.value} value={`allowed:${a.value}`}>
+                  {a.label}
+                </option>
+              ))}
+            </optgroup>
+            <optgroup label="Refused">
+              {REFUSALS.map((r) => (
+                <option key={r.value} value={`refused:${r.value}`}>
+                  {r.label}
+                </option>
+              ))}
+            </optgroup>
           </select>
         </label>
         {field("approved_by", "Approved by", "Anyone", choices?.approvers)}
@@ -589,7 +630,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
                   ) : (
                     <div
                       key={call.id}
-                      className="history-row"
+                      className={call.refused_by === null ? "history-row" : "history-row refused"}
                       role="row"
                       aria-rowindex={index + 2}
                       aria-label={`${call.tool} ${outcomeLabel(call.outcome)} in task ${shortId(call.task_id)}`}
@@ -616,7 +657,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
                           {outcomeLabel(call.outcome)}
                         </span>
                       </span>
-                      <span role="cell" className="clip" title={call.rule ?? undefined}>
+                      <span role="cell" className="clip decision" title={call.rule ?? undefined}>
                         {allowedWords(call)}
                       </span>
                       <span role="cell" className="clip mono muted" title={call.error ?? undefined}>

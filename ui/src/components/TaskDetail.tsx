@@ -24,6 +24,7 @@ const OUTCOME_TONE: Record<CallOutcome, string> = {
   failed: "bad",
   in_doubt: "attention",
   not_happened: "quiet",
+  refused: "stopped",
 };
 
 /** Focuses the call opened from the History once it is drawn (which scrolls to it). */

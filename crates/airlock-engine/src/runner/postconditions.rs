@@ -152,7 +152,17 @@ impl Runner {
                             return Ok(Proposed::Pending);
                         }
                         Verdict::Hold => return Ok(Proposed::Pending),
-                        Verdict::Refuse { reason } => Some(reason),
+                        Verdict::Refuse { reason, refusal } => {
+                            self.record_refusal(super::Refused {
+                                tool: &call.tool,
+                                args: &args,
+                                call_index: index,
+                                idempotent: true,
+                                refusal,
+                                reason: &reason,
+                            });
+                            Some(reason)
+                        }
                     }
                 }
             }

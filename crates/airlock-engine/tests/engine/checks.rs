@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use airlock_engine::clock::BoxFuture;
-use airlock_engine::store::TaskStatus;
+use airlock_engine::store::{CallRefusal, TaskStatus, ToolCallOutcome};
 use airlock_engine::{SystemClock, ToolAnnotations, ToolError, ToolHost, ToolInfo, ToolRequest};
 use serde_json::{Value, json};
 
@@ -113,7 +113,7 @@ async fn run(env: &Env, shop: &Arc<Shop>, args: Value) -> airlock_engine::store:
 }
 
 #[tokio::test]
-async fn arguments_that_break_the_input_schema_are_never_recorded_or_called() {
+async fn arguments_that_break_the_input_schema_are_refused_and_never_called() {
     within(async {
         let env = Env::new();
         let shop = Shop::new();
@@ -132,10 +132,13 @@ async fn arguments_that_break_the_input_schema_are_never_recorded_or_called() {
         let engine = env
             .engine_with(env.config(), Arc::new(SystemClock), shop.clone())
             .await;
-        assert!(
-            calls(&engine, &t.id).await.is_empty(),
-            "no intent for a refused call"
-        );
+        // No intent for a refused call: its row is written refused, with why.
+        let ledger = calls(&engine, &t.id).await;
+        assert_eq!(ledger.len(), 1, "{ledger:#?}");
+        assert_eq!(ledger[0].outcome, Some(ToolCallOutcome::Refused));
+        assert_eq!(ledger[0].refusal, Some(CallRefusal::Check));
+        assert_eq!(ledger[0].args["amount"].as_f64(), Some(-5.0));
+        assert_eq!(ledger[0].error.as_deref(), Some(error.as_str()));
     })
     .await;
 }

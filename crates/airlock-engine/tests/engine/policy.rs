@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use airlock_engine::event::Decision;
 use airlock_engine::policy::{Identities, Policy, PolicyFile};
-use airlock_engine::store::{ApprovalStatus, AuditFilter, CallAllowance, TaskStatus};
+use airlock_engine::store::{
+    ApprovalStatus, AuditFilter, CallAllowance, CallRefusal, TaskStatus, ToolCallOutcome,
+};
 use airlock_engine::{
     Answer, Answered, Engine, EngineConfig, EngineError, Governance, GrantSpec, ManualClock,
     TaskEvent,
@@ -242,7 +244,18 @@ async fn a_denied_call_is_never_made_and_the_task_takes_its_error_path() {
             error.contains("no upserts") && error.contains("upserts are switched off"),
             "{error}"
         );
-        assert!(calls(&engine, &id).await.is_empty(), "no ledger row");
+        // Never made: its ledger row is the refusal, with the rule and why.
+        let ledger = calls(&engine, &id).await;
+        assert_eq!(ledger.len(), 1, "{ledger:#?}");
+        assert_eq!(ledger[0].outcome, Some(ToolCallOutcome::Refused));
+        assert_eq!(
+            ledger[0].refusal,
+            Some(CallRefusal::Policy {
+                rule: Some("no upserts".into()),
+                approval_id: None,
+            })
+        );
+        assert_eq!(ledger[0].error.as_deref(), Some(error.as_str()));
         assert_eq!(env.kv("k").await, None);
     })
     .await;
@@ -364,7 +377,17 @@ async fn a_rejected_call_is_not_made_and_the_reason_reaches_the_error_path() {
             "{error}"
         );
         assert_eq!(env.effects().await, 0);
-        assert!(calls(&engine, &id).await.is_empty());
+        let ledger = calls(&engine, &id).await;
+        assert_eq!(ledger.len(), 1, "{ledger:#?}");
+        assert_eq!(ledger[0].outcome, Some(ToolCallOutcome::Refused));
+        assert_eq!(
+            ledger[0].refusal,
+            Some(CallRefusal::Person {
+                approval_id: approval_id.clone(),
+                rejected_by: "carol".into(),
+                rule: Some("big records need a controller".into()),
+            })
+        );
         assert_consistent(&engine, &id).await;
     })
     .await;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use airlock_engine::policy::{Identities, Policy};
-use airlock_engine::store::TaskStatus;
+use airlock_engine::store::{CallRefusal, TaskStatus, ToolCallOutcome};
 use airlock_engine::{EngineConfig, Governance, SystemClock, TaskEvent};
 use serde_json::json;
 
@@ -138,12 +138,26 @@ async fn a_read_the_policy_refuses_is_never_made_and_the_postcondition_cannot_ho
         let tools: Vec<_> = calls(&engine, &id)
             .await
             .into_iter()
-            .map(|c| c.tool)
+            .map(|c| (c.tool, c.outcome, c.refusal))
             .collect();
         assert_eq!(
             tools,
-            ["builtin.upsert"],
-            "the refused read left no ledger row"
+            [
+                (
+                    "builtin.upsert".to_owned(),
+                    Some(ToolCallOutcome::Succeeded),
+                    None
+                ),
+                (
+                    "builtin.echo".to_owned(),
+                    Some(ToolCallOutcome::Refused),
+                    Some(CallRefusal::Policy {
+                        rule: None,
+                        approval_id: None
+                    })
+                ),
+            ],
+            "the refused read's row says it was refused, never made"
         );
         assert!(events(&engine, &id).await.iter().any(|e| matches!(
             e,

@@ -1,0 +1,44 @@
+//! Refused proposals on the ledger. A proposed call that is refused — by the static checks,
+//! a policy rule, a person, or an approval's expiry — is never made, and still gets a
+//! ledger row, so the history of every call shows what was tried and stopped. The row is
+//! whole when written (outcome `refused`, what refused it, the reason as its error), in
+//! the same draft as the refusal's events: no intent is ever left without an outcome, so
+//! a refused call can never be taken for one in doubt after a restart.
+
+use airlock_store::{CallRefusal, ToolCallWrite};
+use serde_json::Value;
+
+use super::Runner;
+use crate::ledger::{args_hash, idempotency_key, new_id};
+
+/// A proposal that was refused, as the ledger records it.
+pub(super) struct Refused<'a> {
+    pub tool: &'a str,
+    pub args: &'a Value,
+    pub call_index: i64,
+    /// Whether the tool is safe to repeat, when it is known (for the record only: a
+    /// refused row is never made, counted as a call, or taken for a repeat).
+    pub idempotent: bool,
+    pub refusal: CallRefusal,
+    pub reason: &'a str,
+}
+
+impl Runner {
+    /// Drafts the ledger row of a refused proposal at the current step and attempt.
+    pub(super) fn record_refusal(&mut self, refused: Refused<'_>) {
+        let step_no = self.draft.proj.step_no;
+        self.draft.tool_calls.push(ToolCallWrite::Refused {
+            id: new_id(),
+            step_no,
+            attempt: self.draft.proj.attempt,
+            call_index: refused.call_index,
+            tool: refused.tool.to_owned(),
+            args: refused.args.clone(),
+            args_hash: args_hash(refused.args),
+            idempotency_key: idempotency_key(&self.draft.task_id, step_no, refused.call_index),
+            idempotent: refused.idempotent,
+            refusal: refused.refusal,
+            reason: refused.reason.to_owned(),
+        });
+    }
+}
