@@ -11,9 +11,9 @@
 use std::sync::Arc;
 
 use airlock_store::{
-    AllowedBy, ApprovalStatus, ApprovalWrite, CallAllowance, CallRefusal, CommitOutcome,
-    HeldCall, Millis, NewEvent, NewTask, RefusedBy, StepWrite, Store, TaskCommit,
-    TaskProjection, ToolCallOutcome, ToolCallWrite,
+    AllowedBy, ApprovalStatus, ApprovalWrite, CallAllowance, CallRefusal, CommitOutcome, HeldCall,
+    Millis, NewEvent, NewTask, RefusedBy, StepWrite, Store, TaskCommit, TaskProjection,
+    ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::EndStatus;
 use serde_json::{Value, json};
@@ -451,23 +451,24 @@ async fn seed_task(
                 attempt: 1,
             });
         };
-        let decided_because = |effect: &str,
-                               rule: &str,
-                               via: Option<String>,
-                               reason: Option<String>| TaskEvent::PolicyDecided {
-            step_no,
-            call_index: 0,
-            tool: tool.to_owned(),
-            args_hash: hash.clone(),
-            effect: effect.to_owned(),
-            rule: Some(rule.to_owned()),
-            seen: json!({ "tool": tool, subject_key: subject }),
-            policy_version: "5eed5eed5eed".to_owned(),
-            via,
-            reason,
+        let decided_because =
+            |effect: &str, rule: &str, via: Option<String>, reason: Option<String>| {
+                TaskEvent::PolicyDecided {
+                    step_no,
+                    call_index: 0,
+                    tool: tool.to_owned(),
+                    args_hash: hash.clone(),
+                    effect: effect.to_owned(),
+                    rule: Some(rule.to_owned()),
+                    seen: json!({ "tool": tool, subject_key: subject }),
+                    policy_version: "5eed5eed5eed".to_owned(),
+                    via,
+                    reason,
+                }
+            };
+        let decided = |effect: &str, rule: &str, via: Option<String>| {
+            decided_because(effect, rule, via, None)
         };
-        let decided =
-            |effect: &str, rule: &str, via: Option<String>| decided_because(effect, rule, via, None);
 
         // Held for a person a few minutes before it was decided; the approval's id.
         let hold = async |t: &mut SeedTask<'_>| -> Result<String, EngineError> {
@@ -548,9 +549,8 @@ async fn seed_task(
                 }
                 _ => {
                     start(&mut t);
-                    let reason = format!(
-                        "refused by policy rule “{DENY_RULE}”: the account is closed"
-                    );
+                    let reason =
+                        format!("refused by policy rule “{DENY_RULE}”: the account is closed");
                     t.push(decided_because(
                         "deny",
                         DENY_RULE,
