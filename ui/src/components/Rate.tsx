@@ -5,9 +5,9 @@ import { useAction } from "../action";
 import { rateTask } from "../api";
 import type { RatingView } from "../bindings/RatingView";
 import type { TaskStatus } from "../bindings/TaskStatus";
-import { formatDateTime } from "../format";
 import { canCancel } from "./Cancel";
 import { Problem } from "./Problem";
+import { When } from "./When";
 
 const SCORES = [
   { value: 1, label: "Poor" },
@@ -25,11 +25,13 @@ export function Rate({
   taskId,
   status,
   ratings,
+  now,
   onRated,
 }: {
   taskId: string;
   status: TaskStatus;
   ratings: readonly RatingView[];
+  now: number;
   onRated: () => void;
 }) {
   const [score, setScore] = useState<number | null>(null);
@@ -48,7 +50,7 @@ export function Rate({
                 {stars(r.rating)}
               </span>{" "}
               <span className="muted">
-                by {r.rated_by} · {formatDateTime(r.rated_at)}
+                by {r.rated_by} · <When at={r.rated_at} now={now} />
               </span>
               {r.comment !== null && <p>“{r.comment}”</p>}
             </li>

@@ -6,7 +6,7 @@ import { taskDetail } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { CallOutcome } from "../bindings/CallOutcome";
 import type { TaskDetail as TaskDetailData } from "../bindings/TaskDetail";
-import { formatClock, formatDateTime, orWords, outcomeLabel, prettyJson, timeLeft } from "../format";
+import { formatClock, orWords, outcomeLabel, prettyJson, timeLeft } from "../format";
 import { useLive } from "../live";
 import { ArgsDiff } from "./Args";
 import { CancelForm, canCancel } from "./Cancel";
@@ -256,7 +256,12 @@ export function TaskDetail({
                     <p className="muted">
                       {approvalWords(approval)}
                       {approval.edited_args !== null && " with changed arguments"}
-                      {approval.decided_at !== null && ` · ${formatDateTime(approval.decided_at)}`}
+                      {approval.decided_at !== null && (
+                        <>
+                          {" · "}
+                          <When at={approval.decided_at} now={now} />
+                        </>
+                      )}
                       {approval.reason !== null && ` · “${approval.reason}”`}
                     </p>
                     {approval.held !== null && approval.edited_args !== null && (
@@ -296,6 +301,7 @@ export function TaskDetail({
           <div className="columns top">
             <Spend spend={load.data.spend} />
             <Rate
+              now={now}
               taskId={load.data.task.id}
               status={load.data.task.status}
               ratings={load.data.ratings}
