@@ -25,6 +25,7 @@ import type { Person } from "../bindings/Person";
 import {
   duration,
   formatDateTime,
+  formatExact,
   minutesWords,
   orWords,
   riskTone,
@@ -825,7 +826,7 @@ function Expiry({ approval, now }: { approval: ApprovalRow; now: number }) {
     <Fact
       label="Expires"
       className={approval.expires_at !== null && approval.expires_at - now < 3_600_000 ? "soon" : undefined}
-      title={approval.expires_at === null ? undefined : formatDateTime(approval.expires_at)}
+      title={approval.expires_at === null ? undefined : formatExact(approval.expires_at)}
     >
       {timeLeft(approval.expires_at, now)}
     </Fact>
@@ -1017,7 +1018,7 @@ function HeldDetails({ approval, held, now }: { approval: ApprovalRow; held: Hel
         <Fact label="Needs">{needsWords(approval, held)}</Fact>
         <Expiry approval={approval} now={now} />
         {held.escalate_to.length > 0 && held.escalate_at !== null && (
-          <Fact label="Escalation" className={escalated ? "soon" : undefined} title={formatDateTime(held.escalate_at)}>
+          <Fact label="Escalation" className={escalated ? "soon" : undefined} title={formatExact(held.escalate_at)}>
             {escalated || escalatesIn === null
               ? `Escalated: ${orWords(held.escalate_to)} may decide too`
               : `${orWords(held.escalate_to)} may decide too in ${escalatesIn}`}

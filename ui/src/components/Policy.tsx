@@ -10,7 +10,7 @@ import type { Person } from "../bindings/Person";
 import type { PolicyView } from "../bindings/PolicyView";
 import type { RuleEffect } from "../bindings/RuleEffect";
 import type { RuleView } from "../bindings/RuleView";
-import { ago, formatDateTime, orWords, timeLeft } from "../format";
+import { ago, formatDateTime, formatExact, orWords, timeLeft } from "../format";
 import { grantScope, grantWhere } from "../grants";
 import { useLive } from "../live";
 import type { Load } from "../live";
@@ -232,7 +232,7 @@ function GrantLine({
       </td>
       <td
         className="nowrap"
-        title={grant.expires_at === null ? undefined : formatDateTime(grant.expires_at)}
+        title={grant.expires_at === null ? undefined : formatExact(grant.expires_at)}
       >
         {grant.state === "revoked" && grant.revoked_at !== null
           ? `revoked ${ago(grant.revoked_at, now)}${grant.revoked_by === null ? "" : ` by ${grant.revoked_by}`}`
