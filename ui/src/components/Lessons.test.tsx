@@ -70,6 +70,24 @@ describe("Lessons", () => {
     expect(calls.filter((c) => c.cmd === "task_detail").map((c) => c.args)).toEqual([{ id: edit.task_id }]);
   });
 
+  it("offers the edit in plain words to start rewording from", async () => {
+    const calls = backend({
+      list_lessons: () => [edit],
+      task_detail: () => ({ ...refundDetail, approvals: [editedApproval] }),
+      review_lesson: () => ({ ...edit, state: "accepted", reviewed_by: "carol", reviewed_at: NOW }),
+    });
+    render(<Lessons now={NOW} onOpenTask={noop} />);
+    const card = await screen.findByRole("listitem", { name: "Lesson for support-refund" });
+    await within(card).findByRole("table");
+    await userEvent.click(within(card).getByRole("button", { name: "Accept with my wording" }));
+    expect(within(card).getByRole("textbox", { name: "The lesson in your words" })).toHaveValue(
+      "fiona approved support.issue_refund only after changing amount_cents from 25000 (250.00) to 20000 (200.00): capped at $200.00",
+    );
+    await userEvent.click(within(card).getByRole("button", { name: "Accept this wording" }));
+    await screen.findByRole("status");
+    expect(calls.find((c) => c.cmd === "review_lesson")?.args).toMatchObject({ accept: true });
+  });
+
   it("keeps a lesson in its own words when its approval cannot be read", async () => {
     backend({ list_lessons: () => [edit] });
     render(<Lessons now={NOW} onOpenTask={noop} />);

@@ -9,7 +9,7 @@ import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { LessonOrigin } from "../bindings/LessonOrigin";
 import type { LessonRow } from "../bindings/LessonRow";
 import { useLive } from "../live";
-import { ArgsDiff, ArgsList } from "./Args";
+import { ArgsDiff, ArgsList, changedKeys, valueWords } from "./Args";
 import { Done, NotReady, PanelHeader } from "./Panel";
 import { TaskLink } from "./TaskLink";
 import { When } from "./When";
@@ -63,6 +63,27 @@ function useSourceApprovals(lessons: readonly LessonRow[]): ReadonlyMap<string, 
     };
   }, [key]);
   return approvals;
+}
+
+/**
+ * A held call's edit or rejection in plain words, for a person to start rewording from:
+ * "fiona approved support.issue_refund only after changing amount_cents from 26000 (260.00)
+ * to 20000 (200.00): capped". Null when the approval does not tell it.
+ */
+export function plainWords(lesson: LessonRow, approval: ApprovalRow | undefined): string | null {
+  const held = approval?.held ?? null;
+  if (approval === undefined || held === null) return null;
+  const who = approval.decided_by ?? "Someone";
+  const why = approval.reason === null ? "" : `: ${approval.reason}`;
+  const edited = approval.edited_args;
+  if (lesson.origin === "edit" && edited !== null) {
+    const changes = changedKeys(held.args, edited).map(
+      (key) => `${key} from ${valueWords(key, held.args[key])} to ${valueWords(key, edited[key])}`,
+    );
+    return `${who} approved ${held.tool} only after changing ${changes.join(", ")}${why}`;
+  }
+  const fields = Object.entries(held.args).map(([key, value]) => `${key} ${valueWords(key, value)}`);
+  return `${who} rejected a call to ${held.tool} with ${fields.join(", ")}${why}`;
 }
 
 /**
@@ -321,6 +342,8 @@ function Proposed({
               className="button"
               disabled={busy}
               onClick={() => {
+                // Start from the lesson in plain words rather than its arguments' JSON.
+                setWords(plainWords(lesson, approval) ?? lesson.text);
                 setRewording(true);
               }}
             >
