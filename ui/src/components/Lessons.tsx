@@ -33,18 +33,25 @@ function FromTask({ id, onOpenTask }: { id: string | null; onOpenTask: (id: stri
   );
 }
 
+/** How many of the lessons' tasks are read to tell their edits and rejections. */
+const SOURCE_TASKS_READ = 40;
+
 /** Lessons that come from a decision on a held call: its approval tells what was changed. */
 function fromHeldCall(lesson: LessonRow): boolean {
   return (lesson.origin === "edit" || lesson.origin === "rejection") && lesson.task_id !== null;
 }
 
 /**
- * The approvals the lessons come from, by id, read from their tasks (one read a task). A
- * task that cannot be read leaves its lessons in their own words.
+ * The approvals the lessons come from, by id, read from their tasks (one read a task, for
+ * the newest tasks). A task that cannot be read leaves its lessons in their own words.
  */
 function useSourceApprovals(lessons: readonly LessonRow[]): ReadonlyMap<string, ApprovalRow> {
   const [approvals, setApprovals] = useState<ReadonlyMap<string, ApprovalRow>>(new Map());
-  const tasks = [...new Set(lessons.filter(fromHeldCall).map((l) => l.task_id ?? ""))].sort();
+  // Lessons come newest first; only the newest tasks are read, so a long record costs a
+  // bounded number of reads (older lessons keep their own words).
+  const tasks = [...new Set(lessons.filter(fromHeldCall).map((l) => l.task_id ?? ""))]
+    .slice(0, SOURCE_TASKS_READ)
+    .sort();
   const key = tasks.join(" ");
   useEffect(() => {
     if (key === "") return;
