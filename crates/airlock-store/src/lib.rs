@@ -8,6 +8,7 @@
 
 mod approval_votes;
 mod audit;
+mod checkpoint;
 mod commit;
 mod error;
 mod grants;
