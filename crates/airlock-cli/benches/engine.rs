@@ -6,7 +6,9 @@
 //!
 //! Every test uses real SQLite files (WAL, `synchronous=FULL`, the store's default) in a
 //! fresh folder under the system temp dir (`TMPDIR`), so `floor` (bare single-row durable
-//! commits) and the engine tests pay for the same disk. Timing uses `std::time::Instant`;
+//! commits) and the engine tests pay for the same disk. `linear` runs in rounds, each
+//! right after a floor run, and reports the median of the rounds' ratios: fsync latency
+//! on a shared virtual disk swings too much for one floor to stand for a later run. Timing uses `std::time::Instant`;
 //! the engine itself runs on its injected `SystemClock`.
 //!
 //! Under `cargo test` (no `--bench` argument) this does nothing.
@@ -36,6 +38,9 @@ const HITL_CYCLES: usize = 200;
 const CRASH_STEPS: usize = 100;
 /// The run is killed once this step has started.
 const CRASH_KILL_AT: i64 = 50;
+
+/// Floor + linear rounds; the median round is reported.
+const ROUNDS: usize = 3;
 
 const TESTS: [&str; 5] = ["floor", "linear", "concurrent", "hitl", "crash"];
 
@@ -70,13 +75,23 @@ async fn run_all(wanted: &[&str]) -> Res<()> {
     }
     eprintln!("bench folders under {}", std::env::temp_dir().display());
     let started = Instant::now();
-    // `linear` is compared with the floor, so the floor is measured whenever it runs.
-    let mut floor_ms = None;
+    // `linear` is compared with the floor, so the floor is measured whenever it runs: in
+    // rounds, each linear run right after its own floor, because this disk's fsync
+    // latency swings by 10x from one second to the next when the machine is shared.
     if selected("floor") || selected("linear") {
-        floor_ms = Some(floor().await?);
-    }
-    if selected("linear") {
-        linear(floor_ms.unwrap_or(f64::NAN)).await?;
+        let rounds = if selected("linear") { ROUNDS } else { 1 };
+        let mut floors = Vec::with_capacity(rounds);
+        let mut linears = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            floors.push(floor().await?);
+            if selected("linear") {
+                linears.push(linear().await?);
+            }
+        }
+        print_floor(&floors);
+        if !linears.is_empty() {
+            print_linear(&floors, linears);
+        }
     }
     if selected("concurrent") {
         let small = concurrent(100, 20, None).await?;
@@ -116,9 +131,21 @@ fn wall_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// One floor run: each commit's time, and the run's.
+struct FloorRun {
+    total: Duration,
+    each: Vec<f64>,
+}
+
+impl FloorRun {
+    fn per_step_ms(&self) -> f64 {
+        ms(self.total) / FLOOR_COMMITS as f64
+    }
+}
+
 /// The physical limit of one durable step: single-row INSERT commits, one after another,
 /// into a fresh SQLite file with WAL and `synchronous=FULL`.
-async fn floor() -> Res<f64> {
+async fn floor() -> Res<FloorRun> {
     let dir = bench_dir()?;
     let mut conn = SqliteConnectOptions::new()
         .filename(dir.path().join("floor.sqlite"))
@@ -142,15 +169,38 @@ async fn floor() -> Res<f64> {
     }
     let total = start.elapsed();
     conn.close().await?;
+    Ok(FloorRun { total, each })
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn print_floor(rounds: &[FloorRun]) {
+    let per_step: Vec<f64> = rounds.iter().map(FloorRun::per_step_ms).collect();
+    let mut each: Vec<f64> = rounds.iter().flat_map(|r| r.each.iter().copied()).collect();
     each.sort_by(f64::total_cmp);
-    let per_step = ms(total) / FLOOR_COMMITS as f64;
+    let per_step_ms = median(&per_step);
     println!(
-        "peer=airlock test=floor steps={FLOOR_COMMITS} total_s={:.3} per_step_ms={per_step:.3} p50_ms={:.3} p95_ms={:.3}",
-        total.as_secs_f64(),
+        "peer=airlock test=floor steps={FLOOR_COMMITS} total_s={:.3} per_step_ms={per_step_ms:.3} p50_ms={:.3} p95_ms={:.3} rounds={} round_ms={}",
+        per_step_ms * FLOOR_COMMITS as f64 / 1000.0,
         percentile(&each, 50.0),
         percentile(&each, 95.0),
+        rounds.len(),
+        list(&per_step),
     );
-    Ok(per_step)
+}
+
+/// `a,b,c` with three decimals.
+fn list(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.3}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// An engine on a fresh store and effects file in its own folder.
@@ -206,8 +256,23 @@ fn drain(rx: &mut broadcast::Receiver<TaskChange>) -> u64 {
     }
 }
 
+/// One linear run: the task's time and what it shows about where the time goes.
+struct LinearRun {
+    total: Duration,
+    commits: u64,
+    first100: f64,
+    last100: f64,
+    state_bytes: usize,
+}
+
+impl LinearRun {
+    fn per_step_ms(&self) -> f64 {
+        ms(self.total) / LINEAR_STEPS as f64
+    }
+}
+
 /// One task of N instant tool steps, run to the end in this call.
-async fn linear(floor_ms: f64) -> Res<()> {
+async fn linear() -> Res<LinearRun> {
     let (_dir, engine) = open_engine(1).await?;
     let wf = echo_chain("linear", LINEAR_STEPS)?;
     let id = engine.start_task(&wf, Map::new(), "bench", None).await?;
@@ -235,14 +300,38 @@ async fn linear(floor_ms: f64) -> Res<()> {
     let (first100, last100) = (bucket(0), bucket(starts.len().saturating_sub(101)));
     let state_bytes = task.projection.state.to_string().len();
     engine.close().await?;
-    let per_step = ms(total) / LINEAR_STEPS as f64;
+    Ok(LinearRun {
+        total,
+        commits,
+        first100,
+        last100,
+        state_bytes,
+    })
+}
+
+/// The median round's figures; `vs_floor` is the median of the rounds' ratios, each
+/// linear run against the floor measured just before it.
+fn print_linear(floors: &[FloorRun], mut rounds: Vec<LinearRun>) {
+    let ratios: Vec<f64> = floors
+        .iter()
+        .zip(&rounds)
+        .map(|(f, l)| l.per_step_ms() / f.per_step_ms())
+        .collect();
+    rounds.sort_by_key(|r| r.total);
+    let run = &rounds[rounds.len() / 2];
+    let per_step = run.per_step_ms();
     println!(
-        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} commits={commits} commits_per_step={:.3} first100_ms={first100:.3} last100_ms={last100:.3} state_bytes={state_bytes}",
-        total.as_secs_f64(),
-        per_step / floor_ms,
-        commits as f64 / LINEAR_STEPS as f64,
+        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} commits={} commits_per_step={:.3} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
+        run.total.as_secs_f64(),
+        median(&ratios),
+        run.commits,
+        run.commits as f64 / LINEAR_STEPS as f64,
+        run.first100,
+        run.last100,
+        run.state_bytes,
+        rounds.len(),
+        list(&ratios),
     );
-    Ok(())
 }
 
 /// `tasks` tasks of `steps` instant steps each, all started, then run at once.
