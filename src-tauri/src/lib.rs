@@ -6,7 +6,8 @@
 //! types that cross to TypeScript, [`feed`] opens the engine and forwards its change feed,
 //! [`notify`] says what desktop notifications for approvals say and offer, [`notifier`]
 //! shows them and hears their actions, [`actions`] does what a person chose on one (or in
-//! the [`tray`], which shows the pending count), [`demo`] starts the demo's first tasks, and
+//! the [`tray`], which shows the pending count), [`demo`] starts the demo's first tasks,
+//! [`rendering`] decides whether the web view draws with WebKit's GL compositor, and
 //! [`locations`] decides where data lives on this machine.
 
 pub mod actions;
@@ -16,6 +17,7 @@ pub mod feed;
 pub mod locations;
 pub mod notifier;
 pub mod notify;
+pub mod rendering;
 pub mod state;
 mod timeline;
 pub mod tray;
@@ -52,6 +54,10 @@ pub fn run_app_with<R: tauri::Runtime>(
         .setup(|app| {
             // The window opens at once; the engine (database, MCP servers) opens behind it,
             // and commands wait for it.
+            if let Some(window) = app.get_webview_window("main") {
+                let machine = rendering::Machine::current();
+                rendering::apply(&window, rendering::drawing_for(machine));
+            }
             tray::install(app.handle());
             start_engine(app.handle());
             Ok(())

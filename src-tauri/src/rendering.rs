@@ -1,0 +1,170 @@
+//! How the web view draws: with WebKit's GL compositor (the default), or without it when
+//! the machine has no GPU to run it on.
+//!
+//! Without a GPU render node, WebKitGTK composites through Mesa's software renderer
+//! (llvmpipe): the app and its web process each load LLVM and keep GL buffers that a GPU
+//! would hold, for no gain over drawing without the compositor (measured under Xvfb: about
+//! 96 MB of RSS, see docs/benchmarks.md). On a real GPU compositing is what keeps scrolling
+//! smooth, so it stays on there.
+
+use std::path::Path;
+
+/// What this machine offers the web view to draw with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Machine {
+    /// A DRM render node (`/dev/dri/renderD*`) exists: a GPU driver is loaded.
+    pub render_node: bool,
+    /// Mesa is told to render in software (`LIBGL_ALWAYS_SOFTWARE` set, not `0`).
+    pub software_gl_forced: bool,
+    /// The person chose for WebKit already (`WEBKIT_DISABLE_COMPOSITING_MODE` or
+    /// `WEBKIT_FORCE_COMPOSITING_MODE` set): their choice stands.
+    pub compositing_chosen: bool,
+}
+
+/// The web view's drawing, as the app sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drawing {
+    /// WebKit's own default: its GL compositor.
+    WebKitDefault,
+    /// No GL compositor (hardware acceleration policy `Never`): drawn in software, as
+    /// it would be anyway on this machine, without Mesa's GL in the app's processes.
+    WithoutCompositor,
+}
+
+/// How the web view should draw on `machine`.
+pub fn drawing_for(machine: Machine) -> Drawing {
+    if machine.compositing_chosen {
+        Drawing::WebKitDefault
+    } else if !machine.render_node || machine.software_gl_forced {
+        Drawing::WithoutCompositor
+    } else {
+        Drawing::WebKitDefault
+    }
+}
+
+impl Machine {
+    /// This machine: its render nodes under `dri` (normally `/dev/dri`) and the
+    /// process's environment as read by `var`.
+    pub fn probe(dri: &Path, var: impl Fn(&str) -> Option<String>) -> Self {
+        let render_node = std::fs::read_dir(dri).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|entry| entry.file_name().to_string_lossy().starts_with("renderD"))
+        });
+        let set = |name: &str| var(name).is_some_and(|value| !value.is_empty());
+        Self {
+            render_node,
+            software_gl_forced: var("LIBGL_ALWAYS_SOFTWARE")
+                .is_some_and(|value| !value.is_empty() && value != "0"),
+            compositing_chosen: set("WEBKIT_DISABLE_COMPOSITING_MODE")
+                || set("WEBKIT_FORCE_COMPOSITING_MODE"),
+        }
+    }
+
+    /// This machine as the running process sees it.
+    pub fn current() -> Self {
+        Self::probe(Path::new("/dev/dri"), |name| std::env::var(name).ok())
+    }
+}
+
+/// Applies `drawing` to the main window's web view before it draws anything. On other
+/// platforms than Linux (WebView2, WKWebView) there is nothing to set.
+pub fn apply<R: tauri::Runtime>(window: &tauri::WebviewWindow<R>, drawing: Drawing) {
+    if drawing == Drawing::WebKitDefault {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let applied = window.with_webview(|webview| {
+            use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+            if let Some(settings) = WebViewExt::settings(&webview.inner()) {
+                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
+        });
+        match applied {
+            Ok(()) => tracing::info!(
+                "no GPU render node: the web view draws without WebKit's GL compositor"
+            ),
+            Err(error) => tracing::warn!(%error, "could not set how the web view draws"),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = window;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(render_node: bool) -> Machine {
+        Machine {
+            render_node,
+            software_gl_forced: false,
+            compositing_chosen: false,
+        }
+    }
+
+    #[test]
+    fn a_gpu_keeps_the_compositor() {
+        assert_eq!(drawing_for(machine(true)), Drawing::WebKitDefault);
+    }
+
+    #[test]
+    fn no_render_node_draws_without_the_compositor() {
+        assert_eq!(drawing_for(machine(false)), Drawing::WithoutCompositor);
+    }
+
+    #[test]
+    fn software_gl_forced_draws_without_the_compositor_even_with_a_gpu() {
+        let forced = Machine {
+            software_gl_forced: true,
+            ..machine(true)
+        };
+        assert_eq!(drawing_for(forced), Drawing::WithoutCompositor);
+    }
+
+    #[test]
+    fn a_choice_made_for_webkit_stands() {
+        let chosen = Machine {
+            compositing_chosen: true,
+            ..machine(false)
+        };
+        assert_eq!(drawing_for(chosen), Drawing::WebKitDefault);
+    }
+
+    #[test]
+    fn probe_finds_render_nodes_and_reads_the_environment() {
+        let dri = tempfile::tempdir().expect("a temp dir");
+        let none = |_: &str| None;
+        assert!(!Machine::probe(dri.path(), none).render_node);
+        std::fs::write(dri.path().join("card0"), "").expect("a file");
+        assert!(
+            !Machine::probe(dri.path(), none).render_node,
+            "a card is not a render node"
+        );
+        std::fs::write(dri.path().join("renderD128"), "").expect("a file");
+        assert!(Machine::probe(dri.path(), none).render_node);
+        assert!(!Machine::probe(&dri.path().join("missing"), none).render_node);
+
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let software = |pairs| Machine::probe(dri.path(), env(pairs)).software_gl_forced;
+        assert!(software(&[("LIBGL_ALWAYS_SOFTWARE", "1")]));
+        assert!(software(&[("LIBGL_ALWAYS_SOFTWARE", "true")]));
+        assert!(!software(&[("LIBGL_ALWAYS_SOFTWARE", "0")]));
+        assert!(!software(&[("LIBGL_ALWAYS_SOFTWARE", "")]));
+        assert!(!software(&[]));
+
+        let chosen = |pairs| Machine::probe(dri.path(), env(pairs)).compositing_chosen;
+        assert!(chosen(&[("WEBKIT_DISABLE_COMPOSITING_MODE", "1")]));
+        assert!(chosen(&[("WEBKIT_FORCE_COMPOSITING_MODE", "1")]));
+        assert!(!chosen(&[("WEBKIT_DISABLE_COMPOSITING_MODE", "")]));
+        assert!(!chosen(&[]));
+    }
+}
