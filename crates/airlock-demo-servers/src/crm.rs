@@ -736,7 +736,10 @@ async fn renewal_by_id(conn: &mut SqliteConnection, id: &str) -> Result<Renewal,
 }
 
 fn dollars(cents: i64) -> String {
-    format!("${}.{:02}", cents / 100, (cents % 100).abs())
+    // The sign goes in front: `cents / 100` alone loses it for -99..=-1.
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}${}.{:02}", abs / 100, abs % 100)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1071,3 +1074,18 @@ impl CrmServer {
     instructions = "Demo CRM and billing (offline, seeded data): accounts ACC-3001..ACC-3012, renewals REN-4001..REN-4012. Money is in integer cents (USD). Write tools take an optional idempotency_key (or _meta \"dev.airlock/idempotency_key\")."
 )]
 impl ServerHandler for CrmServer {}
+
+#[cfg(test)]
+mod tests {
+    use super::dollars;
+
+    #[test]
+    fn dollars_keep_the_sign_of_any_amount() {
+        assert_eq!(dollars(6000), "$60.00");
+        assert_eq!(dollars(5), "$0.05");
+        assert_eq!(dollars(0), "$0.00");
+        assert_eq!(dollars(-50), "-$0.50");
+        assert_eq!(dollars(-12_345), "-$123.45");
+        assert_eq!(dollars(i64::MIN), "-$92233720368547758.08");
+    }
+}
