@@ -55,6 +55,27 @@ describe("TaskDetail", () => {
     expect(calls[0]).toEqual({ cmd: "task_detail", args: { id: refundTask.id } });
   });
 
+  it("shows a refused call as never made, with why", async () => {
+    const refused = {
+      id: "c2",
+      tool: "support.issue_refund",
+      step_no: 5,
+      attempt: 1,
+      args: { order_id: "ORD-5002", reason: "goodwill" },
+      outcome: "refused" as const,
+      result: null,
+      error: "refused by policy rule “no goodwill refunds”: goodwill refunds go through the account team",
+      resolved_by: null,
+      intent_at: NOW - 50_000,
+      outcome_at: NOW - 50_000,
+    };
+    backend({ task_detail: () => ({ ...refundDetail, tool_calls: [...refundDetail.tool_calls, refused] }) });
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const calls = await screen.findByTestId("task-calls");
+    expect(within(calls).getByText("Refused")).toHaveClass("pill-stopped");
+    expect(within(calls).getByText(/goodwill refunds go through the account team/)).toBeInTheDocument();
+  });
+
   it("shows a held call approved with changed arguments, and what was changed", async () => {
     backend({
       task_detail: () => ({
