@@ -149,6 +149,11 @@ impl Clause {
         }
         match filter.outcome {
             Some(OutcomeFilter::Pending) => c.sql.push_str(" AND c.outcome IS NULL"),
+            // Every refused row names what refused it (a CHECK, migration 0012); saying so
+            // lets SQLite read `tool_calls_refused` (0013), the refused rows alone.
+            Some(OutcomeFilter::Is(ToolCallOutcome::Refused)) => c
+                .sql
+                .push_str(" AND c.outcome = 'refused' AND c.refused_by IS NOT NULL"),
             Some(OutcomeFilter::Is(o)) => {
                 c.push(" AND c.outcome = ?", |a| a.add(o.as_str()))?;
             }

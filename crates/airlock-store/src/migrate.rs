@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_metrics_tallies.sql")),
     (11, include_str!("../migrations/0011_call_history.sql")),
     (12, include_str!("../migrations/0012_refused_calls.sql")),
+    (13, include_str!("../migrations/0013_refused_index.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {
