@@ -466,9 +466,15 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
         for call in shown["tool_calls"].as_array().expect("calls") {
             let outcome = call["outcome"].as_str().unwrap_or("none");
             assert!(
-                ["succeeded", "happened", "not_happened"].contains(&outcome),
+                ["succeeded", "happened", "not_happened", "refused"].contains(&outcome),
                 "call left as {outcome}: {call}"
             );
+            if outcome == "refused" {
+                // Only the held call the controller rejected, recorded once as refused.
+                assert_eq!(plans.get(id), Some(&Plan::RejectCall), "{call}");
+                assert_eq!(call["refusal"]["by"], "person", "{call}");
+                assert_eq!(call["refusal"]["rejected_by"], "controller", "{call}");
+            }
             if ["happened", "not_happened"].contains(&outcome) {
                 assert_eq!(call["resolved_by"], Value::String("crash-test".into()));
             }
@@ -496,11 +502,18 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
         for a in approvals.iter().filter(|a| a["status"] != "pending") {
             assert_eq!(a["by"], "controller", "{a}");
         }
-        if *plan != Plan::Pay {
-            assert!(
-                shown["tool_calls"].as_array().is_some_and(Vec::is_empty),
-                "payout {id} ({plan:?}) has a ledger row"
-            );
+        let calls = shown["tool_calls"].as_array().expect("calls");
+        match plan {
+            Plan::Pay => {}
+            // The rejected call: one ledger row, refused (written with the refusal, so
+            // no kill leaves it as an intent or writes it twice).
+            Plan::RejectCall => assert!(
+                calls.len() == 1 && calls[0]["outcome"] == "refused",
+                "payout {id} ({plan:?}): {calls:?}"
+            ),
+            Plan::RejectCheckpoint | Plan::Leave => {
+                assert!(calls.is_empty(), "payout {id} ({plan:?}) has a ledger row")
+            }
         }
     }
 
