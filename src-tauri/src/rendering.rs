@@ -83,7 +83,7 @@ pub fn apply<R: tauri::Runtime>(window: &tauri::WebviewWindow<R>, drawing: Drawi
         });
         match applied {
             Ok(()) => tracing::info!(
-                "no GPU render node: the web view draws without WebKit's GL compositor"
+                "no GPU to composite on: the web view draws without WebKit's GL compositor"
             ),
             Err(error) => tracing::warn!(%error, "could not set how the web view draws"),
         }
