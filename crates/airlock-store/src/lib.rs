@@ -8,7 +8,6 @@
 
 mod approval_votes;
 mod audit;
-mod checkpoint;
 mod commit;
 mod error;
 mod grants;

@@ -13,7 +13,6 @@ use sqlx::sqlite::{
 use tokio::sync::mpsc;
 
 use crate::Millis;
-use crate::checkpoint::spawn_checkpointer;
 use crate::commit::{Pending, run_writer};
 use crate::error::StoreError;
 use crate::migrate::migrate;
@@ -26,6 +25,10 @@ const WRITER_STATEMENT_CACHE: usize = 256;
 
 /// The writer connection's page cache, in SQLite's negative-KiB form (32 MiB).
 const WRITER_CACHE_KIB: &str = "-32768";
+
+/// WAL pages after which a commit also checkpoints (SQLite's default is 1,000; 8,000
+/// pages is 32 MiB).
+const WRITER_CHECKPOINT_PAGES: &str = "8000";
 
 /// Bytes the WAL file is truncated to when it is reset after a checkpoint (64 MiB).
 const WAL_SIZE_LIMIT: &str = "67108864";
@@ -99,9 +102,10 @@ impl Store {
             // 2 MiB cache, big groups spill pages to the WAL before their commit and read
             // back pages they had just dropped.
             .pragma("cache_size", WRITER_CACHE_KIB)
-            // Commits never checkpoint: the checkpointer's connection does, beside them
-            // (see `checkpoint.rs`).
-            .pragma("wal_autocheckpoint", "0")
+            // A commit that crosses the threshold also copies the WAL's pages into the
+            // database and syncs it (two more fsyncs): rarer, larger checkpoints copy a
+            // page rewritten by many commits once instead of once per 1,000 pages.
+            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
             .pragma("journal_size_limit", WAL_SIZE_LIMIT)
             .connect()
             .await
@@ -110,14 +114,6 @@ impl Store {
                 source,
             })?;
         migrate(&mut writer, now).await?;
-        let checkpointer = connect
-            .clone()
-            .connect()
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             // A connection to a local file cannot have gone away, so no ping before each
@@ -131,7 +127,7 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        let writer = Arc::new(Writer::new(writer, spawn_checkpointer(checkpointer)));
+        let writer = Arc::new(Writer::new(writer));
         let (commits, rx) = mpsc::unbounded_channel();
         tokio::spawn(run_writer(writer.clone(), rx));
         Ok(Store {

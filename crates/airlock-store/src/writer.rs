@@ -12,16 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sqlx::SqliteConnection;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::checkpoint::CheckpointNudge;
-
 pub(crate) struct Writer {
     conn: Mutex<SqliteConnection>,
     /// A multi-statement write on the connection did not finish.
     unfinished: AtomicBool,
     /// Task commits between their submission and their outcome.
     commits_in_flight: AtomicUsize,
-    /// Told after every use of the connection: the WAL may have grown.
-    checkpoints: CheckpointNudge,
 }
 
 pub(crate) struct WriterGuard<'a> {
@@ -30,12 +26,11 @@ pub(crate) struct WriterGuard<'a> {
 }
 
 impl Writer {
-    pub fn new(conn: SqliteConnection, checkpoints: CheckpointNudge) -> Writer {
+    pub fn new(conn: SqliteConnection) -> Writer {
         Writer {
             conn: Mutex::new(conn),
             unfinished: AtomicBool::new(false),
             commits_in_flight: AtomicUsize::new(0),
-            checkpoints,
         }
     }
 
@@ -93,12 +88,6 @@ impl Deref for WriterGuard<'_> {
 impl DerefMut for WriterGuard<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         &mut self.conn
-    }
-}
-
-impl Drop for WriterGuard<'_> {
-    fn drop(&mut self) {
-        self.writer.checkpoints.after_write();
     }
 }
 
