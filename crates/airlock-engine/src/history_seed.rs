@@ -331,6 +331,21 @@ impl SeedTask<'_> {
         self.events.push(event);
     }
 
+    /// The step ends failed and the task goes on to `next`, its error path.
+    fn give_up(&mut self, step_no: i64, state: &str, error: String, next: &str) {
+        self.steps.push(StepWrite::End {
+            step_no,
+            outcome: "failed".into(),
+            error: Some(error.clone()),
+        });
+        self.push(TaskEvent::StepGaveUp {
+            step_no,
+            state: state.to_owned(),
+            error,
+            next: Some(next.to_owned()),
+        });
+    }
+
     async fn commit(&mut self, at: Millis) -> Result<(), EngineError> {
         let events = self
             .events
@@ -579,17 +594,7 @@ async fn seed_task(
                 refusal,
                 reason: reason.clone(),
             });
-            t.steps.push(StepWrite::End {
-                step_no,
-                outcome: "failed".into(),
-                error: Some(reason.clone()),
-            });
-            t.push(TaskEvent::StepGaveUp {
-                step_no,
-                state: state.clone(),
-                error: reason,
-                next: Some(next.clone()),
-            });
+            t.give_up(step_no, &state, reason, &next);
             t.commit(at).await?;
             continue;
         }
@@ -693,17 +698,7 @@ async fn seed_task(
                     ok: false,
                     error: Some(error.clone()),
                 });
-                t.steps.push(StepWrite::End {
-                    step_no,
-                    outcome: "failed".into(),
-                    error: Some(error.clone()),
-                });
-                t.push(TaskEvent::StepGaveUp {
-                    step_no,
-                    state: state.clone(),
-                    error,
-                    next: Some(next.clone()),
-                });
+                t.give_up(step_no, &state, error, &next);
                 t.commit(returned_at).await?;
             }
             ToolCallOutcome::Happened => {
