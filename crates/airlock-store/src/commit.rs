@@ -4,16 +4,19 @@
 //! by a single writer, so many tasks share one fsync.
 
 mod batch;
+mod direct;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::{Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use batch::Batch;
 use batch::ROWS_PER_STATEMENT;
+pub use direct::DirectError;
+pub(crate) use direct::Statements;
+use direct::{Direct, Row};
 
 use crate::Millis;
 use crate::error::{SqlContext, StoreError};
@@ -21,7 +24,7 @@ use crate::open::Store;
 use crate::records::{
     ApprovalStatus, CallAllowance, CallRefusal, HeldCall, NewEvent, TaskProjection, ToolCallOutcome,
 };
-use crate::writer::Writer;
+use crate::writer::{Writer, WriterGuard};
 
 /// Most commits one transaction takes; bounds the latency of the first in line.
 const MAX_GROUP: usize = 256;
@@ -193,9 +196,7 @@ impl Store {
         let text = CommitText::of(&commit);
         let (_in_flight, alone) = self.inner.writer.enter_commit();
         if alone && let Some(mut conn) = self.inner.writer.try_lock() {
-            conn.write_starts();
             let result = write_group(&mut conn, &[&commit], vec![text]).await;
-            conn.write_done();
             return result.map(|mut o| o.remove(0)).map_err(|e| {
                 tracing::error!(error = %e, "commit failed");
                 StoreError::Corrupt {
@@ -262,29 +263,54 @@ pub(crate) async fn run_writer(writer: Arc<Writer>, mut rx: mpsc::UnboundedRecei
     }
 }
 
-/// Writes the commits in one transaction (one fsync), in two hand-offs to the
-/// connection's thread (see [`batch`]): first `BEGIN IMMEDIATE` and the checks of every
-/// commit (one `SELECT` per table for the whole group, and the audit chain's head), read
-/// under the write lock; then every row of every commit that passed, a few multi-row
-/// statements per table for the whole group, and `COMMIT`. A refused commit writes
-/// nothing because it is left out of the second batch; a savepoint is not needed (and
-/// would make SQLite journal every page the commit touches).
+/// Writes the commits in one transaction (one fsync), on the writer's handle directly
+/// (see [`direct`]): `BEGIN IMMEDIATE` and the checks of every commit (one `SELECT` per
+/// table for the whole group, and the audit chain's head), read under the write lock;
+/// then every row of every commit that passed, a few multi-row statements per table for
+/// the whole group, and `COMMIT`. A refused commit writes nothing because it is left out
+/// of the second batch; a savepoint is not needed (and would make SQLite journal every
+/// page the commit touches).
 async fn write_group(
-    conn: &mut SqliteConnection,
+    conn: &mut WriterGuard<'_>,
     commits: &[&TaskCommit],
     texts: Vec<CommitText>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    let result = write_group_in_tx(conn, commits, texts).await;
-    if result.is_err() {
-        // A failed batch stops at the failing statement, before its `COMMIT`: roll back
-        // what it left open (an error here only means nothing was open).
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-    }
+    let (guard, statements, unfinished) = conn.parts();
+    // The one hand-off to sqlx's thread; after it, nothing in this write awaits, so it
+    // cannot be abandoned half-way.
+    let mut handle = guard
+        .lock_handle()
+        .await
+        .ctx("lending the writer's handle")?;
+    // Only a panic can leave this unfinished: the next holder of the lock then rolls back.
+    unfinished.write_starts();
+    let result = off_the_runtime(|| {
+        let mut db = statements.on(&mut handle);
+        let result = write_group_in_tx(&mut db, commits, texts);
+        if result.is_err() {
+            // A failed batch stops at the failing statement, before its `COMMIT`: roll
+            // back what it left open (an error here only means nothing was open).
+            let _ = db.execute("ROLLBACK");
+        }
+        result
+    });
+    unfinished.write_done();
     result
 }
 
-async fn write_group_in_tx(
-    conn: &mut SqliteConnection,
+/// Runs `f`, which waits for the disk, without holding up the other tasks of a
+/// multi-threaded runtime (their worker is handed to another thread meanwhile). On a
+/// current-thread runtime there is no other worker to hand them to.
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+fn write_group_in_tx(
+    db: &mut Direct<'_>,
     commits: &[&TaskCommit],
     texts: Vec<CommitText>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
@@ -293,7 +319,7 @@ async fn write_group_in_tx(
             .iter()
             .any(|e| !crate::audit::UNAUDITED_KINDS.contains(&e.kind.as_str()))
     });
-    let mut seen = read_guards(conn, commits, audited).await?;
+    let mut seen = read_guards(db, commits, audited)?;
     let outcomes: Vec<CommitOutcome> = commits.iter().map(|c| seen.check(c)).collect();
 
     let mut bodies = Vec::with_capacity(texts.len());
@@ -327,15 +353,11 @@ async fn write_group_in_tx(
     // rolls back) with the events, and a retry one by one re-reads the head.
     crate::audit::push_entries(&mut batch, seen.audit_head.take(), audit);
     batch.statement("COMMIT");
-    batch
-        .into_query(true)
-        .map_err(|e| StoreError::Corrupt {
-            what: "encoding a group of commits",
-            detail: e.to_string(),
-        })?
-        .execute(&mut *conn)
-        .await
-        .ctx("writing a group of commits")?;
+    db.run(&batch, |_| Ok::<(), DirectError>(()))
+        .map_err(|source| StoreError::Sqlite {
+            what: "writing a group of commits",
+            source,
+        })?;
     Ok(outcomes)
 }
 
@@ -350,8 +372,8 @@ struct Seen {
 }
 
 /// `BEGIN IMMEDIATE` and everything the checks need, in one batch.
-async fn read_guards(
-    conn: &mut SqliteConnection,
+fn read_guards(
+    db: &mut Direct<'_>,
     commits: &[&TaskCommit],
     audited: bool,
 ) -> Result<Seen, StoreError> {
@@ -385,33 +407,36 @@ async fn read_guards(
     if audited {
         batch.statement("SELECT 'audit', hash, seq, NULL FROM audit_log ORDER BY seq DESC LIMIT 1");
     }
-    let rows = batch
-        .into_query(true)
-        .map_err(|e| StoreError::Corrupt {
-            what: "encoding a group's checks",
-            detail: e.to_string(),
-        })?
-        .fetch_all(&mut *conn)
-        .await
-        .ctx("checking a group of commits")?;
     let mut seen = Seen {
         tasks: HashMap::with_capacity(ids.len()),
         pending: HashMap::new(),
         audit_head: None,
     };
-    for row in &rows {
-        let tag: &str = row.try_get(0).ctx("reading a commit check")?;
-        let text: String = row.try_get(1).ctx("reading a commit check")?;
-        let number: Option<i64> = row.try_get(2).ctx("reading a commit check")?;
-        let other: Option<String> = row.try_get(3).ctx("reading a commit check")?;
-        match (tag, number, other) {
+    db.run(&batch, |row| seen.note(row))?;
+    Ok(seen)
+}
+
+impl Seen {
+    /// Notes one row of the checks' batch.
+    fn note(&mut self, row: &Row) -> Result<(), StoreError> {
+        let text = |i| {
+            row.text(i).map_err(|e| StoreError::Corrupt {
+                what: "a commit check",
+                detail: e.to_string(),
+            })
+        };
+        let tag = text(0)?.unwrap_or_default();
+        let value = text(1)?.unwrap_or_default();
+        let (number, other) = (row.int(2), text(3)?);
+        let seen = self;
+        match (tag.as_str(), number, other) {
             ("task", Some(last_seq), holder) => {
-                seen.tasks.insert(text, (last_seq, holder));
+                seen.tasks.insert(value, (last_seq, holder));
             }
             ("approval", _, Some(task_id)) => {
-                seen.pending.insert(text, task_id);
+                seen.pending.insert(value, task_id);
             }
-            ("audit", Some(seq), _) => seen.audit_head = Some((seq, text)),
+            ("audit", Some(seq), _) => seen.audit_head = Some((seq, value)),
             (tag, ..) => {
                 return Err(StoreError::Corrupt {
                     what: "a commit check",
@@ -419,8 +444,8 @@ async fn read_guards(
                 });
             }
         }
+        Ok(())
     }
-    Ok(seen)
 }
 
 impl Seen {

@@ -32,6 +32,13 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A statement run on the writer's handle directly failed.
+    #[error("{what}: {source}")]
+    Sqlite {
+        what: &'static str,
+        #[source]
+        source: crate::commit::DirectError,
+    },
     #[error("{what}: stored value is not valid: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("the store's writer has stopped")]
@@ -48,5 +55,14 @@ pub(crate) trait SqlContext<T> {
 impl<T> SqlContext<T> for Result<T, sqlx::Error> {
     fn ctx(self, what: &'static str) -> Result<T, StoreError> {
         self.map_err(|source| StoreError::Sql { what, source })
+    }
+}
+
+impl From<crate::commit::DirectError> for StoreError {
+    fn from(source: crate::commit::DirectError) -> StoreError {
+        StoreError::Sqlite {
+            what: "committing on the writer's handle",
+            source,
+        }
     }
 }

@@ -12,23 +12,36 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sqlx::SqliteConnection;
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::commit::Statements;
+
 pub(crate) struct Writer {
-    conn: Mutex<SqliteConnection>,
+    conn: Mutex<WriterConn>,
     /// A multi-statement write on the connection did not finish.
     unfinished: AtomicBool,
     /// Task commits between their submission and their outcome.
     commits_in_flight: AtomicUsize,
 }
 
+/// The connection and the statements prepared on its handle directly. The statements
+/// come first: fields drop in order, and they must be finalized before the connection
+/// closes.
+struct WriterConn {
+    statements: Statements,
+    conn: SqliteConnection,
+}
+
 pub(crate) struct WriterGuard<'a> {
-    conn: MutexGuard<'a, SqliteConnection>,
+    conn: MutexGuard<'a, WriterConn>,
     writer: &'a Writer,
 }
 
 impl Writer {
     pub fn new(conn: SqliteConnection) -> Writer {
         Writer {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(WriterConn {
+                statements: Statements::default(),
+                conn,
+            }),
             unfinished: AtomicBool::new(false),
             commits_in_flight: AtomicUsize::new(0),
         }
@@ -42,7 +55,7 @@ impl Writer {
         };
         if self.unfinished.load(Ordering::Acquire) {
             // An error only means no transaction was open (the write got to its end).
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *guard.conn).await;
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut guard.conn.conn).await;
             self.unfinished.store(false, Ordering::Release);
         }
         guard
@@ -66,28 +79,39 @@ impl Writer {
     }
 }
 
-impl WriterGuard<'_> {
-    /// Marks the start of a write of several statements: until [`Self::write_done`], the
-    /// next holder rolls back what it may have left open.
-    pub fn write_starts(&mut self) {
-        self.writer.unfinished.store(true, Ordering::Release);
+impl<'a> WriterGuard<'a> {
+    /// The connection, the statements prepared on its handle (for [`Statements::on`]),
+    /// and the writer, to mark a write unfinished while it runs.
+    pub fn parts(&mut self) -> (&mut SqliteConnection, &mut Statements, Unfinished<'a>) {
+        let WriterConn { statements, conn } = &mut *self.conn;
+        (conn, statements, Unfinished(&self.writer.unfinished))
+    }
+}
+
+/// The mark of a write of several statements under way: until [`Self::write_done`], the
+/// next holder of the connection rolls back what the write may have left open.
+pub(crate) struct Unfinished<'a>(&'a AtomicBool);
+
+impl Unfinished<'_> {
+    pub fn write_starts(&self) {
+        self.0.store(true, Ordering::Release);
     }
 
-    pub fn write_done(&mut self) {
-        self.writer.unfinished.store(false, Ordering::Release);
+    pub fn write_done(&self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
 impl Deref for WriterGuard<'_> {
     type Target = SqliteConnection;
     fn deref(&self) -> &SqliteConnection {
-        &self.conn
+        &self.conn.conn
     }
 }
 
 impl DerefMut for WriterGuard<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+        &mut self.conn.conn
     }
 }
 

@@ -456,8 +456,13 @@ async fn a_failed_group_retried_one_by_one_keeps_the_chain() {
         store.commit(with_call("t3", "call-3")),
     );
     assert!(matches!(a, Ok(CommitOutcome::Committed { .. })), "{a:?}");
-    // An SQL error (not the single-commit path's `Corrupt`): b was retried on its own.
-    assert!(matches!(b, Err(StoreError::Sql { .. })), "{b:?}");
+    // SQLite's own error (not the single-commit path's `Corrupt`): b was retried on its
+    // own, and the error says which constraint failed.
+    assert!(
+        matches!(&b, Err(StoreError::Sqlite { source, .. })
+            if source.message.contains("UNIQUE constraint failed: tool_calls.id")),
+        "{b:?}"
+    );
     assert!(matches!(c, Ok(CommitOutcome::Committed { .. })), "{c:?}");
     let report = store.verify_audit().await.expect("verify");
     assert!(report.is_intact(), "{:?}", report.problems);

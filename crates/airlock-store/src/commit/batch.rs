@@ -1,30 +1,70 @@
-//! Several SQL statements sent to the writer connection as one.
+//! Several SQL statements written as one unit.
 //!
-//! sqlx runs each SQLite connection on a worker thread, and every statement sent to it is
-//! a hand-off between threads (a message and a reply, each waking a thread). A batch is
-//! one `query_with` whose text holds many statements separated by `;`: SQLite's driver
-//! prepares and steps them one after another on the worker, consuming the bound arguments
-//! in order, so the whole batch costs one hand-off.
+//! A batch is a list of statements and the values they take, in order. A commit runs its
+//! batches on the writer's handle directly ([`super::direct`]): each statement is
+//! prepared once and kept, then bound and stepped on the committing thread. Other writes
+//! send a batch through sqlx as one `query_with` whose text holds every statement
+//! separated by `;` (SQLite's driver prepares and steps them in turn, consuming the values
+//! in order): one hand-off to sqlx's thread for the whole batch instead of one per
+//! statement.
 //!
-//! This is the SQLite writer's own trick (sqlx calls multi-statement prepared queries a
-//! SQLite-only behaviour; the version is pinned). Every statement in a batch is portable
-//! SQL on its own; a Postgres backend would send the same statements as a pipeline.
+//! Every statement in a batch is portable SQL on its own; a Postgres backend would send
+//! the same statements as a pipeline.
 
-use sqlx::error::BoxDynError;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, Encode, Sqlite, Type};
+use sqlx::error::BoxDynError;
+use sqlx::{Arguments, Sqlite};
 
 /// Rows per multi-row statement (a power of two: see [`Batch::padded_values`]); at most 20
 /// values each, so far under SQLite's limit of bound values per statement (32,766).
 pub(crate) const ROWS_PER_STATEMENT: usize = 512;
 
+/// A value bound to a statement: the store writes only integers, text and NULLs.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Arg {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Arg {
+        Arg::Int(n)
+    }
+}
+
+impl From<bool> for Arg {
+    fn from(b: bool) -> Arg {
+        Arg::Int(i64::from(b))
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(text: &str) -> Arg {
+        Arg::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(text: String) -> Arg {
+        Arg::Text(text)
+    }
+}
+
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(value: Option<T>) -> Arg {
+        value.map_or(Arg::Null, Into::into)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Batch {
+    /// Every statement's text, one after another.
     sql: String,
-    args: SqliteArguments,
-    /// The first value that could not be encoded (none of the store's types can fail).
-    error: Option<BoxDynError>,
+    /// Where each statement's text ends in `sql`.
+    ends: Vec<usize>,
+    args: Vec<Arg>,
 }
 
 impl Batch {
@@ -35,7 +75,22 @@ impl Batch {
     /// Appends one statement, written out whole.
     pub fn statement(&mut self, sql: &str) {
         self.sql.push_str(sql);
-        self.sql.push_str(";\n");
+        self.end_statement();
+    }
+
+    fn end_statement(&mut self) {
+        self.ends.push(self.sql.len());
+    }
+
+    /// Each statement's text, in order.
+    pub fn statements(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| &self.sql[start..end])
+    }
+
+    /// The values of every statement, in order.
+    pub fn args(&self) -> &[Arg] {
+        &self.args
     }
 
     /// Appends `{head}VALUES (?, …), (?, …){tail}` for `items`, one row of `columns`
@@ -72,7 +127,7 @@ impl Batch {
             self.sql.push(')');
         }
         self.sql.push_str(tail);
-        self.sql.push_str(";\n");
+        self.end_statement();
         let before = self.args.len();
         for item in items {
             bind(self, item);
@@ -98,7 +153,7 @@ impl Batch {
             self.sql.push_str(if i == 0 { "?" } else { ", ?" });
         }
         self.sql.push_str(tail);
-        self.sql.push_str(";\n");
+        self.end_statement();
         let rows = items.len();
         for item in items {
             self.bind(item);
@@ -118,24 +173,31 @@ impl Batch {
         self.bind(format!("store invariant broken: {message}"));
     }
 
-    pub fn bind<'t, T>(&mut self, value: T)
-    where
-        T: Encode<'t, Sqlite> + Type<Sqlite>,
-    {
-        if let Err(e) = self.args.add(value) {
-            self.error.get_or_insert(e);
-        }
+    pub fn bind(&mut self, value: impl Into<Arg>) {
+        self.args.push(value.into());
     }
 
-    /// The whole batch as one query. `persistent` keeps its prepared statements in the
-    /// connection's cache (worth it for shapes that repeat).
+    /// The whole batch as one sqlx query. `persistent` keeps its prepared statements in
+    /// the connection's cache (worth it for shapes that repeat).
     pub fn into_query(
         self,
         persistent: bool,
     ) -> Result<Query<'static, Sqlite, SqliteArguments>, BoxDynError> {
-        if let Some(e) = self.error {
-            return Err(e);
+        let mut args = SqliteArguments::default();
+        for arg in self.args {
+            match arg {
+                Arg::Null => args.add(None::<i64>)?,
+                Arg::Int(n) => args.add(n)?,
+                Arg::Text(text) => args.add(text)?,
+            }
         }
-        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args).persistent(persistent))
+        let mut sql = String::with_capacity(self.sql.len() + 2 * self.ends.len());
+        let mut start = 0;
+        for end in self.ends {
+            sql.push_str(&self.sql[start..end]);
+            sql.push_str(";\n");
+            start = end;
+        }
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), args).persistent(persistent))
     }
 }

@@ -1,0 +1,315 @@
+//! A commit's statements run straight on the writer's SQLite handle, on the committing
+//! thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and sends every statement's
+//! result back over a channel as it finishes; the committing task, with nothing else to
+//! do, parks in between, so each statement of a commit wakes two threads (measured: ~12
+//! wake-ups per commit, most of a step's CPU besides its fsync; docs/benchmarks.md). sqlx
+//! lends the handle out (`SqliteConnection::lock_handle`): one hand-off, after which this
+//! module prepares, binds and steps the batch's statements itself and the thread only
+//! waits for the disk.
+//!
+//! This is the store's only `unsafe` code: a few calls into SQLite's C API, through the
+//! same `libsqlite3-sys` that sqlx links (pinned with it). The invariants it relies on:
+//! - Statements are used only while the handle is lent ([`Statements::on`] borrows the
+//!   lock), so sqlx's thread never uses the connection at the same time; the writer's
+//!   connection is also opened serialized, so SQLite itself would refuse to race.
+//! - Text is bound without copying, and every binding is cleared before [`Direct::run`]
+//!   returns (a guard does it, even on an error or a panic), so no statement keeps a
+//!   pointer into a batch that is gone.
+//! - Prepared statements are finalized before the connection closes: [`Statements`] sits
+//!   before the connection in the writer's lock and is dropped first (sqlx's close
+//!   panics on a handle with statements left open).
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::{CStr, c_int};
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::LockedSqliteHandle;
+
+use super::batch::{Arg, Batch};
+
+/// Prepared statements kept past one commit; a workload has a few dozen shapes (see
+/// [`Batch::padded_values`]), so reaching this means something builds unbounded text.
+const MAX_PREPARED: usize = 512;
+
+/// A failed SQLite call, with SQLite's own words and the statement it was in.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (SQLite error {code}, in `{statement}`)")]
+pub struct DirectError {
+    pub code: i32,
+    pub message: String,
+    /// The start of the statement that failed.
+    pub statement: String,
+}
+
+impl DirectError {
+    fn new(code: c_int, message: impl Into<String>, sql: &str) -> DirectError {
+        let statement: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        let statement = match statement.char_indices().nth(120) {
+            Some((cut, _)) => format!("{}…", &statement[..cut]),
+            None => statement,
+        };
+        DirectError {
+            code,
+            message: message.into(),
+            statement,
+        }
+    }
+}
+
+/// The writer's prepared statements, by their text.
+#[derive(Default)]
+pub(crate) struct Statements {
+    /// The connection they were prepared on.
+    db: Option<NonNull<ffi::sqlite3>>,
+    prepared: HashMap<Box<str>, NonNull<ffi::sqlite3_stmt>>,
+}
+
+// SAFETY: the pointers are only dereferenced (by SQLite) while the handle is lent to the
+// holder of the writer's lock, which owns this value; one thread at a time.
+unsafe impl Send for Statements {}
+
+impl Statements {
+    /// The handle, ready to run batches, for as long as it is lent.
+    pub fn on<'a>(&'a mut self, handle: &'a mut LockedSqliteHandle<'_>) -> Direct<'a> {
+        let db = handle.as_raw_handle();
+        if self.db != Some(db) {
+            self.finalize_all();
+            self.db = Some(db);
+        }
+        Direct {
+            db,
+            statements: self,
+            _lent: PhantomData,
+        }
+    }
+
+    fn finalize_all(&mut self) {
+        for (_, stmt) in self.prepared.drain() {
+            // SAFETY: each was prepared on `self.db`, which is still open (see `Drop`),
+            // and is finalized once: it leaves the map here.
+            unsafe { ffi::sqlite3_finalize(stmt.as_ptr()) };
+        }
+    }
+}
+
+impl Drop for Statements {
+    fn drop(&mut self) {
+        // The connection is dropped after this (field order in the writer), and opened
+        // serialized: finalizing from this thread cannot race sqlx's.
+        self.finalize_all();
+    }
+}
+
+/// The writer's handle while it is lent: runs batches on the calling thread.
+pub(crate) struct Direct<'a> {
+    db: NonNull<ffi::sqlite3>,
+    statements: &'a mut Statements,
+    _lent: PhantomData<&'a mut ()>,
+}
+
+/// One result row, readable while its statement is stepped.
+pub(crate) struct Row {
+    stmt: NonNull<ffi::sqlite3_stmt>,
+}
+
+impl Row {
+    /// Column `i` as an integer; `None` when it is NULL.
+    pub fn int(&self, i: c_int) -> Option<i64> {
+        // SAFETY: the statement has a current row (we are inside its SQLITE_ROW).
+        unsafe {
+            match ffi::sqlite3_column_type(self.stmt.as_ptr(), i) {
+                ffi::SQLITE_NULL => None,
+                _ => Some(ffi::sqlite3_column_int64(self.stmt.as_ptr(), i)),
+            }
+        }
+    }
+
+    /// Column `i` as text; `None` when it is NULL, an error when it is not UTF-8.
+    pub fn text(&self, i: c_int) -> Result<Option<String>, std::str::Utf8Error> {
+        // SAFETY: as above; the pointer SQLite returns is valid for `column_bytes` bytes
+        // until the next step or reset, and is copied out before either.
+        unsafe {
+            let stmt = self.stmt.as_ptr();
+            if ffi::sqlite3_column_type(stmt, i) == ffi::SQLITE_NULL {
+                return Ok(None);
+            }
+            let text = ffi::sqlite3_column_text(stmt, i);
+            let len = usize::try_from(ffi::sqlite3_column_bytes(stmt, i)).unwrap_or(0);
+            if text.is_null() {
+                return Ok(Some(String::new()));
+            }
+            let bytes = std::slice::from_raw_parts(text, len);
+            std::str::from_utf8(bytes).map(|s| Some(s.to_owned()))
+        }
+    }
+}
+
+/// Resets a statement and clears its bindings when dropped: after it, the statement holds
+/// no pointer into the batch and can be stepped again.
+struct Used(NonNull<ffi::sqlite3_stmt>);
+
+impl Drop for Used {
+    fn drop(&mut self) {
+        // SAFETY: a live statement of the lent connection.
+        unsafe {
+            ffi::sqlite3_reset(self.0.as_ptr());
+            ffi::sqlite3_clear_bindings(self.0.as_ptr());
+        }
+    }
+}
+
+impl Direct<'_> {
+    /// Runs the batch's statements in order, binding its arguments to each in turn; every
+    /// row any of them returns goes to `on_row`. Stops at the first error (the statements
+    /// after it do not run).
+    pub fn run<E: From<DirectError>>(
+        &mut self,
+        batch: &Batch,
+        mut on_row: impl FnMut(&Row) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let args = batch.args();
+        let mut next = 0;
+        for sql in batch.statements() {
+            let stmt = Used(self.prepare(sql)?);
+            next += self.bind(stmt.0, &args[next.min(args.len())..], sql)?;
+            loop {
+                // SAFETY: a live, bound statement of the lent connection.
+                match unsafe { ffi::sqlite3_step(stmt.0.as_ptr()) } {
+                    ffi::SQLITE_ROW => on_row(&Row { stmt: stmt.0 })?,
+                    ffi::SQLITE_DONE => break,
+                    code => return Err(self.error(code, sql).into()),
+                }
+            }
+        }
+        if next != args.len() {
+            return Err(E::from(DirectError::new(
+                ffi::SQLITE_MISUSE,
+                format!(
+                    "the batch has {} values but its statements take {next}",
+                    args.len()
+                ),
+                "",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs one statement that takes no values and returns no rows worth reading.
+    pub fn execute(&mut self, sql: &str) -> Result<(), DirectError> {
+        let mut batch = Batch::new();
+        batch.statement(sql);
+        self.run(&batch, |_| Ok::<(), DirectError>(()))
+    }
+
+    fn prepare(&mut self, sql: &str) -> Result<NonNull<ffi::sqlite3_stmt>, DirectError> {
+        if let Some(stmt) = self.statements.prepared.get(sql) {
+            return Ok(*stmt);
+        }
+        let len = c_int::try_from(sql.len()).map_err(|_| {
+            DirectError::new(ffi::SQLITE_TOOBIG, "statement too long", sql)
+        })?;
+        let mut stmt = ptr::null_mut();
+        let mut tail = ptr::null();
+        // SAFETY: `sql` is valid for `len` bytes (no NUL needed when the length is given);
+        // the out-pointers are valid.
+        let code = unsafe {
+            ffi::sqlite3_prepare_v3(
+                self.db.as_ptr(),
+                sql.as_ptr().cast(),
+                len,
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut stmt,
+                &mut tail,
+            )
+        };
+        if code != ffi::SQLITE_OK {
+            return Err(self.error(code, sql));
+        }
+        let Some(stmt) = NonNull::new(stmt) else {
+            return Err(DirectError::new(ffi::SQLITE_MISUSE, "empty statement", sql));
+        };
+        // SAFETY: `tail` points into `sql` (SQLite sets it to the end of what it parsed).
+        let parsed = unsafe { tail.cast::<u8>().offset_from(sql.as_ptr()) };
+        let rest = usize::try_from(parsed).ok().and_then(|p| sql.get(p..));
+        if rest.is_none_or(|r| !r.trim_matches(|c: char| c == ';' || c.is_whitespace()).is_empty()) {
+            // SAFETY: just prepared, not cached.
+            unsafe { ffi::sqlite3_finalize(stmt.as_ptr()) };
+            return Err(DirectError::new(
+                ffi::SQLITE_MISUSE,
+                "more than one statement in one batch entry",
+                sql,
+            ));
+        }
+        if self.statements.prepared.len() >= MAX_PREPARED {
+            self.statements.finalize_all();
+        }
+        self.statements.prepared.insert(sql.into(), stmt);
+        Ok(stmt)
+    }
+
+    /// Binds the statement's parameters (positional `?` only) from the front of `args`;
+    /// returns how many it took.
+    fn bind(
+        &self,
+        stmt: NonNull<ffi::sqlite3_stmt>,
+        args: &[Arg],
+        sql: &str,
+    ) -> Result<usize, DirectError> {
+        let stmt_ptr = stmt.as_ptr();
+        // SAFETY: a live statement of the lent connection.
+        let count = unsafe { ffi::sqlite3_bind_parameter_count(stmt_ptr) };
+        let count = usize::try_from(count).unwrap_or(0);
+        if count > args.len() {
+            return Err(DirectError::new(
+                ffi::SQLITE_RANGE,
+                format!("the statement takes {count} values, {} are left", args.len()),
+                sql,
+            ));
+        }
+        for (i, arg) in args[..count].iter().enumerate() {
+            let index = c_int::try_from(i + 1).unwrap_or(c_int::MAX);
+            // SAFETY: `index` is within the statement's parameters. Text is bound without
+            // a copy (SQLITE_STATIC): it lives in the batch, which outlives the statement's
+            // use, and `Used` clears the binding before `run` returns.
+            let code = unsafe {
+                match arg {
+                    Arg::Null => ffi::sqlite3_bind_null(stmt_ptr, index),
+                    Arg::Int(n) => ffi::sqlite3_bind_int64(stmt_ptr, index, *n),
+                    Arg::Text(text) => match c_int::try_from(text.len()) {
+                        Ok(len) => ffi::sqlite3_bind_text(
+                            stmt_ptr,
+                            index,
+                            text.as_ptr().cast(),
+                            len,
+                            ffi::SQLITE_STATIC(),
+                        ),
+                        Err(_) => ffi::SQLITE_TOOBIG,
+                    },
+                }
+            };
+            if code != ffi::SQLITE_OK {
+                return Err(self.error(code, sql));
+            }
+        }
+        Ok(count)
+    }
+
+    fn error(&self, code: c_int, sql: &str) -> DirectError {
+        // SAFETY: the connection is open; SQLite's message is NUL-terminated and copied
+        // before any other call on the connection.
+        let message = unsafe {
+            let text = ffi::sqlite3_errmsg(self.db.as_ptr());
+            if text.is_null() {
+                String::from("unknown error")
+            } else {
+                CStr::from_ptr(text).to_string_lossy().into_owned()
+            }
+        };
+        DirectError::new(code, message, sql)
+    }
+}
