@@ -107,6 +107,9 @@ impl Store {
             // page rewritten by many commits once instead of once per 1,000 pages.
             .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
             .pragma("journal_size_limit", WAL_SIZE_LIMIT)
+            // Commits run on this handle from the committing thread (commit/direct.rs);
+            // SQLite's own lock then makes any overlap with sqlx's thread safe, not a race.
+            .serialized(true)
             .connect()
             .await
             .map_err(|source| StoreError::Open {

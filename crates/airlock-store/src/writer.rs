@@ -1,10 +1,11 @@
 //! The one connection a process writes through, and who may use it when.
 //!
-//! A write that is abandoned half-way (its future dropped between the statements of a
-//! batch, which makes sqlx stop stepping them) can leave a transaction open on the
-//! connection. Such a write marks the connection before it starts and unmarks it when it
-//! is done, and whoever takes the connection next rolls the leftover back first, so no
-//! later statement ever runs inside another's unfinished transaction.
+//! A write of several statements that stops half-way (a future dropped between the
+//! statements of a sqlx batch, or a panic in a commit run on the handle directly) can
+//! leave a transaction open on the connection. Such a write marks the connection before
+//! it starts and unmarks it when it is done, and whoever takes the connection next rolls
+//! the leftover back first, so no later statement ever runs inside another's unfinished
+//! transaction.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

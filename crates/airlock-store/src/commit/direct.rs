@@ -313,3 +313,106 @@ impl Direct<'_> {
         DirectError::new(code, message, sql)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{ConnectOptions, SqliteConnection};
+
+    use super::*;
+
+    async fn connection() -> SqliteConnection {
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .in_memory(true)
+            .serialized(true)
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    fn two_inserts_and_a_read() -> Batch {
+        let mut batch = Batch::new();
+        batch.statement("CREATE TABLE IF NOT EXISTS t (n INTEGER, s TEXT)");
+        batch.statement("INSERT INTO t VALUES (?, ?)");
+        batch.bind(1_i64);
+        batch.bind("one");
+        batch.statement("INSERT INTO t VALUES (?, ?)");
+        batch.bind(2_i64);
+        batch.bind(None::<&str>);
+        batch.statement("SELECT n, s FROM t ORDER BY n");
+        batch
+    }
+
+    #[tokio::test]
+    async fn runs_statements_in_order_binding_values_and_reading_rows() {
+        let mut conn = connection().await;
+        let mut statements = Statements::default();
+        let mut handle = conn.lock_handle().await.expect("lend");
+        let mut db = statements.on(&mut handle);
+        let mut rows = Vec::new();
+        db.run(&two_inserts_and_a_read(), |row| {
+            rows.push((row.int(0), row.text(1).expect("utf-8")));
+            Ok::<(), DirectError>(())
+        })
+        .expect("run");
+        assert_eq!(rows, [(Some(1), Some("one".to_owned())), (Some(2), None)]);
+        // The same text again reuses what was prepared.
+        let prepared = db.statements.prepared.len();
+        db.run(&two_inserts_and_a_read(), |_| Ok::<(), DirectError>(()))
+            .expect("run again");
+        assert_eq!(db.statements.prepared.len(), prepared);
+    }
+
+    #[tokio::test]
+    async fn an_error_names_the_statement_and_stops_the_batch() {
+        let mut conn = connection().await;
+        let mut statements = Statements::default();
+        let mut handle = conn.lock_handle().await.expect("lend");
+        let mut db = statements.on(&mut handle);
+        let mut batch = Batch::new();
+        batch.statement("CREATE TABLE u (id TEXT PRIMARY KEY)");
+        batch.statement("INSERT INTO u VALUES (?), (?)");
+        batch.bind("same");
+        batch.bind("same");
+        batch.statement("INSERT INTO u VALUES ('after')");
+        let err = db
+            .run(&batch, |_| Ok::<(), DirectError>(()))
+            .expect_err("duplicate key");
+        assert!(err.message.contains("UNIQUE constraint failed: u.id"), "{err}");
+        assert!(err.statement.starts_with("INSERT INTO u VALUES (?), (?)"), "{err}");
+        let mut count = None;
+        let mut read = Batch::new();
+        read.statement("SELECT count(*) FROM u WHERE id = 'after'");
+        db.run(&read, |row| {
+            count = row.int(0);
+            Ok::<(), DirectError>(())
+        })
+        .expect("read");
+        assert_eq!(count, Some(0), "the statement after the error did not run");
+    }
+
+    #[tokio::test]
+    async fn values_that_do_not_match_the_statements_are_refused() {
+        let mut conn = connection().await;
+        let mut statements = Statements::default();
+        let mut handle = conn.lock_handle().await.expect("lend");
+        let mut db = statements.on(&mut handle);
+
+        let mut too_few = Batch::new();
+        too_few.statement("SELECT ?, ?");
+        too_few.bind(1_i64);
+        let err = db.run(&too_few, |_| Ok::<(), DirectError>(())).expect_err("too few");
+        assert!(err.message.contains("takes 2 values, 1 are left"), "{err}");
+
+        let mut too_many = Batch::new();
+        too_many.statement("SELECT ?");
+        too_many.bind(1_i64);
+        too_many.bind(2_i64);
+        let err = db.run(&too_many, |_| Ok::<(), DirectError>(())).expect_err("too many");
+        assert!(err.message.contains("has 2 values but its statements take 1"), "{err}");
+
+        let mut two_in_one = Batch::new();
+        two_in_one.statement("SELECT 1; SELECT 2");
+        let err = db.run(&two_in_one, |_| Ok::<(), DirectError>(())).expect_err("two");
+        assert!(err.message.contains("more than one statement"), "{err}");
+    }
+}
