@@ -42,6 +42,11 @@ const CRASH_KILL_AT: i64 = 50;
 /// Floor + linear rounds; the median round is reported.
 const ROUNDS: usize = 3;
 
+/// Tables the wide floor's commits write one row each to: about the pages of a step
+/// commit (`pages_per_commit` on the linear line), so the wide floor is the disk's price
+/// for a durable commit of a step's size, with no engine around it.
+const WIDE_TABLES: usize = 16;
+
 const TESTS: [&str; 5] = ["floor", "linear", "concurrent", "hitl", "crash"];
 
 fn main() {
@@ -81,16 +86,18 @@ async fn run_all(wanted: &[&str]) -> Res<()> {
     if selected("floor") || selected("linear") {
         let rounds = if selected("linear") { ROUNDS } else { 1 };
         let mut floors = Vec::with_capacity(rounds);
+        let mut wides = Vec::with_capacity(rounds);
         let mut linears = Vec::with_capacity(rounds);
         for _ in 0..rounds {
-            floors.push(floor().await?);
+            floors.push(floor(1).await?);
+            wides.push(floor(WIDE_TABLES).await?);
             if selected("linear") {
                 linears.push(linear().await?);
             }
         }
-        print_floor(&floors);
+        print_floor(&floors, &wides);
         if !linears.is_empty() {
-            print_linear(&floors, linears);
+            print_linear(&floors, &wides, linears);
         }
     }
     if selected("concurrent") {
@@ -144,8 +151,10 @@ impl FloorRun {
 }
 
 /// The physical limit of one durable step: single-row INSERT commits, one after another,
-/// into a fresh SQLite file with WAL and `synchronous=FULL`.
-async fn floor() -> Res<FloorRun> {
+/// into a fresh SQLite file with WAL and `synchronous=FULL`. With `tables` > 1, each
+/// commit also writes a row to each of the other tables (a trigger does it, so a commit is
+/// still one statement): a commit of that many pages.
+async fn floor(tables: usize) -> Res<FloorRun> {
     let dir = bench_dir()?;
     let mut conn = SqliteConnectOptions::new()
         .filename(dir.path().join("floor.sqlite"))
@@ -157,6 +166,21 @@ async fn floor() -> Res<FloorRun> {
     sqlx::query("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         .execute(&mut conn)
         .await?;
+    if tables > 1 {
+        let mut fan_out = String::from("CREATE TRIGGER fan_out AFTER INSERT ON rows BEGIN ");
+        for t in 1..tables {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE rows_{t} (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+            )))
+            .execute(&mut conn)
+            .await?;
+            fan_out.push_str(&format!("INSERT INTO rows_{t} (body) VALUES (NEW.body); "));
+        }
+        fan_out.push_str("END");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(fan_out))
+            .execute(&mut conn)
+            .await?;
+    }
     let mut each = Vec::with_capacity(FLOOR_COMMITS);
     let start = Instant::now();
     for i in 0..FLOOR_COMMITS {
@@ -179,18 +203,22 @@ fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn print_floor(rounds: &[FloorRun]) {
+/// The floor's figures, and the wide floor's (`wide_*`: commits of [`WIDE_TABLES`] pages).
+fn print_floor(rounds: &[FloorRun], wides: &[FloorRun]) {
     let per_step: Vec<f64> = rounds.iter().map(FloorRun::per_step_ms).collect();
     let mut each: Vec<f64> = rounds.iter().flat_map(|r| r.each.iter().copied()).collect();
     each.sort_by(f64::total_cmp);
     let per_step_ms = median(&per_step);
+    let wide: Vec<f64> = wides.iter().map(FloorRun::per_step_ms).collect();
     println!(
-        "peer=airlock test=floor steps={FLOOR_COMMITS} total_s={:.3} per_step_ms={per_step_ms:.3} p50_ms={:.3} p95_ms={:.3} rounds={} round_ms={}",
+        "peer=airlock test=floor steps={FLOOR_COMMITS} total_s={:.3} per_step_ms={per_step_ms:.3} p50_ms={:.3} p95_ms={:.3} rounds={} round_ms={} wide_pages={WIDE_TABLES} wide_ms={:.3} wide_round_ms={}",
         per_step_ms * FLOOR_COMMITS as f64 / 1000.0,
         percentile(&each, 50.0),
         percentile(&each, 95.0),
         rounds.len(),
         list(&per_step),
+        median(&wide),
+        list(&wide),
     );
 }
 
@@ -260,6 +288,8 @@ fn drain(rx: &mut broadcast::Receiver<TaskChange>) -> u64 {
 struct LinearRun {
     total: Duration,
     commits: u64,
+    /// Pages the store's writer wrote during the run.
+    pages: i64,
     first100: f64,
     last100: f64,
     state_bytes: usize,
@@ -277,9 +307,11 @@ async fn linear() -> Res<LinearRun> {
     let wf = echo_chain("linear", LINEAR_STEPS)?;
     let id = engine.start_task(&wf, Map::new(), "bench", None).await?;
     let mut rx = engine.subscribe();
+    let pages_before = engine.store().pages_written().await?;
     let start = Instant::now();
     let task = engine.run_task(&id).await?;
     let total = start.elapsed();
+    let pages = engine.store().pages_written().await? - pages_before;
     let commits = drain(&mut rx);
     if task.projection.status != TaskStatus::Succeeded {
         return Err(format!("the linear task ended {:?}", task.projection.status).into());
@@ -303,6 +335,7 @@ async fn linear() -> Res<LinearRun> {
     Ok(LinearRun {
         total,
         commits,
+        pages,
         first100,
         last100,
         state_bytes,
@@ -310,22 +343,29 @@ async fn linear() -> Res<LinearRun> {
 }
 
 /// The median round's figures; `vs_floor` is the median of the rounds' ratios, each
-/// linear run against the floor measured just before it.
-fn print_linear(floors: &[FloorRun], mut rounds: Vec<LinearRun>) {
-    let ratios: Vec<f64> = floors
-        .iter()
-        .zip(&rounds)
-        .map(|(f, l)| l.per_step_ms() / f.per_step_ms())
-        .collect();
+/// linear run against the floor measured just before it, and `vs_wide_floor` the same
+/// against the wide floor (what the engine adds to the disk's price for its pages).
+fn print_linear(floors: &[FloorRun], wides: &[FloorRun], mut rounds: Vec<LinearRun>) {
+    let ratios_to = |floors: &[FloorRun]| -> Vec<f64> {
+        floors
+            .iter()
+            .zip(&rounds)
+            .map(|(f, l)| l.per_step_ms() / f.per_step_ms())
+            .collect()
+    };
+    let ratios = ratios_to(floors);
+    let wide_ratios = ratios_to(wides);
     rounds.sort_by_key(|r| r.total);
     let run = &rounds[rounds.len() / 2];
     let per_step = run.per_step_ms();
     println!(
-        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} commits={} commits_per_step={:.3} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
+        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} vs_wide_floor={:.2} commits={} commits_per_step={:.3} pages_per_commit={:.1} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
         run.total.as_secs_f64(),
         median(&ratios),
+        median(&wide_ratios),
         run.commits,
         run.commits as f64 / LINEAR_STEPS as f64,
+        run.pages as f64 / run.commits.max(1) as f64,
         run.first100,
         run.last100,
         run.state_bytes,

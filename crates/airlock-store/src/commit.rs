@@ -218,6 +218,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Pages the store's writer has written since it was opened (every write, commits
+    /// and the rest): divided by the commits made meanwhile, the pages a commit costs on
+    /// disk. For benchmarks and diagnostics.
+    pub async fn pages_written(&self) -> Result<i64, StoreError> {
+        let mut guard = self.inner.writer.lock().await;
+        let (conn, statements, _) = guard.parts();
+        let mut handle = conn
+            .lock_handle()
+            .await
+            .ctx("lending the writer's handle")?;
+        Ok(statements.on(&mut handle).pages_written())
+    }
+}
+
 pub(crate) async fn run_writer(writer: Arc<Writer>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -320,7 +335,8 @@ fn write_group_in_tx(
             .any(|e| !crate::audit::UNAUDITED_KINDS.contains(&e.kind.as_str()))
     });
     let mut seen = read_guards(db, commits, audited)?;
-    let outcomes: Vec<CommitOutcome> = commits.iter().map(|c| seen.check(c)).collect();
+    let (outcomes, changes): (Vec<CommitOutcome>, Vec<RowChange>) =
+        commits.iter().map(|c| seen.check(c)).unzip();
 
     let mut bodies = Vec::with_capacity(texts.len());
     let mut audit = Vec::new();
@@ -343,9 +359,9 @@ fn write_group_in_tx(
     }
     let mut batch = Batch::new();
     for layer in &layers {
-        let rows: Vec<(&TaskCommit, Vec<String>)> = layer
+        let rows: Vec<(&TaskCommit, RowChange, Vec<String>)> = layer
             .iter()
-            .map(|&i| (commits[i], std::mem::take(&mut bodies[i])))
+            .map(|&i| (commits[i], changes[i], std::mem::take(&mut bodies[i])))
             .collect();
         write_layer(&mut batch, rows)?;
     }
@@ -364,11 +380,32 @@ fn write_group_in_tx(
 /// What the checks of a group read, updated as each commit of the group is accepted (a
 /// later commit of the same task must follow the earlier one).
 struct Seen {
-    /// Task id to its `last_seq` and lease owner; absent: no such task.
-    tasks: HashMap<String, (i64, Option<String>)>,
+    /// Task id to its row as the checks need it; absent: no such task.
+    tasks: HashMap<String, SeenTask>,
     /// Pending approval id to its task.
     pending: HashMap<String, String>,
     audit_head: Option<(i64, String)>,
+}
+
+/// A task's row as a group's checks see it.
+struct SeenTask {
+    last_seq: i64,
+    lease_owner: Option<String>,
+    /// The columns of the `tasks` indexes a commit may change (`tasks_by_status`,
+    /// `tasks_by_lease`): a commit that leaves them as they are does not set them, so
+    /// SQLite does not rewrite those indexes' entries (it would, even to the same values).
+    status: String,
+    wake_at: Option<i64>,
+}
+
+/// How a commit that passed its checks changes its task's row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowChange {
+    Create,
+    /// Status, wake time and lease as they were: only the position moves.
+    Moves,
+    /// Any column may change, indexed ones included.
+    Any,
 }
 
 /// `BEGIN IMMEDIATE` and everything the checks need, in one batch.
@@ -393,19 +430,21 @@ fn read_guards(
     let mut batch = Batch::new();
     batch.statement("BEGIN IMMEDIATE");
     batch.padded_list(
-        "SELECT 'task', id, last_seq, lease_owner FROM tasks WHERE id IN (",
+        "SELECT 'task', id, last_seq, lease_owner, status, wake_at FROM tasks WHERE id IN (",
         ")",
         ids.iter().copied(),
     );
     if !decided.is_empty() {
         batch.padded_list(
-            "SELECT 'approval', id, NULL, task_id FROM approvals WHERE status = 'pending' AND id IN (",
+            "SELECT 'approval', id, NULL, task_id, NULL, NULL FROM approvals WHERE status = 'pending' AND id IN (",
             ")",
             decided.iter().copied(),
         );
     }
     if audited {
-        batch.statement("SELECT 'audit', hash, seq, NULL FROM audit_log ORDER BY seq DESC LIMIT 1");
+        batch.statement(
+            "SELECT 'audit', hash, seq, NULL, NULL, NULL FROM audit_log ORDER BY seq DESC LIMIT 1",
+        );
     }
     let mut seen = Seen {
         tasks: HashMap::with_capacity(ids.len()),
@@ -430,8 +469,16 @@ impl Seen {
         let (number, other) = (row.int(2), text(3)?);
         let seen = self;
         match (tag.as_str(), number, other) {
-            ("task", Some(last_seq), holder) => {
-                seen.tasks.insert(value, (last_seq, holder));
+            ("task", Some(last_seq), lease_owner) => {
+                let status = text(4)?.unwrap_or_default();
+                let wake_at = row.int(5);
+                let task = SeenTask {
+                    last_seq,
+                    lease_owner,
+                    status,
+                    wake_at,
+                };
+                seen.tasks.insert(value, task);
             }
             ("approval", _, Some(task_id)) => {
                 seen.pending.insert(value, task_id);
@@ -449,9 +496,61 @@ impl Seen {
 }
 
 impl Seen {
-    /// Whether `c` may land on what was read (and the commits before it in the group);
-    /// when it may, what it changes is noted for the commits after it.
-    fn check(&mut self, c: &TaskCommit) -> CommitOutcome {
+    /// Whether `c` may land on what was read (and the commits before it in the group),
+    /// and how it changes its task's row; when it may, what it changes is noted for the
+    /// commits after it.
+    fn check(&mut self, c: &TaskCommit) -> (CommitOutcome, RowChange) {
+        let outcome = self.check_guards(c);
+        let change = match (&outcome, c.create.is_some()) {
+            (_, true) => RowChange::Create,
+            (CommitOutcome::Committed { .. }, false) => self.row_change(c),
+            _ => RowChange::Any,
+        };
+        if let CommitOutcome::Committed { last_seq } = outcome {
+            let holder = match self.tasks.get(&c.task_id) {
+                _ if c.release_lease => None,
+                Some(task) => task.lease_owner.clone(),
+                None => c.lease_owner.clone(),
+            };
+            self.tasks.insert(
+                c.task_id.clone(),
+                SeenTask {
+                    last_seq,
+                    lease_owner: holder,
+                    status: c.projection.status.as_str().to_owned(),
+                    wake_at: c.projection.wake_at,
+                },
+            );
+            for approval in &c.approvals {
+                match approval {
+                    ApprovalWrite::Decide { id, .. } => {
+                        self.pending.remove(id);
+                    }
+                    ApprovalWrite::Request { id, .. } => {
+                        self.pending.insert(id.clone(), c.task_id.clone());
+                    }
+                }
+            }
+        }
+        (outcome, change)
+    }
+
+    /// How a commit that passed its checks, of a task that exists, changes its row.
+    fn row_change(&self, c: &TaskCommit) -> RowChange {
+        match self.tasks.get(&c.task_id) {
+            Some(task)
+                if !c.release_lease
+                    && !c.projection.status.is_terminal()
+                    && task.status == c.projection.status.as_str()
+                    && task.wake_at == c.projection.wake_at =>
+            {
+                RowChange::Moves
+            }
+            _ => RowChange::Any,
+        }
+    }
+
+    fn check_guards(&self, c: &TaskCommit) -> CommitOutcome {
         for approval in &c.approvals {
             if let ApprovalWrite::Decide { id, .. } = approval
                 && self.pending.get(id) != Some(&c.task_id)
@@ -459,40 +558,27 @@ impl Seen {
                 return CommitOutcome::ApprovalAlreadyDecided { id: id.clone() };
             }
         }
-        let found = self.tasks.get(&c.task_id);
-        let holder = match (&c.create, found) {
+        match (&c.create, self.tasks.get(&c.task_id)) {
             (Some(_), Some(_)) => return CommitOutcome::TaskExists,
-            (Some(_), None) => c.lease_owner.clone(),
+            (Some(_), None) => {}
             (None, None) => return CommitOutcome::TaskMissing,
-            (None, Some((found, _))) if *found != c.expected_seq => {
+            (None, Some(task)) if task.last_seq != c.expected_seq => {
                 return CommitOutcome::StaleSequence {
                     expected: c.expected_seq,
-                    found: *found,
+                    found: task.last_seq,
                 };
             }
-            (None, Some((_, holder))) => {
-                if c.lease_owner.is_some() && *holder != c.lease_owner {
+            (None, Some(task)) => {
+                if c.lease_owner.is_some() && task.lease_owner != c.lease_owner {
                     return CommitOutcome::LeaseLost {
-                        holder: holder.clone(),
+                        holder: task.lease_owner.clone(),
                     };
-                }
-                holder.clone()
-            }
-        };
-        let last_seq = c.expected_seq + c.events.len() as i64;
-        let holder = if c.release_lease { None } else { holder };
-        self.tasks.insert(c.task_id.clone(), (last_seq, holder));
-        for approval in &c.approvals {
-            match approval {
-                ApprovalWrite::Decide { id, .. } => {
-                    self.pending.remove(id);
-                }
-                ApprovalWrite::Request { id, .. } => {
-                    self.pending.insert(id.clone(), c.task_id.clone());
                 }
             }
         }
-        CommitOutcome::Committed { last_seq }
+        CommitOutcome::Committed {
+            last_seq: c.expected_seq + c.events.len() as i64,
+        }
     }
 }
 
@@ -727,8 +813,21 @@ fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
 /// row matches nothing. Both are understood by SQLite (3.33 on) and Postgres alike.
 fn write_layer(
     batch: &mut Batch,
-    mut layer: Vec<(&TaskCommit, Vec<String>)>,
+    layer: Vec<(&TaskCommit, RowChange, Vec<String>)>,
 ) -> Result<(), StoreError> {
+    let updated = |kind: RowChange| -> Vec<&TaskCommit> {
+        layer
+            .iter()
+            .filter(|(_, change, _)| *change == kind)
+            .map(|(c, _, _)| *c)
+            .collect()
+    };
+    update_tasks(batch, &updated(RowChange::Any));
+    move_tasks(batch, &updated(RowChange::Moves));
+    let mut layer: Vec<(&TaskCommit, Vec<String>)> = layer
+        .into_iter()
+        .map(|(c, _, bodies)| (c, bodies))
+        .collect();
     let creates: Vec<(&TaskCommit, &NewTask)> = layer
         .iter()
         .filter_map(|(c, _)| c.create.as_ref().map(|n| (*c, n)))
@@ -770,55 +869,6 @@ fn write_layer(
                 b.bind(c.at);
                 b.bind(c.at);
             },
-        );
-    }
-
-    let updates: Vec<&TaskCommit> = layer
-        .iter()
-        .filter(|(c, _)| c.create.is_none())
-        .map(|(c, _)| *c)
-        .collect();
-    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
-        // The checks ran under this transaction's write lock, so every row matches; the
-        // guard stays in the statement anyway, and its count is asserted before COMMIT.
-        batch.padded_values(
-            "WITH v (id, expected_seq, lease_owner, status, current_state, step_no, attempt,
-                phase, error, wake_at, recovery_failures, last_seq, updated_at, release_lease,
-                terminal) AS (",
-            15,
-            ") UPDATE tasks SET status = v.status, current_state = v.current_state,
-                step_no = v.step_no, attempt = v.attempt, phase = v.phase, error = v.error,
-                wake_at = v.wake_at, recovery_failures = v.recovery_failures,
-                last_seq = v.last_seq, updated_at = v.updated_at,
-                lease_owner = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_owner END,
-                lease_expires_at = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_expires_at END,
-                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END
-             FROM v
-             WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
-                AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
-            chunk,
-            |b, c| {
-                let p = &c.projection;
-                b.bind(c.task_id.as_str());
-                b.bind(c.expected_seq);
-                b.bind(c.lease_owner.as_deref());
-                b.bind(p.status.as_str());
-                b.bind(p.current_state.as_deref());
-                b.bind(p.step_no);
-                b.bind(p.attempt);
-                b.bind(p.phase.to_string());
-                b.bind(p.error.as_deref());
-                b.bind(p.wake_at);
-                b.bind(p.recovery_failures);
-                b.bind(c.expected_seq + c.events.len() as i64);
-                b.bind(c.at);
-                b.bind(c.release_lease);
-                b.bind(p.status.is_terminal());
-            },
-        );
-        batch.expect_changes(
-            chunk.len(),
-            "a checked task commit no longer matched its task",
         );
     }
 
@@ -1009,6 +1059,91 @@ fn write_layer(
 }
 
 /// `items` in owned chunks of [`ROWS_PER_STATEMENT`].
+/// Updates the rows of tasks whose commits may change any column.
+fn update_tasks(batch: &mut Batch, updates: &[&TaskCommit]) {
+    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+        // The checks ran under this transaction's write lock, so every row matches; the
+        // guard stays in the statement anyway, and its count is asserted before COMMIT.
+        batch.padded_values(
+            "WITH v (id, expected_seq, lease_owner, status, current_state, step_no, attempt,
+                phase, error, wake_at, recovery_failures, last_seq, updated_at, release_lease,
+                terminal) AS (",
+            15,
+            ") UPDATE tasks SET status = v.status, current_state = v.current_state,
+                step_no = v.step_no, attempt = v.attempt, phase = v.phase, error = v.error,
+                wake_at = v.wake_at, recovery_failures = v.recovery_failures,
+                last_seq = v.last_seq, updated_at = v.updated_at,
+                lease_owner = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_owner END,
+                lease_expires_at = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_expires_at END,
+                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END
+             FROM v
+             WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
+                AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
+            chunk,
+            |b, c| {
+                let p = &c.projection;
+                b.bind(c.task_id.as_str());
+                b.bind(c.expected_seq);
+                b.bind(c.lease_owner.as_deref());
+                b.bind(p.status.as_str());
+                b.bind(p.current_state.as_deref());
+                b.bind(p.step_no);
+                b.bind(p.attempt);
+                b.bind(p.phase.to_string());
+                b.bind(p.error.as_deref());
+                b.bind(p.wake_at);
+                b.bind(p.recovery_failures);
+                b.bind(c.expected_seq + c.events.len() as i64);
+                b.bind(c.at);
+                b.bind(c.release_lease);
+                b.bind(p.status.is_terminal());
+            },
+        );
+        batch.expect_changes(
+            chunk.len(),
+            "a checked task commit no longer matched its task",
+        );
+    }
+}
+
+/// Updates the rows of tasks whose status, wake time and lease stay as they were (most
+/// steps): the same guard, without setting the indexed columns (see [`SeenTask`]).
+fn move_tasks(batch: &mut Batch, moves: &[&TaskCommit]) {
+    for chunk in moves.chunks(ROWS_PER_STATEMENT) {
+        batch.padded_values(
+            "WITH v (id, expected_seq, lease_owner, current_state, step_no, attempt, phase,
+                error, recovery_failures, last_seq, updated_at) AS (",
+            11,
+            ") UPDATE tasks SET current_state = v.current_state, step_no = v.step_no,
+                attempt = v.attempt, phase = v.phase, error = v.error,
+                recovery_failures = v.recovery_failures, last_seq = v.last_seq,
+                updated_at = v.updated_at
+             FROM v
+             WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
+                AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
+            chunk,
+            |b, c| {
+                let p = &c.projection;
+                b.bind(c.task_id.as_str());
+                b.bind(c.expected_seq);
+                b.bind(c.lease_owner.as_deref());
+                b.bind(p.current_state.as_deref());
+                b.bind(p.step_no);
+                b.bind(p.attempt);
+                b.bind(p.phase.to_string());
+                b.bind(p.error.as_deref());
+                b.bind(p.recovery_failures);
+                b.bind(c.expected_seq + c.events.len() as i64);
+                b.bind(c.at);
+            },
+        );
+        batch.expect_changes(
+            chunk.len(),
+            "a checked task commit no longer matched its task",
+        );
+    }
+}
+
 fn chunks_owned<T>(items: Vec<T>) -> Vec<Vec<T>> {
     let mut chunks = Vec::with_capacity(items.len().div_ceil(ROWS_PER_STATEMENT));
     let mut items = items.into_iter().peekable();

@@ -56,7 +56,9 @@ impl Writer {
         };
         if self.unfinished.load(Ordering::Acquire) {
             // An error only means no transaction was open (the write got to its end).
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut guard.conn.conn).await;
+            let _ = sqlx::raw_sql("ROLLBACK")
+                .execute(&mut guard.conn.conn)
+                .await;
             self.unfinished.store(false, Ordering::Release);
         }
         guard

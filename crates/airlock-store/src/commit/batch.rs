@@ -11,9 +11,9 @@
 //! Every statement in a batch is portable SQL on its own; a Postgres backend would send
 //! the same statements as a pipeline.
 
+use sqlx::error::BoxDynError;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::error::BoxDynError;
 use sqlx::{Arguments, Sqlite};
 
 /// Rows per multi-row statement (a power of two: see [`Batch::padded_values`]); at most 20
@@ -85,7 +85,9 @@ impl Batch {
     /// Each statement's text, in order.
     pub fn statements(&self) -> impl Iterator<Item = &str> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.sql[start..end])
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.sql[start..end])
     }
 
     /// The values of every statement, in order.

@@ -206,13 +206,29 @@ impl Direct<'_> {
         self.run(&batch, |_| Ok::<(), DirectError>(()))
     }
 
+    /// Pages this connection has written to the WAL since it was opened: the disk cost of
+    /// its commits (each page is one WAL frame, written and synced).
+    pub fn pages_written(&self) -> i64 {
+        let (mut current, mut highest) = (0, 0);
+        // SAFETY: the connection is open; the out-pointers are valid.
+        unsafe {
+            ffi::sqlite3_db_status(
+                self.db.as_ptr(),
+                ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+                &mut current,
+                &mut highest,
+                0,
+            );
+        }
+        i64::from(current)
+    }
+
     fn prepare(&mut self, sql: &str) -> Result<NonNull<ffi::sqlite3_stmt>, DirectError> {
         if let Some(stmt) = self.statements.prepared.get(sql) {
             return Ok(*stmt);
         }
-        let len = c_int::try_from(sql.len()).map_err(|_| {
-            DirectError::new(ffi::SQLITE_TOOBIG, "statement too long", sql)
-        })?;
+        let len = c_int::try_from(sql.len())
+            .map_err(|_| DirectError::new(ffi::SQLITE_TOOBIG, "statement too long", sql))?;
         let mut stmt = ptr::null_mut();
         let mut tail = ptr::null();
         // SAFETY: `sql` is valid for `len` bytes (no NUL needed when the length is given);
@@ -236,7 +252,10 @@ impl Direct<'_> {
         // SAFETY: `tail` points into `sql` (SQLite sets it to the end of what it parsed).
         let parsed = unsafe { tail.cast::<u8>().offset_from(sql.as_ptr()) };
         let rest = usize::try_from(parsed).ok().and_then(|p| sql.get(p..));
-        if rest.is_none_or(|r| !r.trim_matches(|c: char| c == ';' || c.is_whitespace()).is_empty()) {
+        if rest.is_none_or(|r| {
+            !r.trim_matches(|c: char| c == ';' || c.is_whitespace())
+                .is_empty()
+        }) {
             // SAFETY: just prepared, not cached.
             unsafe { ffi::sqlite3_finalize(stmt.as_ptr()) };
             return Err(DirectError::new(
@@ -267,7 +286,10 @@ impl Direct<'_> {
         if count > args.len() {
             return Err(DirectError::new(
                 ffi::SQLITE_RANGE,
-                format!("the statement takes {count} values, {} are left", args.len()),
+                format!(
+                    "the statement takes {count} values, {} are left",
+                    args.len()
+                ),
                 sql,
             ));
         }
@@ -377,8 +399,14 @@ mod tests {
         let err = db
             .run(&batch, |_| Ok::<(), DirectError>(()))
             .expect_err("duplicate key");
-        assert!(err.message.contains("UNIQUE constraint failed: u.id"), "{err}");
-        assert!(err.statement.starts_with("INSERT INTO u VALUES (?), (?)"), "{err}");
+        assert!(
+            err.message.contains("UNIQUE constraint failed: u.id"),
+            "{err}"
+        );
+        assert!(
+            err.statement.starts_with("INSERT INTO u VALUES (?), (?)"),
+            "{err}"
+        );
         let mut count = None;
         let mut read = Batch::new();
         read.statement("SELECT count(*) FROM u WHERE id = 'after'");
@@ -400,19 +428,29 @@ mod tests {
         let mut too_few = Batch::new();
         too_few.statement("SELECT ?, ?");
         too_few.bind(1_i64);
-        let err = db.run(&too_few, |_| Ok::<(), DirectError>(())).expect_err("too few");
+        let err = db
+            .run(&too_few, |_| Ok::<(), DirectError>(()))
+            .expect_err("too few");
         assert!(err.message.contains("takes 2 values, 1 are left"), "{err}");
 
         let mut too_many = Batch::new();
         too_many.statement("SELECT ?");
         too_many.bind(1_i64);
         too_many.bind(2_i64);
-        let err = db.run(&too_many, |_| Ok::<(), DirectError>(())).expect_err("too many");
-        assert!(err.message.contains("has 2 values but its statements take 1"), "{err}");
+        let err = db
+            .run(&too_many, |_| Ok::<(), DirectError>(()))
+            .expect_err("too many");
+        assert!(
+            err.message
+                .contains("has 2 values but its statements take 1"),
+            "{err}"
+        );
 
         let mut two_in_one = Batch::new();
         two_in_one.statement("SELECT 1; SELECT 2");
-        let err = db.run(&two_in_one, |_| Ok::<(), DirectError>(())).expect_err("two");
+        let err = db
+            .run(&two_in_one, |_| Ok::<(), DirectError>(()))
+            .expect_err("two");
         assert!(err.message.contains("more than one statement"), "{err}");
     }
 }

@@ -311,3 +311,72 @@ async fn an_approval_decided_twice_in_one_group_is_decided_once() {
         4
     );
 }
+
+/// Most step commits leave the task's status, wake time and lease as they were and do
+/// not set those columns (so their indexes are not rewritten); the commits that change
+/// them, in the same group or later, still leave every index matching its table.
+#[tokio::test]
+async fn commits_that_keep_or_change_the_indexed_columns_leave_the_indexes_matching() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    create(&store, "t1").await;
+
+    let mut moves = commit("t1", 2, &["step_ended"]);
+    moves.projection.step_no = 2;
+    let mut sleeps = commit("t1", 3, &["retry_scheduled"]);
+    sleeps.projection.step_no = 2;
+    sleeps.projection.wake_at = Some(T0 + 60_000);
+    let mut moves_while_asleep = commit("t1", 4, &["note"]);
+    moves_while_asleep.projection.step_no = 3;
+    moves_while_asleep.projection.wake_at = Some(T0 + 60_000);
+    let (a, b, c) = tokio::join!(
+        store.commit(moves),
+        store.commit(sleeps),
+        store.commit(moves_while_asleep)
+    );
+    assert_eq!(a.expect("moves"), CommitOutcome::Committed { last_seq: 3 });
+    assert_eq!(b.expect("sleeps"), CommitOutcome::Committed { last_seq: 4 });
+    assert_eq!(
+        c.expect("moves again"),
+        CommitOutcome::Committed { last_seq: 5 }
+    );
+    let asleep = store.task("t1").await.expect("read").expect("task");
+    assert_eq!(asleep.projection.step_no, 3, "the group's last move landed");
+    assert_eq!(asleep.projection.wake_at, Some(T0 + 60_000));
+
+    let mut waits = commit("t1", 5, &["approval_requested"]);
+    waits.projection.status = TaskStatus::WaitingApproval;
+    waits.projection.step_no = 3;
+    waits.release_lease = true;
+    assert_eq!(
+        store.commit(waits).await.expect("waits"),
+        CommitOutcome::Committed { last_seq: 6 }
+    );
+
+    let task = store.task("t1").await.expect("read").expect("task");
+    assert_eq!(task.last_seq, 6);
+    assert_eq!(task.projection.status, TaskStatus::WaitingApproval);
+    assert_eq!(task.projection.step_no, 3);
+    // Set by the commit that changed the status, which writes every column.
+    assert_eq!(task.projection.wake_at, None);
+    let waiting = store
+        .list_tasks(&crate::query::TaskFilter {
+            status: Some(TaskStatus::WaitingApproval),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(waiting.len(), 1, "found through tasks_by_status");
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&store.inner.reads)
+        .await
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    let (held,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM tasks INDEXED BY tasks_by_lease WHERE lease_owner = 'engine-1'",
+    )
+    .fetch_one(&store.inner.reads)
+    .await
+    .expect("lease index");
+    assert_eq!(held, 0, "the released lease left tasks_by_lease too");
+}
