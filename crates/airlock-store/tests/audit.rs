@@ -534,3 +534,72 @@ async fn two_stores_on_one_file_keep_one_chain() {
     // Per task: created, STEPS tool_returned, and a vote at steps 0, 3, 6, 9.
     assert_eq!(report.entries, (TASKS as u64) * (1 + STEPS as u64 + 4));
 }
+
+/// Migration 0014 rebuilds the log with `seq` as its rowid (one B-tree instead of two):
+/// a log written under the old table is copied whole, still verifies, and the chain goes
+/// on from where it was.
+#[tokio::test]
+async fn a_log_written_before_the_rowid_key_still_verifies_and_grows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    history(&store).await;
+    let before = store
+        .audit_entries(&AuditFilter::default())
+        .await
+        .expect("entries");
+    drop(store);
+    // The table as migrations 0005–0013 left it, holding the same rows.
+    tamper(
+        &dir,
+        "CREATE TABLE audit_log_old (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL,
+             kind TEXT NOT NULL, actor TEXT NOT NULL, task_id TEXT, body TEXT NOT NULL,
+             prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+         INSERT INTO audit_log_old SELECT * FROM audit_log;
+         DROP TABLE audit_log;
+         ALTER TABLE audit_log_old RENAME TO audit_log;
+         CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
+         DELETE FROM schema_migrations WHERE version = 14;",
+    )
+    .await;
+
+    let store = open(&dir).await;
+    let after = store
+        .audit_entries(&AuditFilter::default())
+        .await
+        .expect("entries");
+    assert_eq!(
+        serde_json::to_value(&after).expect("as JSON"),
+        serde_json::to_value(&before).expect("as JSON")
+    );
+    assert!(store.verify_audit().await.expect("verify").is_intact());
+    store
+        .append_audit(AuditEntryWrite {
+            at: T0 + 30,
+            kind: "policy_loaded".into(),
+            actor: "engine-1".into(),
+            task_id: None,
+            body: json!({ "version": "p2" }),
+        })
+        .await
+        .expect("append");
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.problems);
+    drop(store);
+
+    let mut conn = SqliteConnection::connect_with(
+        &SqliteConnectOptions::new().filename(dir.path().join("airlock.sqlite")),
+    )
+    .await
+    .expect("connect");
+    let (keys,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pragma_index_list('audit_log') WHERE origin = 'pk'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("index list");
+    assert_eq!(keys, 0, "seq is the rowid, not a key beside it");
+    let (last,): (i64,) = sqlx::query_as("SELECT max(rowid) FROM audit_log")
+        .fetch_one(&mut conn)
+        .await
+        .expect("rowid");
+    assert_eq!(last, before.len() as i64 + 1);
+}
