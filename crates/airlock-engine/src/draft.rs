@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use airlock_store::{
-    ApprovalStatus, ApprovalWrite, CommitOutcome, Millis, NewEvent, NewTask, StepWrite, TaskCommit,
-    TaskProjection, TaskRecord, ToolCallOutcome, ToolCallWrite,
+    ApprovalStatus, ApprovalWrite, CallRefusal, CommitOutcome, HeldCall, Millis, NewEvent, NewTask,
+    StepWrite, TaskCommit, TaskProjection, TaskRecord, ToolCallOutcome, ToolCallWrite,
 };
 
 use serde_json::Value;
@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::engine::{Inner, TaskChange};
 use crate::error::EngineError;
 use crate::event::{Phase, TaskEvent, apply, empty_projection, output_set_by, phase_of};
+use crate::refusals::Refused;
 
 pub(crate) struct Draft {
     pub task_id: String,
@@ -68,8 +69,15 @@ impl Draft {
 
     /// Ends the task as cancelled by `by`. The approval it waits for, if any, ends with
     /// it (declined by whoever cancelled), or it would stay pending, and later expire,
-    /// for a task that can no longer move.
-    pub fn cancel(&mut self, by: &str, reason: Option<String>, now: Millis) {
+    /// for a task that can no longer move; the call that approval holds (`held`, read
+    /// by the caller) is refused by the same person, so the ledger shows it was stopped.
+    pub fn cancel(
+        &mut self,
+        by: &str,
+        reason: Option<String>,
+        now: Millis,
+        held: Option<&HeldCall>,
+    ) {
         // A step under way (waiting, in backoff, in doubt) ends with the task.
         let mid_step = !matches!(
             phase_of(&self.proj),
@@ -83,6 +91,29 @@ impl Draft {
             });
         }
         if let Some(Phase::WaitingApproval { approval_id }) = phase_of(&self.proj) {
+            if let Some(held) = held {
+                let why = match &reason {
+                    Some(reason) => format!(
+                        "refused: {by} cancelled the task while this call waited for approval: {reason}"
+                    ),
+                    None => format!(
+                        "refused: {by} cancelled the task while this call waited for approval"
+                    ),
+                };
+                self.record_refusal(Refused {
+                    tool: &held.tool,
+                    args: &held.args,
+                    call_index: held.call_index,
+                    // Not known without the tool's host; recorded only, never acted on.
+                    idempotent: false,
+                    refusal: CallRefusal::Person {
+                        approval_id: approval_id.clone(),
+                        rejected_by: by.to_owned(),
+                        rule: held.rule.clone(),
+                    },
+                    reason: &why,
+                });
+            }
             self.approvals.push(ApprovalWrite::Decide {
                 id: approval_id,
                 status: ApprovalStatus::Rejected {

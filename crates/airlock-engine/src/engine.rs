@@ -544,7 +544,8 @@ impl Engine {
         match self.claim_for_person(task_id, "cancelled").await {
             Ok(task) => {
                 let mut draft = Draft::of(&task);
-                draft.cancel(by, reason, self.inner.clock.now());
+                let held = crate::refusals::held_call(&self.inner.store, &task.projection).await?;
+                draft.cancel(by, reason, self.inner.clock.now(), held.as_ref());
                 self.commit_for_person(&mut draft).await?;
                 Ok(CancelOutcome::Cancelled)
             }

@@ -21,6 +21,7 @@ pub mod ledger;
 mod lessons;
 mod memory;
 pub mod model;
+mod refusals;
 mod runner;
 pub mod scripted_model;
 pub mod spend;

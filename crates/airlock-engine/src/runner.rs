@@ -31,9 +31,7 @@ use crate::model::{ModelReply, ModelRequest, Turn};
 use crate::tool_host::{ProgressSink, ToolError, ToolInfo, ToolProgress, ToolRequest};
 
 mod postconditions;
-mod refusals;
-
-use refusals::Refused;
+use crate::refusals::{Refused, held_call};
 
 /// Flushed at least this often even when only pure transitions pile up (a looping workflow).
 const MAX_DRAFT_EVENTS: usize = 256;
@@ -241,8 +239,9 @@ impl Runner {
             // Before the status check: a task waiting for a person is claimed only to
             // carry out a cancellation requested while someone held its lease.
             if let Some((by, reason)) = self.cancel.get() {
+                let held = held_call(&self.inner.store, &self.draft.proj).await?;
                 let now = self.inner.clock.now();
-                self.draft.cancel(&by, reason, now);
+                self.draft.cancel(&by, reason, now, held.as_ref());
                 return Ok(());
             }
             if self.draft.proj.status != TaskStatus::Running {
@@ -718,7 +717,7 @@ impl Runner {
                 CallRefusal::Check,
             ),
         };
-        self.record_refusal(Refused {
+        self.draft.record_refusal(Refused {
             tool: &tool_state.tool,
             args: &args,
             call_index: 0,
@@ -1142,7 +1141,7 @@ impl Runner {
                                 CallRefusal::Check,
                             ),
                         };
-                        self.record_refusal(Refused {
+                        self.draft.record_refusal(Refused {
                             tool: &call.tool,
                             args: &call.args,
                             call_index: index,

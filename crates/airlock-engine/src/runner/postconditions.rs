@@ -153,7 +153,7 @@ impl Runner {
                         }
                         Verdict::Hold => return Ok(Proposed::Pending),
                         Verdict::Refuse { reason, refusal } => {
-                            self.record_refusal(super::Refused {
+                            self.draft.record_refusal(crate::refusals::Refused {
                                 tool: &call.tool,
                                 args: &args,
                                 call_index: index,

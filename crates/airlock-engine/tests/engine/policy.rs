@@ -13,8 +13,8 @@ use airlock_engine::store::{
     ApprovalStatus, AuditFilter, CallAllowance, CallRefusal, TaskStatus, ToolCallOutcome,
 };
 use airlock_engine::{
-    Answer, Answered, Engine, EngineConfig, EngineError, Governance, GrantSpec, ManualClock,
-    TaskEvent,
+    Answer, Answered, CancelOutcome, Engine, EngineConfig, EngineError, Governance, GrantSpec,
+    ManualClock, TaskEvent,
 };
 use serde_json::json;
 
@@ -510,6 +510,71 @@ async fn an_expired_approval_fails_closed_and_is_recorded_as_expiry() {
         );
         assert_eq!(env.effects().await, 0);
         assert_consistent(&engine, &id).await;
+    })
+    .await;
+}
+
+/// A call held for approval whose task is cancelled is refused by whoever cancelled, on
+/// the ledger like a rejection: whether the task was cancelled at once (no engine was
+/// running it) or at the next engine's pick-up (someone held its lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_call_of_a_cancelled_task_is_refused_by_whoever_cancelled() {
+    within(async {
+        let env = Env::new();
+        let engine = governed(&env, Arc::new(ManualClock::new(T0)), governance(RULES)).await;
+        let at_once = start_pay(&engine, 75, "req").await;
+        let later = start_pay(&engine, 80, "req").await;
+        let at_once_approval = pending_for(&engine, &at_once).await;
+        let later_approval = pending_for(&engine, &later).await;
+
+        let outcome = engine
+            .cancel(&at_once, "dana", Some("vendor went bust".into()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, CancelOutcome::Cancelled);
+        let held = engine
+            .store()
+            .claim(&later, "other-engine", T0, T0 + 60_000)
+            .await
+            .unwrap();
+        assert!(held.is_some());
+        let outcome = engine.cancel(&later, "erin", None).await.unwrap();
+        assert_eq!(outcome, CancelOutcome::Requested);
+        engine.store().release(&later, "other-engine").await.unwrap();
+        engine.run_until_idle().await.unwrap();
+
+        for (task_id, approval_id, by, reason) in [
+            (
+                &at_once,
+                &at_once_approval,
+                "dana",
+                "refused: dana cancelled the task while this call waited for approval: vendor went bust",
+            ),
+            (
+                &later,
+                &later_approval,
+                "erin",
+                "refused: erin cancelled the task while this call waited for approval",
+            ),
+        ] {
+            let t = task(&engine, task_id).await;
+            assert_eq!(t.projection.status, TaskStatus::Cancelled);
+            let ledger = calls(&engine, task_id).await;
+            assert_eq!(ledger.len(), 1, "{ledger:#?}");
+            assert_eq!(ledger[0].tool, "builtin.record");
+            assert_eq!(ledger[0].outcome, Some(ToolCallOutcome::Refused));
+            assert_eq!(
+                ledger[0].refusal,
+                Some(CallRefusal::Person {
+                    approval_id: approval_id.clone(),
+                    rejected_by: by.into(),
+                    rule: Some("big records need a controller".into()),
+                })
+            );
+            assert_eq!(ledger[0].error.as_deref(), Some(reason));
+            assert_consistent(&engine, task_id).await;
+        }
+        assert_eq!(env.effects().await, 0);
     })
     .await;
 }

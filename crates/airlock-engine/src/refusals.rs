@@ -4,15 +4,20 @@
 //! whole when written (outcome `refused`, what refused it, the reason as its error), in
 //! the same draft as the refusal's events: no intent is ever left without an outcome, so
 //! a refused call can never be taken for one in doubt after a restart.
+//!
+//! A call held for approval is refused too when its task is cancelled while it waits:
+//! the approval ends declined by whoever cancelled, and so does the call.
 
-use airlock_store::{CallRefusal, ToolCallWrite};
+use airlock_store::{CallRefusal, HeldCall, Store, TaskProjection, ToolCallWrite};
 use serde_json::Value;
 
-use super::Runner;
+use crate::draft::Draft;
+use crate::error::EngineError;
+use crate::event::{Phase, phase_of};
 use crate::ledger::{args_hash, idempotency_key, new_id};
 
 /// A proposal that was refused, as the ledger records it.
-pub(super) struct Refused<'a> {
+pub(crate) struct Refused<'a> {
     pub tool: &'a str,
     pub args: &'a Value,
     pub call_index: i64,
@@ -23,22 +28,35 @@ pub(super) struct Refused<'a> {
     pub reason: &'a str,
 }
 
-impl Runner {
+impl Draft {
     /// Drafts the ledger row of a refused proposal at the current step and attempt.
-    pub(super) fn record_refusal(&mut self, refused: Refused<'_>) {
-        let step_no = self.draft.proj.step_no;
-        self.draft.tool_calls.push(ToolCallWrite::Refused {
+    pub(crate) fn record_refusal(&mut self, refused: Refused<'_>) {
+        let step_no = self.proj.step_no;
+        self.tool_calls.push(ToolCallWrite::Refused {
             id: new_id(),
             step_no,
-            attempt: self.draft.proj.attempt,
+            attempt: self.proj.attempt,
             call_index: refused.call_index,
             tool: refused.tool.to_owned(),
             args: refused.args.clone(),
             args_hash: args_hash(refused.args),
-            idempotency_key: idempotency_key(&self.draft.task_id, step_no, refused.call_index),
+            idempotency_key: idempotency_key(&self.task_id, step_no, refused.call_index),
             idempotent: refused.idempotent,
             refusal: refused.refusal,
             reason: refused.reason.to_owned(),
         });
     }
+}
+
+/// The call a task holds for approval, when it waits on one (a workflow's `approval`
+/// state holds no call).
+pub(crate) async fn held_call(
+    store: &Store,
+    proj: &TaskProjection,
+) -> Result<Option<HeldCall>, EngineError> {
+    let Some(Phase::WaitingApproval { approval_id }) = phase_of(proj) else {
+        return Ok(None);
+    };
+    let approval = store.approval(&approval_id).await?;
+    Ok(approval.and_then(|approval| approval.held_call))
 }
