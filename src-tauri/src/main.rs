@@ -6,7 +6,16 @@
 use tauri::Manager;
 
 fn main() -> std::process::ExitCode {
+    // First, while this is the process's only thread: what GTK and WebKit read from the
+    // environment when they start (nothing is set where there is a GPU).
+    let preset = airlock_desktop::rendering::prepare_environment();
     airlock_desktop::init_tracing();
+    if !preset.is_empty() {
+        tracing::info!(
+            ?preset,
+            "no GPU render node: GTK and WebKit start without GL"
+        );
+    }
     // Registered first, as the plugin requires: a second launch focuses the open window
     // instead of starting a second engine on the same database.
     let builder =

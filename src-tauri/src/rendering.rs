@@ -6,6 +6,11 @@
 //! would hold, for no gain over drawing without the compositor (measured under Xvfb: about
 //! 96 MB of RSS, see docs/benchmarks.md). On a real GPU compositing is what keeps scrolling
 //! smooth, so it stays on there.
+//!
+//! Where there is no render node at all, [`prepare_environment`] also tells GTK and WebKit,
+//! before they start, not to load GL where the app process has no use for it
+//! ([`WITHOUT_GPU`]): without it GTK's GLX probe and two WebKit EGL probes each load Mesa
+//! and LLVM into the app process (about 55 MB of RSS, see docs/benchmarks.md).
 
 use std::path::Path;
 
@@ -65,6 +70,57 @@ impl Machine {
     pub fn current() -> Self {
         Self::probe(Path::new("/dev/dri"), |name| std::env::var(name).ok())
     }
+}
+
+/// Variables the app sets in its own environment before GTK and WebKit start, where there
+/// is no GPU render node, so that neither loads Mesa's GL for nothing (measured under Xvfb,
+/// WebKitGTK 2.50, GTK 3.24: see docs/benchmarks.md). Each is left alone when the person set
+/// it already. The web process still opens an EGL display of its own (WebKit requires one
+/// and offers no switch for it), so Mesa stays in that process.
+pub const WITHOUT_GPU: [(&str, &str); 3] = [
+    // GTK opens the X display by probing GLX for its visuals (libepoxy → Mesa → LLVM) unless
+    // told not to; the window draws with cairo either way.
+    ("GDK_GL", "disable"),
+    // WebKit probes EGL in the app process, when the web context is made, for its DMA-BUF
+    // renderer: the way composited frames reach the window. Nothing is composited here.
+    ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+    // When it starts the web process, WebKit asks EGL which GPU to render on, loading Mesa in
+    // the app process to learn that there is none. Named here, the answer needs no EGL: a
+    // node that does not exist, which is the truth (nothing renders on a GPU), so nothing can
+    // open it.
+    ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/dri/no-render-node"),
+];
+
+/// The variables of [`WITHOUT_GPU`] to set on `machine`, given what is set already
+/// (`var`; set even to nothing counts): none where there is a render node or the person
+/// chose for WebKit's compositor.
+pub fn environment_for(
+    machine: Machine,
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Vec<(&'static str, &'static str)> {
+    if machine.render_node || drawing_for(machine) != Drawing::WithoutCompositor {
+        return Vec::new();
+    }
+    WITHOUT_GPU
+        .into_iter()
+        .filter(|(name, _)| var(name).is_none())
+        .collect()
+}
+
+/// Sets [`environment_for`] this machine in the process's environment and returns what it
+/// set. Call it first thing in `main`, before GTK starts and while the process has one
+/// thread: the environment is not safe to change once other threads may read it (why
+/// `std::env::set_var` is `unsafe`). GLib's `g_setenv` is the same call without the
+/// compiler's check, so that single-thread moment is what makes it sound here.
+pub fn prepare_environment() -> Vec<(&'static str, &'static str)> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut chosen = environment_for(Machine::current(), |name| std::env::var_os(name));
+        chosen.retain(|(name, value)| webkit2gtk::glib::setenv(name, value, false).is_ok());
+        chosen
+    }
+    #[cfg(not(target_os = "linux"))]
+    Vec::new()
 }
 
 /// Applies `drawing` to the main window's web view before it draws anything. On other
@@ -130,6 +186,63 @@ mod tests {
             ..machine(false)
         };
         assert_eq!(drawing_for(chosen), Drawing::WebKitDefault);
+    }
+
+    fn nothing_set(_: &str) -> Option<std::ffi::OsString> {
+        None
+    }
+
+    #[test]
+    fn without_a_render_node_every_gl_switch_is_set() {
+        assert_eq!(environment_for(machine(false), nothing_set), WITHOUT_GPU);
+    }
+
+    #[test]
+    fn a_gpu_sets_nothing_even_when_software_gl_is_forced() {
+        assert!(environment_for(machine(true), nothing_set).is_empty());
+        let forced = Machine {
+            software_gl_forced: true,
+            ..machine(true)
+        };
+        assert!(environment_for(forced, nothing_set).is_empty());
+    }
+
+    #[test]
+    fn a_choice_made_for_webkit_sets_nothing() {
+        let chosen = Machine {
+            compositing_chosen: true,
+            ..machine(false)
+        };
+        assert!(environment_for(chosen, nothing_set).is_empty());
+    }
+
+    #[test]
+    fn a_variable_the_person_set_is_left_alone() {
+        let gdk_gl_set = |name: &str| (name == "GDK_GL").then(|| "gles".into());
+        let set = environment_for(machine(false), gdk_gl_set);
+        assert!(set.iter().all(|(name, _)| *name != "GDK_GL"), "{set:?}");
+        assert_eq!(set.len(), WITHOUT_GPU.len() - 1);
+
+        let set_empty =
+            |name: &str| (name == "WEBKIT_DISABLE_DMABUF_RENDERER").then(Default::default);
+        let set = environment_for(machine(false), set_empty);
+        assert!(
+            set.iter()
+                .all(|(name, _)| *name != "WEBKIT_DISABLE_DMABUF_RENDERER"),
+            "{set:?}"
+        );
+    }
+
+    #[test]
+    fn the_render_device_named_does_not_exist() {
+        let (_, device) = WITHOUT_GPU
+            .iter()
+            .find(|(name, _)| *name == "WEBKIT_WEB_RENDER_DEVICE_FILE")
+            .expect("the render device is named");
+        assert!(
+            !Path::new(device).exists(),
+            "{device} exists on this machine"
+        );
     }
 
     #[test]
