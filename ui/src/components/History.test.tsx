@@ -96,6 +96,25 @@ describe("History", () => {
     expect(open).toHaveBeenCalledWith(call(1).task_id, "call-1");
   });
 
+  it("asks for the filter's suggestions only once the first page is in", async () => {
+    let answer: (rows: HistoryCall[]) => void = () => undefined;
+    const firstPage = new Promise<HistoryCall[]>((resolve) => {
+      answer = resolve;
+    });
+    const calls = history(3, { list_history: () => firstPage });
+    render(<History onOpenCall={noop} />);
+    await waitFor(() => {
+      expect(calls.map((c) => c.cmd)).toContain("list_history");
+    });
+    expect(calls.map((c) => c.cmd)).not.toContain("history_choices");
+    answer([call(0), call(1), call(2)]);
+    await screen.findByRole("row", { name: /^erp.create_refund Succeeded in task 00000000/ });
+    await waitFor(() => {
+      expect(document.querySelector('#history-tool option[value="erp.get_invoice"]')).not.toBeNull();
+    });
+    expect(calls.filter((c) => c.cmd === "history_choices")).toHaveLength(1);
+  });
+
   it("shows refused calls as never made, with what refused them and why", async () => {
     backend({
       list_history: () => [refused(0, "person"), refused(1, "policy"), refused(2, "expiry"), refused(3, "check"), call(4)],
