@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use airlock_store::{LessonSource, StepWrite, ToolCallOutcome};
+use airlock_store::{CallRefusal, LessonSource, StepWrite, ToolCallOutcome};
 use airlock_workflow::{Bindings, EndStatus, PostconditionCall, State};
 use serde_json::{Map, Value, json};
 
@@ -127,47 +127,56 @@ impl Runner {
         call: &PostconditionCall,
         index: i64,
     ) -> Result<Proposed, EngineError> {
-        let args = call.args.eval(&self.scope());
-        let refusal = match (args, self.inner.tools.describe(&call.tool)) {
-            (Err(e), _) => Some(format!("arguments for `{}`: {e}", call.tool)),
-            (_, None) => Some(ToolError::Unknown(call.tool.clone()).to_string()),
-            (Ok(args), Some(info)) => {
-                // Checked when the task was started too; a server may have changed since.
-                if !info.annotations.read_only {
-                    Some(format!(
-                        "`{}` is not declared read-only, and a post-condition may only read",
-                        info.name
-                    ))
-                } else if let Err(problem) = self.inner.checks.validate(&info.input_schema, &args) {
-                    Some(format!(
-                        "arguments for `{}` do not match its input schema: {problem}",
-                        info.name
-                    ))
-                } else if let Err(held) = check_pin(&self.inner, &info).await {
-                    Some(held)
-                } else {
-                    match self.gate(state, &info, &args, index, false).await? {
-                        Verdict::Proceed { args, allowed } => {
-                            self.intend(call.tool.clone(), args, index, true, allowed);
-                            return Ok(Proposed::Pending);
-                        }
-                        Verdict::Hold => return Ok(Proposed::Pending),
-                        Verdict::Refuse { reason, refusal } => {
-                            self.draft.record_refusal(crate::refusals::Refused {
-                                tool: &call.tool,
-                                args: &args,
-                                call_index: index,
-                                idempotent: true,
-                                refusal,
-                                reason: &reason,
-                            });
-                            Some(reason)
-                        }
-                    }
-                }
+        let args = match call.args.eval(&self.scope()) {
+            Ok(args) => args,
+            // No arguments to record: the read gets no ledger row, like a tool state's.
+            Err(e) => {
+                return Ok(self.refuse_read(
+                    call,
+                    index,
+                    format!("arguments for `{}`: {e}", call.tool),
+                ));
             }
         };
-        let reason = refusal.unwrap_or_else(|| "refused".into());
+        let checked = match self.inner.tools.describe(&call.tool) {
+            None => Err(ToolError::Unknown(call.tool.clone()).to_string()),
+            // Checked when the task was started too; a server may have changed since.
+            Some(info) if !info.annotations.read_only => Err(format!(
+                "`{}` is not declared read-only, and a post-condition may only read",
+                info.name
+            )),
+            Some(info) => match self.inner.checks.validate(&info.input_schema, &args) {
+                Err(problem) => Err(format!(
+                    "arguments for `{}` do not match its input schema: {problem}",
+                    info.name
+                )),
+                Ok(()) => check_pin(&self.inner, &info).await.map(|()| info),
+            },
+        };
+        let (reason, refusal) = match checked {
+            Err(reason) => (reason, CallRefusal::Check),
+            Ok(info) => match self.gate(state, &info, &args, index, false).await? {
+                Verdict::Proceed { args, allowed } => {
+                    self.intend(call.tool.clone(), args, index, true, allowed);
+                    return Ok(Proposed::Pending);
+                }
+                Verdict::Hold => return Ok(Proposed::Pending),
+                Verdict::Refuse { reason, refusal } => (reason, refusal),
+            },
+        };
+        self.draft.record_refusal(crate::refusals::Refused {
+            tool: &call.tool,
+            args: &args,
+            call_index: index,
+            idempotent: true,
+            refusal,
+            reason: &reason,
+        });
+        Ok(self.refuse_read(call, index, reason))
+    }
+
+    /// Records that a read was refused, and why.
+    fn refuse_read(&mut self, call: &PostconditionCall, index: i64, reason: String) -> Proposed {
         self.draft.push(TaskEvent::ToolRefused {
             step_no: self.draft.proj.step_no,
             attempt: self.draft.proj.attempt,
@@ -175,7 +184,7 @@ impl Runner {
             tool: call.tool.clone(),
             reason: reason.clone(),
         });
-        Ok(Proposed::Refused(reason))
+        Proposed::Refused(reason)
     }
 
     /// Evaluates every post-condition over its read and the task, records the verdict and

@@ -168,6 +168,42 @@ async fn a_read_the_policy_refuses_is_never_made_and_the_postcondition_cannot_ho
     .await;
 }
 
+/// A read whose arguments break its tool's input schema (known only once the task has run)
+/// is stopped by the static checks: never made, and on the ledger as refused by them.
+#[tokio::test]
+async fn a_read_the_static_checks_stop_is_on_the_ledger_as_refused() {
+    within(async {
+        let env = Env::new();
+        let engine = env.engine(Arc::new(SystemClock)).await;
+        let workflow = LIMIT.replace(
+            "tool = \"builtin.echo\"\nargs = { value = \"state.write.value\" }",
+            "tool = \"builtin.sleep\"\nargs = { ms = \"0 - state.write.value\" }",
+        );
+        assert_ne!(workflow, LIMIT, "the read was swapped");
+        let id = engine
+            .start_task(
+                &parse(&workflow),
+                inputs(json!({ "amount": 50 })),
+                "ada",
+                None,
+            )
+            .await
+            .unwrap();
+        let task = engine.run_task(&id).await.unwrap();
+        assert_eq!(task.projection.status, TaskStatus::Failed);
+        let ledger = calls(&engine, &id).await;
+        assert_eq!(ledger.len(), 2, "{ledger:#?}");
+        assert_eq!(ledger[1].tool, "builtin.sleep");
+        assert_eq!(ledger[1].args, json!({ "ms": -50 }));
+        assert_eq!(ledger[1].outcome, Some(ToolCallOutcome::Refused));
+        assert_eq!(ledger[1].refusal, Some(CallRefusal::Check));
+        let error = ledger[1].error.as_deref().unwrap_or_default();
+        assert!(error.contains("do not match its input schema"), "{error}");
+        assert_consistent(&engine, &id).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_postcondition_naming_a_tool_no_server_offers_stops_the_task_from_starting() {
     within(async {
