@@ -13,7 +13,12 @@ CREATE TABLE audit_log_0014 (
     hash       TEXT    NOT NULL
 );
 INSERT INTO audit_log_0014 (seq, at, kind, actor, task_id, body, prev_hash, hash)
-    SELECT seq, at, kind, actor, task_id, body, prev_hash, hash FROM audit_log ORDER BY seq;
+    SELECT seq, at, kind, actor, task_id, body, prev_hash, hash FROM audit_log
+    WHERE typeof(seq) = 'integer' ORDER BY seq;
+-- A `seq` that is not an integer can only come from someone editing the file, and cannot
+-- be a rowid: such rows are kept aside as they are, for `airlock audit verify` to report,
+-- rather than fail the migration and leave the store unable to open.
+CREATE TABLE audit_log_unkeyed AS SELECT * FROM audit_log WHERE typeof(seq) <> 'integer';
 DROP TABLE audit_log;
 ALTER TABLE audit_log_0014 RENAME TO audit_log;
 CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);

@@ -385,8 +385,8 @@ impl Store {
                 .await
                 .ctx("reading the audit log")?;
             let Some(last) = rows.last() else { break };
-            // A seq that is not an integer (tampered) cannot be paged past; such values
-            // sort after every integer, so this page is then the last one.
+            // `seq` is the rowid (migration 0014), so always an integer; rows written
+            // before with one that was not are in `audit_log_unkeyed` (below).
             let next = last.try_get::<i64, _>("seq").ok();
             for row in &rows {
                 report.entries += 1;
@@ -407,6 +407,37 @@ impl Store {
                 Some(seq) if rows.len() as i64 == VERIFY_PAGE => after = seq,
                 _ => break,
             }
+        }
+        // Absent from a file migrated by the first form of 0014 (main only, 2026-11-28).
+        let set_aside: bool = sqlx::query_scalar(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'audit_log_unkeyed'",
+        )
+        .fetch_one(&self.inner.reads)
+        .await
+        .ctx("looking for audit entries set aside")?;
+        let unkeyed = if set_aside {
+            sqlx::query("SELECT CAST(seq AS TEXT) AS seq, kind, task_id, at FROM audit_log_unkeyed")
+                .fetch_all(&self.inner.reads)
+                .await
+                .ctx("reading the audit entries set aside")?
+        } else {
+            Vec::new()
+        };
+        for row in &unkeyed {
+            report.entries += 1;
+            let seq: Option<String> = row.try_get("seq").ok().flatten();
+            report.problems.push(AuditProblem {
+                seq: prev.seq + 1,
+                kind: row.try_get("kind").ok(),
+                task_id: row.try_get("task_id").ok().flatten(),
+                at: row.try_get("at").ok(),
+                fault: AuditFault::Unreadable {
+                    detail: format!(
+                        "its seq is {} (not an integer), so it was set aside when the log was re-keyed",
+                        seq.map_or("NULL".to_owned(), |s| format!("{s:?}"))
+                    ),
+                },
+            });
         }
         Ok(report)
     }

@@ -188,6 +188,10 @@ impl CommitText {
 impl Store {
     /// Makes one transition durable. Returns once it is on disk (or refused).
     ///
+    /// Waiting for the disk blocks the calling thread (its other tasks move to another
+    /// worker), so on a multi-threaded runtime this must not be called from inside a
+    /// `LocalSet`, where tokio cannot move them and panics.
+    ///
     /// A commit made while no other is in flight and nobody uses the connection is
     /// written by the caller itself: there is nothing to group it with, and going through
     /// the writer task would add two thread hand-offs (to the writer and back) to a single
@@ -254,7 +258,8 @@ pub(crate) async fn run_writer(writer: Arc<Writer>, mut rx: mpsc::UnboundedRecei
                     let _ = pending.reply.send(Ok(outcome));
                 }
             }
-            Err(e) if group.len() > 1 => {
+            // The database is locked by another process: so it is for each commit alone.
+            Err(e) if group.len() > 1 && !e.is_busy() => {
                 // One bad commit must not sink the others: write each on its own.
                 tracing::warn!(error = %e, commits = group.len(), "group commit failed; writing one by one");
                 for pending in group {
@@ -290,16 +295,16 @@ async fn write_group(
     commits: &[&TaskCommit],
     texts: Vec<CommitText>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
-    let (guard, statements, unfinished) = conn.parts();
+    let (conn, statements, unfinished) = conn.parts();
     // The one hand-off to sqlx's thread; after it, nothing in this write awaits, so it
     // cannot be abandoned half-way.
-    let mut handle = guard
+    let mut handle = conn
         .lock_handle()
         .await
         .ctx("lending the writer's handle")?;
     // Only a panic can leave this unfinished: the next holder of the lock then rolls back.
     unfinished.write_starts();
-    let result = off_the_runtime(|| {
+    off_the_runtime(|| {
         let mut db = statements.on(&mut handle);
         let result = write_group_in_tx(&mut db, commits, texts);
         if result.is_err() {
@@ -307,15 +312,19 @@ async fn write_group(
             // back what it left open (an error here only means nothing was open).
             let _ = db.execute("ROLLBACK");
         }
+        // Left marked if the rollback did not close it: the next holder tries again.
+        if !db.in_transaction() {
+            unfinished.write_done();
+        }
         result
-    });
-    unfinished.write_done();
-    result
+    })
 }
 
 /// Runs `f`, which waits for the disk, without holding up the other tasks of a
-/// multi-threaded runtime (their worker is handed to another thread meanwhile). On a
-/// current-thread runtime there is no other worker to hand them to.
+/// multi-threaded runtime (their worker is handed to another thread meanwhile, itself a
+/// thread hand-off, but one the commit does not wait for). On a current-thread runtime
+/// there is no other worker to hand them to. (Tokio refuses this inside a `LocalSet` on a
+/// multi-threaded runtime: see [`Store::commit`].)
 fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -1058,7 +1067,6 @@ fn write_layer(
     Ok(())
 }
 
-/// `items` in owned chunks of [`ROWS_PER_STATEMENT`].
 /// Updates the rows of tasks whose commits may change any column.
 fn update_tasks(batch: &mut Batch, updates: &[&TaskCommit]) {
     for chunk in updates.chunks(ROWS_PER_STATEMENT) {
@@ -1144,6 +1152,7 @@ fn move_tasks(batch: &mut Batch, moves: &[&TaskCommit]) {
     }
 }
 
+/// `items` in owned chunks of [`ROWS_PER_STATEMENT`].
 fn chunks_owned<T>(items: Vec<T>) -> Vec<Vec<T>> {
     let mut chunks = Vec::with_capacity(items.len().div_ceil(ROWS_PER_STATEMENT));
     let mut items = items.into_iter().peekable();

@@ -47,6 +47,23 @@ pub enum StoreError {
     BadSearch { search: String, detail: String },
 }
 
+impl StoreError {
+    /// Whether SQLite gave up waiting for another connection's lock on the database.
+    pub fn is_busy(&self) -> bool {
+        const SQLITE_BUSY: i32 = 5;
+        match self {
+            // Extended result codes keep the primary code in their low byte.
+            StoreError::Sqlite { source, .. } => source.code & 0xff == SQLITE_BUSY,
+            StoreError::Sql { source, .. } => source
+                .as_database_error()
+                .and_then(|e| e.code())
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+            _ => false,
+        }
+    }
+}
+
 /// Attaches the name of the operation to a sqlx error.
 pub(crate) trait SqlContext<T> {
     fn ctx(self, what: &'static str) -> Result<T, StoreError>;

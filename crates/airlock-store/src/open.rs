@@ -18,9 +18,8 @@ use crate::error::StoreError;
 use crate::migrate::migrate;
 use crate::writer::Writer;
 
-/// Prepared statements the writer connection keeps. A group commit's batch takes one of
-/// a bounded set of shapes (its row counts padded to powers of two, see
-/// `commit/batch.rs`), more of them in a busy run than sqlx's default of 100.
+/// Prepared statements sqlx keeps for the writer's other writes (grants, leases, memory,
+/// audit entries outside a commit); task commits keep their own (`commit/direct.rs`).
 const WRITER_STATEMENT_CACHE: usize = 256;
 
 /// The writer connection's page cache, in SQLite's negative-KiB form (32 MiB).

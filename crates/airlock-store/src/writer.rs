@@ -23,12 +23,18 @@ pub(crate) struct Writer {
     commits_in_flight: AtomicUsize,
 }
 
-/// The connection and the statements prepared on its handle directly. The statements
-/// come first: fields drop in order, and they must be finalized before the connection
-/// closes.
+/// The connection and the statements prepared on its handle directly.
 struct WriterConn {
     statements: Statements,
     conn: SqliteConnection,
+}
+
+impl Drop for WriterConn {
+    fn drop(&mut self) {
+        // Before the connection closes (its fields drop after this): sqlx's close panics
+        // on a handle with statements left open.
+        self.statements.finalize_all();
+    }
 }
 
 pub(crate) struct WriterGuard<'a> {

@@ -558,6 +558,7 @@ async fn a_log_written_before_the_rowid_key_still_verifies_and_grows() {
          DROP TABLE audit_log;
          ALTER TABLE audit_log_old RENAME TO audit_log;
          CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
+         DROP TABLE audit_log_unkeyed;
          DELETE FROM schema_migrations WHERE version = 14;",
     )
     .await;
@@ -602,4 +603,39 @@ async fn a_log_written_before_the_rowid_key_still_verifies_and_grows() {
         .await
         .expect("rowid");
     assert_eq!(last, before.len() as i64 + 1);
+}
+
+/// A row someone gave a `seq` that is not an integer (possible under the old key) does not
+/// stop migration 0014, and so the store from opening: it is set aside and reported.
+#[tokio::test]
+async fn a_row_with_a_tampered_seq_is_set_aside_by_the_rowid_migration_and_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    history(&store).await;
+    drop(store);
+    tamper(
+        &dir,
+        "CREATE TABLE audit_log_old (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL,
+             kind TEXT NOT NULL, actor TEXT NOT NULL, task_id TEXT, body TEXT NOT NULL,
+             prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+         INSERT INTO audit_log_old SELECT * FROM audit_log;
+         INSERT INTO audit_log_old VALUES ('six', 1, 'forged', 'mallory', NULL, '{}', 'x', 'y');
+         DROP TABLE audit_log;
+         ALTER TABLE audit_log_old RENAME TO audit_log;
+         CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
+         DROP TABLE audit_log_unkeyed;
+         DELETE FROM schema_migrations WHERE version = 14;",
+    )
+    .await;
+
+    let store = open(&dir).await;
+    let report = store.verify_audit().await.expect("verify");
+    assert_eq!(report.entries, 6);
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let problem = &report.problems[0];
+    assert_eq!(problem.kind.as_deref(), Some("forged"));
+    assert!(
+        matches!(&problem.fault, AuditFault::Unreadable { detail } if detail.contains("\"six\"")),
+        "{problem:?}"
+    );
 }

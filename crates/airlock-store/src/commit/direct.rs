@@ -12,14 +12,16 @@
 //! This is the store's only `unsafe` code: a few calls into SQLite's C API, through the
 //! same `libsqlite3-sys` that sqlx links (pinned with it). The invariants it relies on:
 //! - Statements are used only while the handle is lent ([`Statements::on`] borrows the
-//!   lock), so sqlx's thread never uses the connection at the same time; the writer's
-//!   connection is also opened serialized, so SQLite itself would refuse to race.
+//!   lock), so sqlx's thread never uses the connection at the same time. The writer's
+//!   connection is also opened serialized (SQLite then serializes calls on it), which is
+//!   what makes finalizing the statements from whichever thread drops the writer safe.
 //! - Text is bound without copying, and every binding is cleared before [`Direct::run`]
 //!   returns (a guard does it, even on an error or a panic), so no statement keeps a
 //!   pointer into a batch that is gone.
-//! - Prepared statements are finalized before the connection closes: [`Statements`] sits
-//!   before the connection in the writer's lock and is dropped first (sqlx's close
-//!   panics on a handle with statements left open).
+//! - Prepared statements are finalized before the connection closes: the writer finalizes
+//!   them when it is dropped, before its connection (sqlx's close panics on a handle with
+//!   statements left open). They belong to that one connection: [`Statements::on`]
+//!   refuses another.
 #![allow(unsafe_code)]
 
 use std::collections::HashMap;
@@ -32,8 +34,9 @@ use sqlx::sqlite::LockedSqliteHandle;
 
 use super::batch::{Arg, Batch};
 
-/// Prepared statements kept past one commit; a workload has a few dozen shapes (see
-/// [`Batch::padded_values`]), so reaching this means something builds unbounded text.
+/// Prepared statements kept past one commit; commits take about 130 shapes (a dozen
+/// statements, each padded to one of ten row counts: see [`Batch::padded_values`]), so
+/// reaching this means something builds unbounded text.
 const MAX_PREPARED: usize = 512;
 
 /// A failed SQLite call, with SQLite's own words and the statement it was in.
@@ -75,12 +78,17 @@ unsafe impl Send for Statements {}
 
 impl Statements {
     /// The handle, ready to run batches, for as long as it is lent.
+    ///
+    /// # Panics
+    /// If the handle is not the one the statements were prepared on: they belong to the
+    /// writer's one connection, and finalizing them under another would be unsound.
     pub fn on<'a>(&'a mut self, handle: &'a mut LockedSqliteHandle<'_>) -> Direct<'a> {
         let db = handle.as_raw_handle();
-        if self.db != Some(db) {
-            self.finalize_all();
-            self.db = Some(db);
-        }
+        let first = *self.db.get_or_insert(db);
+        assert_eq!(
+            first, db,
+            "prepared statements used with another connection"
+        );
         Direct {
             db,
             statements: self,
@@ -88,7 +96,7 @@ impl Statements {
         }
     }
 
-    fn finalize_all(&mut self) {
+    pub fn finalize_all(&mut self) {
         for (_, stmt) in self.prepared.drain() {
             // SAFETY: each was prepared on `self.db`, which is still open (see `Drop`),
             // and is finalized once: it leaves the map here.
@@ -99,8 +107,8 @@ impl Statements {
 
 impl Drop for Statements {
     fn drop(&mut self) {
-        // The connection is dropped after this (field order in the writer), and opened
-        // serialized: finalizing from this thread cannot race sqlx's.
+        // The writer has finalized them already, before closing its connection; this is
+        // for statements that outlive no connection (tests).
         self.finalize_all();
     }
 }
@@ -129,8 +137,9 @@ impl Row {
         }
     }
 
-    /// Column `i` as text; `None` when it is NULL, an error when it is not UTF-8.
-    pub fn text(&self, i: c_int) -> Result<Option<String>, std::str::Utf8Error> {
+    /// Column `i` as text; `None` when it is NULL, an error when it is not UTF-8 or SQLite
+    /// ran out of memory converting it.
+    pub fn text(&self, i: c_int) -> Result<Option<String>, DirectError> {
         // SAFETY: as above; the pointer SQLite returns is valid for `column_bytes` bytes
         // until the next step or reset, and is copied out before either.
         unsafe {
@@ -141,10 +150,16 @@ impl Row {
             let text = ffi::sqlite3_column_text(stmt, i);
             let len = usize::try_from(ffi::sqlite3_column_bytes(stmt, i)).unwrap_or(0);
             if text.is_null() {
-                return Ok(Some(String::new()));
+                return Err(DirectError::new(
+                    ffi::SQLITE_NOMEM,
+                    format!("column {i} could not be read as text"),
+                    "",
+                ));
             }
             let bytes = std::slice::from_raw_parts(text, len);
-            std::str::from_utf8(bytes).map(|s| Some(s.to_owned()))
+            std::str::from_utf8(bytes)
+                .map(|s| Some(s.to_owned()))
+                .map_err(|e| DirectError::new(ffi::SQLITE_MISMATCH, format!("column {i}: {e}"), ""))
         }
     }
 }
@@ -173,10 +188,22 @@ impl Direct<'_> {
         mut on_row: impl FnMut(&Row) -> Result<(), E>,
     ) -> Result<(), E> {
         let args = batch.args();
+        let statements: Vec<&str> = batch.statements().collect();
         let mut next = 0;
-        for sql in batch.statements() {
+        for (i, sql) in statements.iter().copied().enumerate() {
             let stmt = Used(self.prepare(sql)?);
             next += self.bind(stmt.0, &args[next.min(args.len())..], sql)?;
+            // Checked before the last statement runs: it is usually the `COMMIT`.
+            if i + 1 == statements.len() && next != args.len() {
+                return Err(E::from(DirectError::new(
+                    ffi::SQLITE_MISUSE,
+                    format!(
+                        "the batch has {} values but its statements take {next}",
+                        args.len()
+                    ),
+                    sql,
+                )));
+            }
             loop {
                 // SAFETY: a live, bound statement of the lent connection.
                 match unsafe { ffi::sqlite3_step(stmt.0.as_ptr()) } {
@@ -186,17 +213,13 @@ impl Direct<'_> {
                 }
             }
         }
-        if next != args.len() {
-            return Err(E::from(DirectError::new(
-                ffi::SQLITE_MISUSE,
-                format!(
-                    "the batch has {} values but its statements take {next}",
-                    args.len()
-                ),
-                "",
-            )));
-        }
         Ok(())
+    }
+
+    /// Whether a transaction is open on the connection (SQLite is not in autocommit).
+    pub fn in_transaction(&self) -> bool {
+        // SAFETY: the connection is open.
+        unsafe { ffi::sqlite3_get_autocommit(self.db.as_ptr()) == 0 }
     }
 
     /// Runs one statement that takes no values and returns no rows worth reading.
@@ -310,7 +333,13 @@ impl Direct<'_> {
                             len,
                             ffi::SQLITE_STATIC(),
                         ),
-                        Err(_) => ffi::SQLITE_TOOBIG,
+                        Err(_) => {
+                            return Err(DirectError::new(
+                                ffi::SQLITE_TOOBIG,
+                                format!("value {index} is longer than SQLite can bind"),
+                                sql,
+                            ));
+                        }
                     },
                 }
             };
@@ -445,6 +474,24 @@ mod tests {
                 .contains("has 2 values but its statements take 1"),
             "{err}"
         );
+
+        // Found before the last statement runs (in a commit, the `COMMIT`).
+        let mut last_not_run = Batch::new();
+        last_not_run.statement("CREATE TABLE v (n INTEGER)");
+        last_not_run.statement("INSERT INTO v VALUES (?)");
+        last_not_run.bind(1_i64);
+        last_not_run.bind(2_i64);
+        db.run(&last_not_run, |_| Ok::<(), DirectError>(()))
+            .expect_err("too many");
+        let mut count = Batch::new();
+        count.statement("SELECT count(*) FROM v");
+        let mut rows = None;
+        db.run(&count, |row| {
+            rows = row.int(0);
+            Ok::<(), DirectError>(())
+        })
+        .expect("count");
+        assert_eq!(rows, Some(0));
 
         let mut two_in_one = Batch::new();
         two_in_one.statement("SELECT 1; SELECT 2");
