@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use airlock_store::{
     AllowedBy, ApprovalStatus, ApprovalWrite, CallAllowance, CallRefusal, CommitOutcome, HeldCall,
-    Millis, NewEvent, NewTask, RefusedBy, StepWrite, Store, TaskCommit, TaskProjection,
-    ToolCallOutcome, ToolCallWrite,
+    Millis, NewEvent, NewTask, ProposedCall, RefusedBy, StepWrite, Store, TaskCommit,
+    TaskProjection, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::EndStatus;
 use serde_json::{Value, json};
@@ -331,6 +331,21 @@ impl SeedTask<'_> {
         self.events.push(event);
     }
 
+    /// Seeded call `i`, proposed at `step_no` (the only call of its step).
+    fn proposed(&self, i: u64, step_no: i64, tool: &str, args: &Value, hash: &str) -> ProposedCall {
+        ProposedCall {
+            id: SeedPlan::call_id(i),
+            step_no,
+            attempt: 1,
+            call_index: 0,
+            tool: tool.to_owned(),
+            args: args.clone(),
+            args_hash: hash.to_owned(),
+            idempotency_key: idempotency_key(&self.id, step_no, 0),
+            idempotent: SeedWorkflow::reads(tool),
+        }
+    }
+
     /// The step ends failed and the task goes on to `next`, its error path.
     fn give_up(&mut self, step_no: i64, state: &str, error: String, next: &str) {
         self.steps.push(StepWrite::End {
@@ -582,15 +597,7 @@ async fn seed_task(
                 }
             };
             t.calls.push(ToolCallWrite::Refused {
-                id: SeedPlan::call_id(i),
-                step_no,
-                attempt: 1,
-                call_index: 0,
-                tool: tool.to_owned(),
-                args: args.clone(),
-                args_hash: hash.clone(),
-                idempotency_key: idempotency_key(&t.id, step_no, 0),
-                idempotent: SeedWorkflow::reads(tool),
+                call: t.proposed(i, step_no, tool, &args, &hash),
                 refusal,
                 reason: reason.clone(),
             });
@@ -659,20 +666,9 @@ async fn seed_task(
                 }
             }
         };
-        let call_id = SeedPlan::call_id(i);
-        let key = idempotency_key(&t.id, step_no, 0);
-        t.calls.push(ToolCallWrite::Intent {
-            id: call_id.clone(),
-            step_no,
-            attempt: 1,
-            call_index: 0,
-            tool: tool.to_owned(),
-            args: args.clone(),
-            args_hash: hash.clone(),
-            idempotency_key: key.clone(),
-            idempotent: SeedWorkflow::reads(tool),
-            allowed,
-        });
+        let call = t.proposed(i, step_no, tool, &args, &hash);
+        let (call_id, key) = (call.id.clone(), call.idempotency_key.clone());
+        t.calls.push(ToolCallWrite::Intent { call, allowed });
         t.push(TaskEvent::ToolCalled {
             call_id: call_id.clone(),
             tool: tool.to_owned(),

@@ -8,7 +8,7 @@
 //! A call held for approval is refused too when its task is cancelled while it waits:
 //! the approval ends declined by whoever cancelled, and so does the call.
 
-use airlock_store::{CallRefusal, HeldCall, Store, TaskProjection, ToolCallWrite};
+use airlock_store::{CallRefusal, HeldCall, ProposedCall, Store, TaskProjection, ToolCallWrite};
 use serde_json::Value;
 
 use crate::draft::Draft;
@@ -33,15 +33,17 @@ impl Draft {
     pub(crate) fn record_refusal(&mut self, refused: Refused<'_>) {
         let step_no = self.proj.step_no;
         self.tool_calls.push(ToolCallWrite::Refused {
-            id: new_id(),
-            step_no,
-            attempt: self.proj.attempt,
-            call_index: refused.call_index,
-            tool: refused.tool.to_owned(),
-            args: refused.args.clone(),
-            args_hash: args_hash(refused.args),
-            idempotency_key: idempotency_key(&self.task_id, step_no, refused.call_index),
-            idempotent: refused.idempotent,
+            call: ProposedCall {
+                id: new_id(),
+                step_no,
+                attempt: self.proj.attempt,
+                call_index: refused.call_index,
+                tool: refused.tool.to_owned(),
+                args: refused.args.clone(),
+                args_hash: args_hash(refused.args),
+                idempotency_key: idempotency_key(&self.task_id, step_no, refused.call_index),
+                idempotent: refused.idempotent,
+            },
             refusal: refused.refusal,
             reason: refused.reason.to_owned(),
         });

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use airlock_store::{
     ApprovalWrite, CallAllowance, CallRefusal, LessonSource, MemoryQuery, Millis, NewMemory,
-    StepWrite, StoreError, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+    ProposedCall, StepWrite, StoreError, TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{EndStatus, Scope, State, StateKind, Workflow, glob_matches};
 use serde_json::{Value, json};
@@ -747,15 +747,17 @@ impl Runner {
         };
         let hash = args_hash(&intent.args);
         self.draft.tool_calls.push(ToolCallWrite::Intent {
-            id: intent.call_id.clone(),
-            step_no,
-            attempt: self.draft.proj.attempt,
-            call_index,
-            tool: intent.tool.clone(),
-            args: intent.args.clone(),
-            args_hash: hash.clone(),
-            idempotency_key: intent.key.clone(),
-            idempotent,
+            call: ProposedCall {
+                id: intent.call_id.clone(),
+                step_no,
+                attempt: self.draft.proj.attempt,
+                call_index,
+                tool: intent.tool.clone(),
+                args: intent.args.clone(),
+                args_hash: hash.clone(),
+                idempotency_key: intent.key.clone(),
+                idempotent,
+            },
             allowed,
         });
         self.draft.push(TaskEvent::ToolCalled {

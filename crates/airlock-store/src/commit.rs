@@ -53,19 +53,25 @@ pub enum StepWrite {
     },
 }
 
+/// A proposed call as the ledger identifies it: the same whether it is made or refused.
+#[derive(Clone, Debug)]
+pub struct ProposedCall {
+    pub id: String,
+    pub step_no: i64,
+    pub attempt: i64,
+    pub call_index: i64,
+    pub tool: String,
+    pub args: Value,
+    pub args_hash: String,
+    pub idempotency_key: String,
+    pub idempotent: bool,
+}
+
 #[derive(Clone, Debug)]
 pub enum ToolCallWrite {
     /// Written before the call is made.
     Intent {
-        id: String,
-        step_no: i64,
-        attempt: i64,
-        call_index: i64,
-        tool: String,
-        args: Value,
-        args_hash: String,
-        idempotency_key: String,
-        idempotent: bool,
+        call: ProposedCall,
         /// What let the call through the policy.
         allowed: CallAllowance,
     },
@@ -80,15 +86,7 @@ pub enum ToolCallWrite {
     /// A proposed call that was refused instead of made: one whole row, its outcome
     /// `refused` from the start (there is no intent to be in doubt about).
     Refused {
-        id: String,
-        step_no: i64,
-        attempt: i64,
-        call_index: i64,
-        tool: String,
-        args: Value,
-        args_hash: String,
-        idempotency_key: String,
-        idempotent: bool,
+        call: ProposedCall,
         refusal: CallRefusal,
         /// Why, in words (the row's `error`).
         reason: String,
@@ -704,6 +702,22 @@ struct IntentCols<'a> {
     decision: Decided<'a>,
 }
 
+impl<'a> IntentCols<'a> {
+    fn of(call: &'a ProposedCall, decision: Decided<'a>) -> IntentCols<'a> {
+        IntentCols {
+            step_no: call.step_no,
+            attempt: call.attempt,
+            call_index: call.call_index,
+            tool: &call.tool,
+            args: &call.args,
+            args_hash: &call.args_hash,
+            idempotency_key: &call.idempotency_key,
+            idempotent: call.idempotent,
+            decision,
+        }
+    }
+}
+
 /// What decided a ledgered call: it was let through, or refused.
 #[derive(Clone, Copy)]
 enum Decided<'a> {
@@ -712,65 +726,30 @@ enum Decided<'a> {
 }
 
 fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
+    /// A row inserted replaces whatever an earlier write of the same id left.
+    fn put<'a>(net: &mut Vec<(&'a str, NetCall<'a>)>, id: &'a str, insert: NetCall<'a>) {
+        match net.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, slot)) => *slot = insert,
+            None => net.push((id, insert)),
+        }
+    }
     let mut net: Vec<(&'a str, NetCall<'a>)> = Vec::with_capacity(calls.len());
     for call in calls {
         match call {
-            ToolCallWrite::Intent {
-                id,
-                step_no,
-                attempt,
-                call_index,
-                tool,
-                args,
-                args_hash,
-                idempotency_key,
-                idempotent,
-                allowed,
-            } => {
+            ToolCallWrite::Intent { call, allowed } => {
                 let insert = NetCall::Insert {
-                    intent: IntentCols {
-                        step_no: *step_no,
-                        attempt: *attempt,
-                        call_index: *call_index,
-                        tool,
-                        args,
-                        args_hash,
-                        idempotency_key,
-                        idempotent: *idempotent,
-                        decision: Decided::Allowed(allowed),
-                    },
+                    intent: IntentCols::of(call, Decided::Allowed(allowed)),
                     outcome: None,
                 };
-                match net.iter_mut().find(|(i, _)| i == id) {
-                    Some((_, slot)) => *slot = insert,
-                    None => net.push((id, insert)),
-                }
+                put(&mut net, &call.id, insert);
             }
             ToolCallWrite::Refused {
-                id,
-                step_no,
-                attempt,
-                call_index,
-                tool,
-                args,
-                args_hash,
-                idempotency_key,
-                idempotent,
+                call,
                 refusal,
                 reason,
             } => {
                 let insert = NetCall::Insert {
-                    intent: IntentCols {
-                        step_no: *step_no,
-                        attempt: *attempt,
-                        call_index: *call_index,
-                        tool,
-                        args,
-                        args_hash,
-                        idempotency_key,
-                        idempotent: *idempotent,
-                        decision: Decided::Refused(refusal),
-                    },
+                    intent: IntentCols::of(call, Decided::Refused(refusal)),
                     outcome: Some(OutcomeCols {
                         outcome: ToolCallOutcome::Refused,
                         result: None,
@@ -778,10 +757,7 @@ fn fold_calls<'a>(calls: &'a [ToolCallWrite]) -> Vec<(&'a str, NetCall<'a>)> {
                         resolved_by: None,
                     }),
                 };
-                match net.iter_mut().find(|(i, _)| i == id) {
-                    Some((_, slot)) => *slot = insert,
-                    None => net.push((id, insert)),
-                }
+                put(&mut net, &call.id, insert);
             }
             ToolCallWrite::Outcome {
                 id,

@@ -29,7 +29,9 @@ pub use audit::{
     AuditEntry, AuditEntryWrite, AuditFault, AuditFilter, AuditProblem, AuditReport, GENESIS,
     UNAUDITED_KINDS, entry_hash,
 };
-pub use commit::{ApprovalWrite, CommitOutcome, NewTask, StepWrite, TaskCommit, ToolCallWrite};
+pub use commit::{
+    ApprovalWrite, CommitOutcome, NewTask, ProposedCall, StepWrite, TaskCommit, ToolCallWrite,
+};
 pub use error::StoreError;
 pub use grants::{GrantRecord, NewGrant};
 pub use history::{

@@ -4,8 +4,8 @@
 
 use airlock_store::{
     AuditEntryWrite, AuditFault, AuditFilter, AuditReport, CallAllowance, CommitOutcome, GENESIS,
-    NewEvent, NewTask, Store, StoreError, StoreOptions, TaskCommit, TaskProjection, TaskStatus,
-    ToolCallWrite, entry_hash,
+    NewEvent, NewTask, ProposedCall, Store, StoreError, StoreOptions, TaskCommit, TaskProjection,
+    TaskStatus, ToolCallWrite, entry_hash,
 };
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -435,15 +435,17 @@ async fn a_failed_group_retried_one_by_one_keeps_the_chain() {
             vec![event("tool_called", json!({ "call_id": call_id }))],
         );
         c.tool_calls.push(ToolCallWrite::Intent {
-            id: call_id.into(),
-            step_no: 1,
-            attempt: 1,
-            call_index: 0,
-            tool: "builtin.echo".into(),
-            args: json!({}),
-            args_hash: "x".into(),
-            idempotency_key: format!("{task}/1/0"),
-            idempotent: true,
+            call: ProposedCall {
+                id: call_id.into(),
+                step_no: 1,
+                attempt: 1,
+                call_index: 0,
+                tool: "builtin.echo".into(),
+                args: json!({}),
+                args_hash: "x".into(),
+                idempotency_key: format!("{task}/1/0"),
+                idempotent: true,
+            },
             allowed: CallAllowance::Policy { rule: None },
         });
         c

@@ -158,15 +158,17 @@ async fn folded_step_and_ledger_writes_leave_the_rows_written_one_by_one_would()
     let store = open(&dir).await;
     create(&store, "t").await;
     let intent = |id: &str, step_no: i64| ToolCallWrite::Intent {
-        id: id.into(),
-        step_no,
-        attempt: 1,
-        call_index: 0,
-        tool: "builtin.echo".into(),
-        args: json!({ "step": step_no }),
-        args_hash: "h".into(),
-        idempotency_key: format!("t/{step_no}/0"),
-        idempotent: true,
+        call: ProposedCall {
+            id: id.into(),
+            step_no,
+            attempt: 1,
+            call_index: 0,
+            tool: "builtin.echo".into(),
+            args: json!({ "step": step_no }),
+            args_hash: "h".into(),
+            idempotency_key: format!("t/{step_no}/0"),
+            idempotent: true,
+        },
         allowed: CallAllowance::Policy { rule: None },
     };
     let outcome = |id: &str, resolved_by: Option<&str>| ToolCallWrite::Outcome {
