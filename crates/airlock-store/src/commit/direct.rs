@@ -212,6 +212,20 @@ impl Direct<'_> {
                     code => return Err(self.error(code, sql).into()),
                 }
             }
+            for check in batch.checks().iter().filter(|c| c.after == i) {
+                // SAFETY: the connection is open; this counts the statement just stepped.
+                let changed = unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) };
+                if usize::try_from(changed).ok() != Some(check.expected) {
+                    return Err(E::from(DirectError::new(
+                        ffi::SQLITE_CONSTRAINT,
+                        format!(
+                            "{} ({changed} rows changed, {} expected)",
+                            check.message, check.expected
+                        ),
+                        sql,
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -445,6 +459,42 @@ mod tests {
         })
         .expect("read");
         assert_eq!(count, Some(0), "the statement after the error did not run");
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_changes_other_than_the_rows_expected_stops_the_batch() {
+        let mut conn = connection().await;
+        let mut statements = Statements::default();
+        let mut handle = conn.lock_handle().await.expect("lend");
+        let mut db = statements.on(&mut handle);
+        let mut batch = Batch::new();
+        batch.statement("CREATE TABLE w (n INTEGER)");
+        batch.statement("INSERT INTO w VALUES (1), (2)");
+        batch.expect_changes(2, "two rows go in");
+        batch.statement("UPDATE w SET n = 3 WHERE n = 9");
+        batch.expect_changes(1, "the row to move was there");
+        batch.statement("INSERT INTO w VALUES (4)");
+        let err = db
+            .run(&batch, |_| Ok::<(), DirectError>(()))
+            .expect_err("the update changed nothing");
+        assert!(
+            err.message
+                == "store invariant broken: the row to move was there (0 rows changed, 1 expected)",
+            "{err}"
+        );
+        let mut count = Batch::new();
+        count.statement("SELECT count(*) FROM w");
+        let mut rows = None;
+        db.run(&count, |row| {
+            rows = row.int(0);
+            Ok::<(), DirectError>(())
+        })
+        .expect("count");
+        assert_eq!(
+            rows,
+            Some(2),
+            "the statement after the failed check did not run"
+        );
     }
 
     #[tokio::test]
