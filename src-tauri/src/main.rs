@@ -8,7 +8,9 @@ use tauri::Manager;
 fn main() -> std::process::ExitCode {
     // First, while this is the process's only thread: what GTK and WebKit read from the
     // environment when they start (nothing is set where there is a GPU).
-    let preset = airlock_desktop::rendering::prepare_environment();
+    #[allow(unsafe_code)]
+    // SAFETY: nothing has started a thread yet (tracing, Tauri and GTK start below).
+    let preset = unsafe { airlock_desktop::rendering::prepare_environment() };
     airlock_desktop::init_tracing();
     if !preset.is_empty() {
         tracing::info!(

@@ -108,15 +108,21 @@ pub fn environment_for(
 }
 
 /// Sets [`environment_for`] this machine in the process's environment and returns what it
-/// set. Call it first thing in `main`, before GTK starts and while the process has one
-/// thread: the environment is not safe to change once other threads may read it (why
-/// `std::env::set_var` is `unsafe`). GLib's `g_setenv` is the same call without the
-/// compiler's check, so that single-thread moment is what makes it sound here.
-pub fn prepare_environment() -> Vec<(&'static str, &'static str)> {
+/// set, for GTK and WebKit to read when they start.
+///
+/// # Safety
+/// The process must have one thread: call it first thing in `main`, before anything
+/// starts another. The environment is not safe to change while another thread may read
+/// it (why `std::env::set_var` is `unsafe`).
+#[allow(unsafe_code)]
+pub unsafe fn prepare_environment() -> Vec<(&'static str, &'static str)> {
     #[cfg(target_os = "linux")]
     {
-        let mut chosen = environment_for(Machine::current(), |name| std::env::var_os(name));
-        chosen.retain(|(name, value)| webkit2gtk::glib::setenv(name, value, false).is_ok());
+        let chosen = environment_for(Machine::current(), |name| std::env::var_os(name));
+        for (name, value) in &chosen {
+            // SAFETY: the caller guarantees no other thread exists to read it.
+            unsafe { std::env::set_var(name, value) };
+        }
         chosen
     }
     #[cfg(not(target_os = "linux"))]
