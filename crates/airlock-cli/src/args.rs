@@ -247,6 +247,9 @@ pub struct HistoryArgs {
     /// Calls this person approved
     #[arg(long, value_name = "PERSON")]
     pub approved_by: Option<String>,
+    /// Calls this person rejected
+    #[arg(long, value_name = "PERSON")]
+    pub rejected_by: Option<String>,
     /// Words in the tool's name, the arguments or the error (any case)
     #[arg(long, value_name = "WORDS")]
     pub search: Option<String>,

@@ -131,6 +131,7 @@ fn filter(engine: &Engine, a: &HistoryArgs) -> Result<HistoryFilter> {
             .map(|d| parse_date(d, now, true))
             .transpose()?,
         approved_by: a.approved_by.clone(),
+        rejected_by: a.rejected_by.clone(),
         text: a.search.clone(),
     })
 }

@@ -267,6 +267,21 @@ async fn refused_refunds_are_in_the_history_with_what_refused_them() {
             .await
             .unwrap();
         assert_eq!(count, 3);
+        // And by who rejected them, a choice the filter offers.
+        for (person, expected) in [("carol", vec![rejected.as_str()]), ("dave", vec![])] {
+            let rows = history(
+                &first,
+                HistoryFilter {
+                    rejected_by: Some(person.into()),
+                    ..HistoryFilter::default()
+                },
+            )
+            .await;
+            let tasks: Vec<_> = rows.iter().map(|r| r.call.task_id.as_str()).collect();
+            assert_eq!(tasks, expected, "{person}");
+        }
+        let choices = first.store().history_choices().await.unwrap();
+        assert_eq!(choices.rejecters, ["carol"]);
         // A filter on what let calls through never shows a refused one.
         let by_policy = history(
             &first,

@@ -42,6 +42,8 @@ pub struct HistoryFilter {
     pub until: Option<Millis>,
     /// Calls approved by this person (the one who completed the approval).
     pub approved_by: Option<String>,
+    /// Calls this person rejected (or stopped by cancelling their task while they waited).
+    pub rejected_by: Option<String>,
     /// Words in the tool's name, the arguments or the error, ignoring ASCII case.
     pub text: Option<String>,
 }
@@ -118,6 +120,8 @@ pub struct HistoryChoices {
     pub tools: Vec<String>,
     pub workflows: Vec<String>,
     pub approvers: Vec<String>,
+    /// People who rejected calls.
+    pub rejecters: Vec<String>,
 }
 
 /// A `WHERE` clause and its values, in order.
@@ -189,6 +193,12 @@ impl Clause {
         }
         if let Some(person) = &filter.approved_by {
             c.push(" AND c.approved_by = ?", |a| a.add(person.as_str()))?;
+        }
+        if let Some(person) = &filter.rejected_by {
+            // `refused_by` first: the refused rows' own index, not the whole ledger.
+            c.push(" AND c.refused_by = 'person' AND c.rejected_by = ?", |a| {
+                a.add(person.as_str())
+            })?;
         }
         if let Some(text) = filter
             .text
@@ -334,11 +344,11 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The tools called, the workflows with tasks and the people who approved calls, each
-    /// sorted, for a filter's choices.
+    /// The tools called, the workflows with tasks and the people who approved or rejected
+    /// calls, each sorted, for a filter's choices.
     pub async fn history_choices(&self) -> Result<HistoryChoices, StoreError> {
         let reads = &self.inner.reads;
-        let (tools, workflows, approvers) = tokio::try_join!(
+        let (tools, workflows, approvers, rejecters) = tokio::try_join!(
             // No index starts with `tool`, so this reads the ledger (about 20 ms for
             // 100,000 calls); the UI asks for it beside the first page, not before it.
             sqlx::query_scalar("SELECT DISTINCT tool FROM tool_calls ORDER BY tool")
@@ -351,12 +361,18 @@ impl Store {
                  ORDER BY decided_by"
             )
             .fetch_all(reads),
+            sqlx::query_scalar(
+                "SELECT DISTINCT rejected_by FROM tool_calls
+                 WHERE refused_by = 'person' AND rejected_by IS NOT NULL ORDER BY rejected_by"
+            )
+            .fetch_all(reads),
         )
         .ctx("reading the history's filter choices")?;
         Ok(HistoryChoices {
             tools,
             workflows,
             approvers,
+            rejecters,
         })
     }
 }

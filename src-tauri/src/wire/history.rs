@@ -30,6 +30,8 @@ pub struct HistoryQuery {
     #[ts(type = "number | null")]
     pub until: Option<i64>,
     pub approved_by: Option<String>,
+    /// Calls this person rejected.
+    pub rejected_by: Option<String>,
     /// Words in the tool's name, the arguments or the error.
     pub text: Option<String>,
 }
@@ -115,6 +117,7 @@ pub struct HistoryChoices {
     pub tools: Vec<String>,
     pub workflows: Vec<String>,
     pub approvers: Vec<String>,
+    pub rejecters: Vec<String>,
 }
 
 /// A finished CSV export: where the file is and how many calls it holds.
@@ -162,6 +165,7 @@ impl HistoryQuery {
             since: self.since,
             until: self.until,
             approved_by: text(&self.approved_by),
+            rejected_by: text(&self.rejected_by),
             text: text(&self.text),
         }
     }
@@ -225,6 +229,7 @@ impl From<StoreChoices> for HistoryChoices {
             tools: c.tools,
             workflows: c.workflows,
             approvers: c.approvers,
+            rejecters: c.rejecters,
         }
     }
 }

@@ -3,4 +3,4 @@
 /**
  * Values worth offering in the filter bar.
  */
-export type HistoryChoices = { servers: Array<string>, tools: Array<string>, workflows: Array<string>, approvers: Array<string>, };
+export type HistoryChoices = { servers: Array<string>, tools: Array<string>, workflows: Array<string>, approvers: Array<string>, rejecters: Array<string>, };

@@ -32,6 +32,10 @@ since: number | null,
  */
 until: number | null, approved_by: string | null, 
 /**
+ * Calls this person rejected.
+ */
+rejected_by: string | null, 
+/**
  * Words in the tool's name, the arguments or the error.
  */
 text: string | null, };

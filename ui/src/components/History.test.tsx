@@ -73,6 +73,7 @@ function history(total: number, extra: Record<string, (args: Record<string, unkn
       tools: ["erp.create_refund", "erp.get_invoice"],
       workflows: ["hr-onboarding", "support-refund"],
       approvers: ["carol"],
+      rejecters: ["dana"],
     }),
     ...extra,
   });
@@ -119,7 +120,7 @@ describe("History", () => {
     backend({
       list_history: () => [refused(0, "person"), refused(1, "policy"), refused(2, "expiry"), refused(3, "check"), call(4)],
       count_history: () => 5,
-      history_choices: () => ({ servers: [], tools: [], workflows: [], approvers: [] }),
+      history_choices: () => ({ servers: [], tools: [], workflows: [], approvers: [], rejecters: [] }),
     });
     render(<History onOpenCall={noop} />);
     const rejected = await screen.findByRole("row", { name: /^erp.create_refund Refused in task 00000000/ });
@@ -175,6 +176,7 @@ describe("History", () => {
       target: { value: " SO-42 " },
     });
     fireEvent.change(screen.getByRole("combobox", { name: /^Approved by/ }), { target: { value: "carol" } });
+    fireEvent.change(screen.getByRole("combobox", { name: /^Rejected by/ }), { target: { value: "dana" } });
     fireEvent.change(screen.getByLabelText("From day (UTC)"), { target: { value: "2026-06-01" } });
     fireEvent.change(screen.getByLabelText("To day (UTC), included"), { target: { value: "2026-06-12" } });
     await waitFor(() => {
@@ -189,6 +191,7 @@ describe("History", () => {
         since: Date.UTC(2026, 5, 1),
         until: Date.UTC(2026, 5, 13),
         approved_by: "carol",
+        rejected_by: "dana",
         text: "SO-42",
       });
     });
@@ -236,7 +239,7 @@ describe("History", () => {
     backend({
       list_history: () => (total === 2 ? [call(0), call(1)] : [newest(), call(0), call(1)]),
       count_history: () => total,
-      history_choices: () => ({ servers: [], tools: [], workflows: [], approvers: [] }),
+      history_choices: () => ({ servers: [], tools: [], workflows: [], approvers: [], rejecters: [] }),
     });
     render(<History onOpenCall={noop} />);
     await screen.findByText("2 calls");
@@ -258,7 +261,7 @@ describe("History", () => {
     expect(done).toHaveTextContent("Saved 3 calls to /home/ada/Downloads/airlock-history-20260612-093000.csv");
     expect(within(done).getByRole("button", { name: "Copy path" })).toBeInTheDocument();
     expect(calls.find((c) => c.cmd === "export_history")?.args).toEqual({ filter: toQuery({
-      server: "", tool: "", outcome: "", decision: "", task: "", workflow: "", approved_by: "", text: "", since: "", until: "",
+      server: "", tool: "", outcome: "", decision: "", task: "", workflow: "", approved_by: "", rejected_by: "", text: "", since: "", until: "",
     }) });
   });
 });

@@ -82,6 +82,7 @@ type Form = {
   task: string;
   workflow: string;
   approved_by: string;
+  rejected_by: string;
   text: string;
   since: string;
   until: string;
@@ -95,6 +96,7 @@ const EMPTY_FORM: Form = {
   task: "",
   workflow: "",
   approved_by: "",
+  rejected_by: "",
   text: "",
   since: "",
   until: "",
@@ -127,6 +129,7 @@ export function toQuery(form: Form): HistoryQuery {
     since: day(form.since, false),
     until: day(form.until, true),
     approved_by: blank(form.approved_by),
+    rejected_by: blank(form.rejected_by),
     text: blank(form.text),
   };
 }
@@ -484,6 +487,7 @@ export function History({ onOpenCall }: { onOpenCall: (taskId: string, callId: s
           </select>
         </label>
         {field("approved_by", "Approved by", "Anyone", choices?.approvers)}
+        {field("rejected_by", "Rejected by", "Anyone", choices?.rejecters)}
         {field("workflow", "Workflow", "Any", choices?.workflows)}
         {field("task", "Task", "Id or its start")}
         <label className="inline-field">
