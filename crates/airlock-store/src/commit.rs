@@ -807,8 +807,8 @@ fn write_layer(
             .map(|(c, _, _)| *c)
             .collect()
     };
-    update_tasks(batch, &updated(RowChange::Any));
-    move_tasks(batch, &updated(RowChange::Moves));
+    update_tasks(batch, &updated(RowChange::Any), RowChange::Any);
+    update_tasks(batch, &updated(RowChange::Moves), RowChange::Moves);
     let mut layer: Vec<(&TaskCommit, Vec<String>)> = layer
         .into_iter()
         .map(|(c, _, bodies)| (c, bodies))
@@ -1043,84 +1043,61 @@ fn write_layer(
     Ok(())
 }
 
-/// Updates the rows of tasks whose commits may change any column.
-fn update_tasks(batch: &mut Batch, updates: &[&TaskCommit]) {
-    for chunk in updates.chunks(ROWS_PER_STATEMENT) {
-        // The checks ran under this transaction's write lock, so every row matches; the
-        // guard stays in the statement anyway, and its count is asserted before COMMIT.
-        batch.padded_values(
-            "WITH v (id, expected_seq, lease_owner, status, current_state, step_no, attempt,
-                phase, error, wake_at, recovery_failures, last_seq, updated_at, release_lease,
-                terminal) AS (",
+/// Updates the rows of tasks that existed before their commit, guarded by the sequence
+/// the checks saw and the lease. A commit that keeps its task's status, wake time and
+/// lease (`RowChange::Moves`, most steps) does not set those columns, so SQLite does not
+/// rewrite their indexes' entries (see [`SeenTask`]); any other sets every column.
+fn update_tasks(batch: &mut Batch, commits: &[&TaskCommit], change: RowChange) {
+    // The columns both kinds set come first, in the same order, so one binder serves.
+    const MOVES: &str = "id, expected_seq, lease_owner, current_state, step_no, attempt,
+        phase, error, recovery_failures, last_seq, updated_at";
+    const SET_MOVES: &str = "current_state = v.current_state, step_no = v.step_no,
+        attempt = v.attempt, phase = v.phase, error = v.error,
+        recovery_failures = v.recovery_failures, last_seq = v.last_seq,
+        updated_at = v.updated_at";
+    let (head, columns, set) = match change {
+        RowChange::Create => return,
+        RowChange::Moves => (format!("WITH v ({MOVES}) AS ("), 11, SET_MOVES.to_owned()),
+        RowChange::Any => (
+            format!("WITH v ({MOVES}, status, wake_at, release_lease, terminal) AS ("),
             15,
-            ") UPDATE tasks SET status = v.status, current_state = v.current_state,
-                step_no = v.step_no, attempt = v.attempt, phase = v.phase, error = v.error,
-                wake_at = v.wake_at, recovery_failures = v.recovery_failures,
-                last_seq = v.last_seq, updated_at = v.updated_at,
+            format!(
+                "{SET_MOVES}, status = v.status, wake_at = v.wake_at,
                 lease_owner = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_owner END,
                 lease_expires_at = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_expires_at END,
-                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END
-             FROM v
-             WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
-                AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
-            chunk,
-            |b, c| {
-                let p = &c.projection;
-                b.bind(c.task_id.as_str());
-                b.bind(c.expected_seq);
-                b.bind(c.lease_owner.as_deref());
+                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END"
+            ),
+        ),
+    };
+    // The checks ran under this transaction's write lock, so every row matches; the guard
+    // stays in the statement anyway, and its count is checked before COMMIT.
+    let tail = format!(
+        ") UPDATE tasks SET {set}
+         FROM v
+         WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
+            AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)"
+    );
+    for chunk in commits.chunks(ROWS_PER_STATEMENT) {
+        batch.padded_values(&head, columns, &tail, chunk, |b, c| {
+            let p = &c.projection;
+            b.bind(c.task_id.as_str());
+            b.bind(c.expected_seq);
+            b.bind(c.lease_owner.as_deref());
+            b.bind(p.current_state.as_deref());
+            b.bind(p.step_no);
+            b.bind(p.attempt);
+            b.bind(p.phase.to_string());
+            b.bind(p.error.as_deref());
+            b.bind(p.recovery_failures);
+            b.bind(c.expected_seq + c.events.len() as i64);
+            b.bind(c.at);
+            if change == RowChange::Any {
                 b.bind(p.status.as_str());
-                b.bind(p.current_state.as_deref());
-                b.bind(p.step_no);
-                b.bind(p.attempt);
-                b.bind(p.phase.to_string());
-                b.bind(p.error.as_deref());
                 b.bind(p.wake_at);
-                b.bind(p.recovery_failures);
-                b.bind(c.expected_seq + c.events.len() as i64);
-                b.bind(c.at);
                 b.bind(c.release_lease);
                 b.bind(p.status.is_terminal());
-            },
-        );
-        batch.expect_changes(
-            chunk.len(),
-            "a checked task commit no longer matched its task",
-        );
-    }
-}
-
-/// Updates the rows of tasks whose status, wake time and lease stay as they were (most
-/// steps): the same guard, without setting the indexed columns (see [`SeenTask`]).
-fn move_tasks(batch: &mut Batch, moves: &[&TaskCommit]) {
-    for chunk in moves.chunks(ROWS_PER_STATEMENT) {
-        batch.padded_values(
-            "WITH v (id, expected_seq, lease_owner, current_state, step_no, attempt, phase,
-                error, recovery_failures, last_seq, updated_at) AS (",
-            11,
-            ") UPDATE tasks SET current_state = v.current_state, step_no = v.step_no,
-                attempt = v.attempt, phase = v.phase, error = v.error,
-                recovery_failures = v.recovery_failures, last_seq = v.last_seq,
-                updated_at = v.updated_at
-             FROM v
-             WHERE tasks.id = v.id AND tasks.last_seq = v.expected_seq
-                AND (v.lease_owner IS NULL OR tasks.lease_owner = v.lease_owner)",
-            chunk,
-            |b, c| {
-                let p = &c.projection;
-                b.bind(c.task_id.as_str());
-                b.bind(c.expected_seq);
-                b.bind(c.lease_owner.as_deref());
-                b.bind(p.current_state.as_deref());
-                b.bind(p.step_no);
-                b.bind(p.attempt);
-                b.bind(p.phase.to_string());
-                b.bind(p.error.as_deref());
-                b.bind(p.recovery_failures);
-                b.bind(c.expected_seq + c.events.len() as i64);
-                b.bind(c.at);
-            },
-        );
+            }
+        });
         batch.expect_changes(
             chunk.len(),
             "a checked task commit no longer matched its task",

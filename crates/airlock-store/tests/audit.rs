@@ -537,6 +537,28 @@ async fn two_stores_on_one_file_keep_one_chain() {
     assert_eq!(report.entries, (TASKS as u64) * (1 + STEPS as u64 + 4));
 }
 
+/// Puts the log back as migrations 0005–0013 left it (`seq BIGINT PRIMARY KEY`, a key
+/// beside the rowid), holding the same rows plus what `extra` inserts into
+/// `audit_log_old`, with 0014 not yet applied.
+async fn before_rowid_key(dir: &tempfile::TempDir, extra: &str) {
+    tamper(
+        dir,
+        &format!(
+            "CREATE TABLE audit_log_old (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL,
+                 kind TEXT NOT NULL, actor TEXT NOT NULL, task_id TEXT, body TEXT NOT NULL,
+                 prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+             INSERT INTO audit_log_old SELECT * FROM audit_log;
+             {extra}
+             DROP TABLE audit_log;
+             ALTER TABLE audit_log_old RENAME TO audit_log;
+             CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
+             DROP TABLE audit_log_unkeyed;
+             DELETE FROM schema_migrations WHERE version = 14;"
+        ),
+    )
+    .await;
+}
+
 /// Migration 0014 rebuilds the log with `seq` as its rowid (one B-tree instead of two):
 /// a log written under the old table is copied whole, still verifies, and the chain goes
 /// on from where it was.
@@ -550,20 +572,7 @@ async fn a_log_written_before_the_rowid_key_still_verifies_and_grows() {
         .await
         .expect("entries");
     drop(store);
-    // The table as migrations 0005–0013 left it, holding the same rows.
-    tamper(
-        &dir,
-        "CREATE TABLE audit_log_old (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL,
-             kind TEXT NOT NULL, actor TEXT NOT NULL, task_id TEXT, body TEXT NOT NULL,
-             prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-         INSERT INTO audit_log_old SELECT * FROM audit_log;
-         DROP TABLE audit_log;
-         ALTER TABLE audit_log_old RENAME TO audit_log;
-         CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
-         DROP TABLE audit_log_unkeyed;
-         DELETE FROM schema_migrations WHERE version = 14;",
-    )
-    .await;
+    before_rowid_key(&dir, "").await;
 
     let store = open(&dir).await;
     let after = store
@@ -615,18 +624,9 @@ async fn a_row_with_a_tampered_seq_is_set_aside_by_the_rowid_migration_and_repor
     let store = open(&dir).await;
     history(&store).await;
     drop(store);
-    tamper(
+    before_rowid_key(
         &dir,
-        "CREATE TABLE audit_log_old (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL,
-             kind TEXT NOT NULL, actor TEXT NOT NULL, task_id TEXT, body TEXT NOT NULL,
-             prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-         INSERT INTO audit_log_old SELECT * FROM audit_log;
-         INSERT INTO audit_log_old VALUES ('six', 1, 'forged', 'mallory', NULL, '{}', 'x', 'y');
-         DROP TABLE audit_log;
-         ALTER TABLE audit_log_old RENAME TO audit_log;
-         CREATE INDEX audit_log_by_task ON audit_log (task_id, seq);
-         DROP TABLE audit_log_unkeyed;
-         DELETE FROM schema_migrations WHERE version = 14;",
+        "INSERT INTO audit_log_old VALUES ('six', 1, 'forged', 'mallory', NULL, '{}', 'x', 'y');",
     )
     .await;
 
