@@ -349,10 +349,9 @@ impl Store {
     pub async fn history_choices(&self) -> Result<HistoryChoices, StoreError> {
         let reads = &self.inner.reads;
         let (tools, workflows, approvers, rejecters) = tokio::try_join!(
-            // No index starts with `tool`, so this reads the ledger (about 20 ms for
-            // 100,000 calls); the UI asks for it beside the first page, not before it.
-            sqlx::query_scalar("SELECT DISTINCT tool FROM tool_calls ORDER BY tool")
-                .fetch_all(reads),
+            // Kept by a trigger on the ledger (migration 0015): the ledger itself has no
+            // index on `tool` to read them from.
+            sqlx::query_scalar("SELECT tool FROM ledger_tools ORDER BY tool").fetch_all(reads),
             sqlx::query_scalar("SELECT DISTINCT name FROM workflows ORDER BY name")
                 .fetch_all(reads),
             sqlx::query_scalar(

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_refused_calls.sql")),
     (13, include_str!("../migrations/0013_refused_index.sql")),
     (14, include_str!("../migrations/0014_audit_seq_rowid.sql")),
+    (15, include_str!("../migrations/0015_ledger_tools.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

@@ -1,7 +1,8 @@
 //! Migrations on real files: one that lands after a higher-numbered one still runs, and
 //! the metrics' per-task tallies (0010) agree with the ledger and events they count —
 //! both as rows are inserted (triggers) and for rows written before the migration; the
-//! rebuild of the ledger that lets it hold refused proposals (0012).
+//! rebuild of the ledger that lets it hold refused proposals (0012); the tools the history
+//! offers (0015).
 
 use airlock_store::{Store, StoreOptions};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -231,4 +232,48 @@ async fn refused_rows_are_kept_apart_from_calls() {
             "{bad}: {err}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_tools_the_history_offers_are_kept_and_those_from_before_are_counted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("airlock.sqlite");
+    drop(
+        Store::open(StoreOptions::new(&path), T0)
+            .await
+            .expect("open"),
+    );
+    let mut conn = raw(&path).await;
+    exec(&mut conn, HISTORY).await;
+    // A ledger written before 0015: its tools are found by the migration.
+    exec(
+        &mut conn,
+        "DROP TRIGGER tool_calls_tools; DROP TABLE ledger_tools;
+         DELETE FROM schema_migrations WHERE version = 15;",
+    )
+    .await;
+    conn.close().await.expect("close");
+    let store = Store::open(StoreOptions::new(&path), T0)
+        .await
+        .expect("reopen");
+    let tools = store.history_choices().await.expect("choices").tools;
+    assert_eq!(tools, ["crm.lookup", "erp.refund"]);
+    drop(store);
+    // Calls from then on: a new tool joins the list once, a known one adds nothing.
+    let mut conn = raw(&path).await;
+    exec(
+        &mut conn,
+        "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args, args_hash,
+             idempotency_key, idempotent, intent_at) VALUES
+          ('c8', 't2', 2, 1, 0, 'hr.onboard', '{}', 'h1', 'k8', 0, 8),
+          ('c9', 't2', 3, 1, 0, 'hr.onboard', '{}', 'h2', 'k9', 0, 9),
+          ('c10', 't2', 4, 1, 0, 'crm.lookup', '{}', 'h3', 'k10', 1, 10);",
+    )
+    .await;
+    conn.close().await.expect("close");
+    let store = Store::open(StoreOptions::new(&path), T0)
+        .await
+        .expect("reopen");
+    let tools = store.history_choices().await.expect("choices").tools;
+    assert_eq!(tools, ["crm.lookup", "erp.refund", "hr.onboard"]);
 }
