@@ -87,17 +87,19 @@ async fn run_all(wanted: &[&str]) -> Res<()> {
         let rounds = if selected("linear") { ROUNDS } else { 1 };
         let mut floors = Vec::with_capacity(rounds);
         let mut wides = Vec::with_capacity(rounds);
+        let mut events = Vec::with_capacity(rounds);
         let mut linears = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             floors.push(floor(1).await?);
             wides.push(floor(WIDE_TABLES).await?);
+            events.push(events_floor().await?);
             if selected("linear") {
                 linears.push(linear().await?);
             }
         }
-        print_floor(&floors, &wides);
+        print_floor(&floors, &wides, &events);
         if !linears.is_empty() {
-            print_linear(&floors, &wides, linears);
+            print_linear(&floors, &wides, &events, linears);
         }
     }
     if selected("concurrent") {
@@ -196,6 +198,63 @@ async fn floor(tables: usize) -> Res<FloorRun> {
     Ok(FloorRun { total, each })
 }
 
+/// The least any engine that keeps this store's event log pays per step: commits of one
+/// step's events alone (the rows a real step of `builtin.echo` appended, one multi-row
+/// `INSERT` per commit) into `task_events` of a store the engine made, with its indexes
+/// and triggers, on the same disk. No task row, step, ledger row or audit entry is
+/// written, and no engine runs: what a step costs beyond this is everything else.
+async fn events_floor() -> Res<FloorRun> {
+    let (dir, engine) = open_engine(1).await?;
+    let wf = echo_chain("events", 2)?;
+    let id = engine.start_task(&wf, Map::new(), "bench", None).await?;
+    engine.run_task(&id).await?;
+    engine.close().await?;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(dir.path().join("airlock.sqlite"))
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .connect()
+        .await?;
+    let events: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT seq, kind, body FROM task_events WHERE task_id = ? ORDER BY seq")
+            .bind(&id)
+            .fetch_all(&mut conn)
+            .await?;
+    // The first step's events: from its start to its success.
+    let first = events.iter().position(|e| e.1 == "step_started");
+    let last = events.iter().position(|e| e.1 == "step_succeeded");
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err("the events floor's task has no started and succeeded step".into());
+    };
+    let step = &events[first..=last];
+    let mut seq = events.last().map_or(0, |e| e.0);
+    let sql = format!(
+        "INSERT INTO task_events (task_id, seq, at, kind, body) VALUES {}",
+        vec!["(?, ?, ?, ?, ?)"; step.len()].join(", ")
+    );
+    let mut each = Vec::with_capacity(FLOOR_COMMITS);
+    let start = Instant::now();
+    for _ in 0..FLOOR_COMMITS {
+        let t = Instant::now();
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for (_, kind, body) in step {
+            seq += 1;
+            insert = insert
+                .bind(&id)
+                .bind(seq)
+                .bind(wall_ms())
+                .bind(kind)
+                .bind(body);
+        }
+        insert.execute(&mut conn).await?;
+        each.push(ms(t.elapsed()));
+    }
+    let total = start.elapsed();
+    conn.close().await?;
+    Ok(FloorRun { total, each })
+}
+
 /// The median of `values` (the upper one of an even count).
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -203,15 +262,17 @@ fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The floor's figures, and the wide floor's (`wide_*`: commits of [`WIDE_TABLES`] pages).
-fn print_floor(rounds: &[FloorRun], wides: &[FloorRun]) {
+/// The floor's figures, the wide floor's (`wide_*`: commits of [`WIDE_TABLES`] pages) and
+/// the events floor's (`events_*`: commits of one step's events, [`events_floor`]).
+fn print_floor(rounds: &[FloorRun], wides: &[FloorRun], events: &[FloorRun]) {
     let per_step: Vec<f64> = rounds.iter().map(FloorRun::per_step_ms).collect();
     let mut each: Vec<f64> = rounds.iter().flat_map(|r| r.each.iter().copied()).collect();
     each.sort_by(f64::total_cmp);
     let per_step_ms = median(&per_step);
     let wide: Vec<f64> = wides.iter().map(FloorRun::per_step_ms).collect();
+    let events: Vec<f64> = events.iter().map(FloorRun::per_step_ms).collect();
     println!(
-        "peer=airlock test=floor steps={FLOOR_COMMITS} total_s={:.3} per_step_ms={per_step_ms:.3} p50_ms={:.3} p95_ms={:.3} rounds={} round_ms={} wide_pages={WIDE_TABLES} wide_ms={:.3} wide_round_ms={}",
+        "peer=airlock test=floor steps={FLOOR_COMMITS} total_s={:.3} per_step_ms={per_step_ms:.3} p50_ms={:.3} p95_ms={:.3} rounds={} round_ms={} wide_pages={WIDE_TABLES} wide_ms={:.3} wide_round_ms={} events_ms={:.3} events_round_ms={}",
         per_step_ms * FLOOR_COMMITS as f64 / 1000.0,
         percentile(&each, 50.0),
         percentile(&each, 95.0),
@@ -219,6 +280,8 @@ fn print_floor(rounds: &[FloorRun], wides: &[FloorRun]) {
         list(&per_step),
         median(&wide),
         list(&wide),
+        median(&events),
+        list(&events),
     );
 }
 
@@ -344,8 +407,15 @@ async fn linear() -> Res<LinearRun> {
 
 /// The median round's figures; `vs_floor` is the median of the rounds' ratios, each
 /// linear run against the floor measured just before it, and `vs_wide_floor` the same
-/// against the wide floor (what the engine adds to the disk's price for its pages).
-fn print_linear(floors: &[FloorRun], wides: &[FloorRun], mut rounds: Vec<LinearRun>) {
+/// against the wide floor (what the engine adds to the disk's price for its pages), and
+/// `events_vs_floor` the events floor against the floor (what the event log alone takes of
+/// the target's margin).
+fn print_linear(
+    floors: &[FloorRun],
+    wides: &[FloorRun],
+    events: &[FloorRun],
+    mut rounds: Vec<LinearRun>,
+) {
     let ratios_to = |floors: &[FloorRun]| -> Vec<f64> {
         floors
             .iter()
@@ -355,14 +425,20 @@ fn print_linear(floors: &[FloorRun], wides: &[FloorRun], mut rounds: Vec<LinearR
     };
     let ratios = ratios_to(floors);
     let wide_ratios = ratios_to(wides);
+    let events_ratios: Vec<f64> = floors
+        .iter()
+        .zip(events)
+        .map(|(f, e)| e.per_step_ms() / f.per_step_ms())
+        .collect();
     rounds.sort_by_key(|r| r.total);
     let run = &rounds[rounds.len() / 2];
     let per_step = run.per_step_ms();
     println!(
-        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} vs_wide_floor={:.2} commits={} commits_per_step={:.3} pages_per_commit={:.1} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
+        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} vs_wide_floor={:.2} events_vs_floor={:.2} commits={} commits_per_step={:.3} pages_per_commit={:.1} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
         run.total.as_secs_f64(),
         median(&ratios),
         median(&wide_ratios),
+        median(&events_ratios),
         run.commits,
         run.commits as f64 / LINEAR_STEPS as f64,
         run.pages as f64 / run.commits.max(1) as f64,
