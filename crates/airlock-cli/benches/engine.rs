@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use airlock_engine::store::{StoreOptions, TaskFilter, TaskStatus};
+use airlock_engine::store::{Durability, StoreOptions, TaskFilter, TaskStatus};
 use airlock_engine::workflow::{Workflow, parse};
 use airlock_engine::{BuiltinTools, Engine, EngineConfig, SystemClock, TaskChange};
 use airlock_tests::Sandbox;
@@ -94,12 +94,15 @@ async fn run_all(wanted: &[&str]) -> Res<()> {
             wides.push(floor(WIDE_TABLES).await?);
             events.push(events_floor().await?);
             if selected("linear") {
-                linears.push(linear().await?);
+                linears.push(linear(Durability::Full).await?);
             }
         }
         print_floor(&floors, &wides, &events);
         if !linears.is_empty() {
-            print_linear(&floors, &wides, &events, linears);
+            // The same task without its fsyncs: everything a step costs but the wait for
+            // the disk, on the same disk.
+            let unsynced = linear(Durability::Normal).await?;
+            print_linear(&floors, &wides, &events, linears, &unsynced);
         }
     }
     if selected("concurrent") {
@@ -204,7 +207,7 @@ async fn floor(tables: usize) -> Res<FloorRun> {
 /// and triggers, on the same disk. No task row, step, ledger row or audit entry is
 /// written, and no engine runs: what a step costs beyond this is everything else.
 async fn events_floor() -> Res<FloorRun> {
-    let (dir, engine) = open_engine(1).await?;
+    let (dir, engine) = open_engine(1, Durability::Full).await?;
     let wf = echo_chain("events", 2)?;
     let id = engine.start_task(&wf, Map::new(), "bench", None).await?;
     engine.run_task(&id).await?;
@@ -295,9 +298,11 @@ fn list(values: &[f64]) -> String {
 }
 
 /// An engine on a fresh store and effects file in its own folder.
-async fn open_engine(max_concurrent: usize) -> Res<(TempDir, Engine)> {
+async fn open_engine(max_concurrent: usize, durability: Durability) -> Res<(TempDir, Engine)> {
     let dir = bench_dir()?;
-    let mut config = EngineConfig::new(StoreOptions::new(dir.path().join("airlock.sqlite")));
+    let mut store = StoreOptions::new(dir.path().join("airlock.sqlite"));
+    store.durability = durability;
+    let mut config = EngineConfig::new(store);
     config.max_concurrent = max_concurrent;
     let tools = BuiltinTools::open(&dir.path().join("effects.sqlite")).await?;
     let engine = Engine::open(config, Arc::new(SystemClock), Arc::new(tools), None).await?;
@@ -365,8 +370,8 @@ impl LinearRun {
 }
 
 /// One task of N instant tool steps, run to the end in this call.
-async fn linear() -> Res<LinearRun> {
-    let (_dir, engine) = open_engine(1).await?;
+async fn linear(durability: Durability) -> Res<LinearRun> {
+    let (_dir, engine) = open_engine(1, durability).await?;
     let wf = echo_chain("linear", LINEAR_STEPS)?;
     let id = engine.start_task(&wf, Map::new(), "bench", None).await?;
     let mut rx = engine.subscribe();
@@ -409,12 +414,15 @@ async fn linear() -> Res<LinearRun> {
 /// linear run against the floor measured just before it, and `vs_wide_floor` the same
 /// against the wide floor (what the engine adds to the disk's price for its pages), and
 /// `events_vs_floor` the events floor against the floor (what the event log alone takes of
-/// the target's margin).
+/// the target's margin); `unsynced_ms` is a run with `synchronous=NORMAL` (no fsync per
+/// commit), and `unsynced_vs_floor` it against the median floor: a step's work besides
+/// its wait for the disk, which the target's margin over one fsync has to hold.
 fn print_linear(
     floors: &[FloorRun],
     wides: &[FloorRun],
     events: &[FloorRun],
     mut rounds: Vec<LinearRun>,
+    unsynced: &LinearRun,
 ) {
     let ratios_to = |floors: &[FloorRun]| -> Vec<f64> {
         floors
@@ -434,11 +442,14 @@ fn print_linear(
     let run = &rounds[rounds.len() / 2];
     let per_step = run.per_step_ms();
     println!(
-        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} vs_wide_floor={:.2} events_vs_floor={:.2} commits={} commits_per_step={:.3} pages_per_commit={:.1} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
+        "peer=airlock test=linear steps={LINEAR_STEPS} total_s={:.3} per_step_ms={per_step:.3} vs_floor={:.2} vs_wide_floor={:.2} events_vs_floor={:.2} unsynced_ms={:.3} unsynced_vs_floor={:.2} commits={} commits_per_step={:.3} pages_per_commit={:.1} first100_ms={:.3} last100_ms={:.3} state_bytes={} rounds={} round_ratios={}",
         run.total.as_secs_f64(),
         median(&ratios),
         median(&wide_ratios),
         median(&events_ratios),
+        unsynced.per_step_ms(),
+        unsynced.per_step_ms()
+            / median(&floors.iter().map(FloorRun::per_step_ms).collect::<Vec<_>>()),
         run.commits,
         run.commits as f64 / LINEAR_STEPS as f64,
         run.pages as f64 / run.commits.max(1) as f64,
@@ -453,7 +464,7 @@ fn print_linear(
 /// `tasks` tasks of `steps` instant steps each, all started, then run at once.
 /// Returns per_step_ms; `baseline` is the smaller run's, to print the growth.
 async fn concurrent(tasks: usize, steps: usize, baseline: Option<f64>) -> Res<f64> {
-    let (_dir, engine) = open_engine(tasks).await?;
+    let (_dir, engine) = open_engine(tasks, Durability::Full).await?;
     let wf = Arc::new(echo_chain(&format!("concurrent-{steps}"), steps)?);
     let mut starting = tokio::task::JoinSet::new();
     for _ in 0..tasks {
@@ -522,7 +533,7 @@ status = "cancelled"
 
 /// Pause at an approval, then time approve + carry on to the end, many times.
 async fn hitl() -> Res<()> {
-    let (_dir, engine) = open_engine(1).await?;
+    let (_dir, engine) = open_engine(1, Durability::Full).await?;
     let wf = workflow("hitl", HITL)?;
     let mut cycles = Vec::with_capacity(HITL_CYCLES);
     let mut commits = 0;
