@@ -44,17 +44,14 @@ async fn a_migration_missing_below_the_highest_applied_one_is_still_applied() {
     assert!(all.contains(&10), "{all:?}");
     // As if 0008 had landed on main after this file was already at 0010 (the gap 0009 is
     // the same case for whichever migration fills it).
-    let mut conn = raw(&path).await;
-    exec(
-        &mut conn,
+    let conn = raw(&path).await;
+    let store = write_and_reopen(
+        conn,
+        &path,
         "DROP INDEX lessons_by_workflow; DROP TABLE lessons;
          DELETE FROM schema_migrations WHERE version = 8;",
     )
     .await;
-    conn.close().await.expect("close");
-    let store = Store::open(StoreOptions::new(&path), T0)
-        .await
-        .expect("reopen");
     assert!(store.lessons(None, None).await.expect("lessons").is_empty());
     drop(store);
     assert_eq!(versions(&mut raw(&path).await).await, all);
@@ -116,8 +113,8 @@ fn expected() -> (Vec<(String, i64, i64)>, Vec<String>) {
     )
 }
 
-#[tokio::test]
-async fn tallies_count_what_is_inserted_and_what_was_there_before() {
+/// A migrated store's file holding [`HISTORY`], and a raw connection to it.
+async fn with_history() -> (tempfile::TempDir, std::path::PathBuf, SqliteConnection) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("airlock.sqlite");
     drop(
@@ -127,21 +124,40 @@ async fn tallies_count_what_is_inserted_and_what_was_there_before() {
     );
     let mut conn = raw(&path).await;
     exec(&mut conn, HISTORY).await;
+    (dir, path, conn)
+}
+
+/// Runs `sql` on `conn` (a migration undone by hand, as if the file predated it, or rows
+/// written around the store), closes it, and opens the store on `path` again, which
+/// applies any migration found missing.
+async fn write_and_reopen(mut conn: SqliteConnection, path: &std::path::Path, sql: &str) -> Store {
+    exec(&mut conn, sql).await;
+    conn.close().await.expect("close");
+    reopen(path).await
+}
+
+/// The store on `path` opened again: any migration found missing runs.
+async fn reopen(path: &std::path::Path) -> Store {
+    Store::open(StoreOptions::new(path), T0)
+        .await
+        .expect("reopen")
+}
+
+#[tokio::test]
+async fn tallies_count_what_is_inserted_and_what_was_there_before() {
+    let (_dir, path, mut conn) = with_history().await;
     assert_eq!(tallies(&mut conn).await, expected(), "kept by the triggers");
 
     // The same history written before 0010 existed: the migration counts it.
-    exec(
-        &mut conn,
-        "DROP TRIGGER tool_calls_tally; DROP TRIGGER task_events_model_usage;
+    drop(
+        write_and_reopen(
+            conn,
+            &path,
+            "DROP TRIGGER tool_calls_tally; DROP TRIGGER task_events_model_usage;
          DROP TABLE task_tallies; DROP TABLE task_model_usage;
          DELETE FROM schema_migrations WHERE version = 10;",
-    )
-    .await;
-    conn.close().await.expect("close");
-    drop(
-        Store::open(StoreOptions::new(&path), T0)
-            .await
-            .expect("reopen"),
+        )
+        .await,
     );
     let mut conn = raw(&path).await;
     assert_eq!(
@@ -156,15 +172,7 @@ async fn tallies_count_what_is_inserted_and_what_was_there_before() {
 /// out of them. A refused row says what refused it, and only a refused row does.
 #[tokio::test]
 async fn refused_rows_are_kept_apart_from_calls() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("airlock.sqlite");
-    drop(
-        Store::open(StoreOptions::new(&path), T0)
-            .await
-            .expect("open"),
-    );
-    let mut conn = raw(&path).await;
-    exec(&mut conn, HISTORY).await;
+    let (_dir, path, mut conn) = with_history().await;
     let ids = async |conn: &mut SqliteConnection| -> Vec<(String, Option<String>)> {
         sqlx::query_as("SELECT id, outcome FROM tool_calls ORDER BY id")
             .fetch_all(&mut *conn)
@@ -172,16 +180,13 @@ async fn refused_rows_are_kept_apart_from_calls() {
             .expect("ids")
     };
     let before = ids(&mut conn).await;
-    exec(
-        &mut conn,
-        "DELETE FROM schema_migrations WHERE version = 12;",
-    )
-    .await;
-    conn.close().await.expect("close");
     drop(
-        Store::open(StoreOptions::new(&path), T0)
-            .await
-            .expect("reopen"),
+        write_and_reopen(
+            conn,
+            &path,
+            "DELETE FROM schema_migrations WHERE version = 12;",
+        )
+        .await,
     );
     let mut conn = raw(&path).await;
     assert_eq!(ids(&mut conn).await, before, "the rebuild keeps every row");
@@ -236,33 +241,23 @@ async fn refused_rows_are_kept_apart_from_calls() {
 
 #[tokio::test]
 async fn the_tools_the_history_offers_are_kept_and_those_from_before_are_counted() {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("airlock.sqlite");
-    drop(
-        Store::open(StoreOptions::new(&path), T0)
-            .await
-            .expect("open"),
-    );
-    let mut conn = raw(&path).await;
-    exec(&mut conn, HISTORY).await;
+    let (_dir, path, conn) = with_history().await;
     // A ledger written before 0015: its tools are found by the migration.
-    exec(
-        &mut conn,
+    let store = write_and_reopen(
+        conn,
+        &path,
         "DROP TRIGGER tool_calls_tools; DROP TABLE ledger_tools;
          DELETE FROM schema_migrations WHERE version = 15;",
     )
     .await;
-    conn.close().await.expect("close");
-    let store = Store::open(StoreOptions::new(&path), T0)
-        .await
-        .expect("reopen");
     let tools = store.history_choices().await.expect("choices").tools;
     assert_eq!(tools, ["crm.lookup", "erp.refund"]);
     drop(store);
     // Calls from then on: a new tool joins the list once, a known one adds nothing.
-    let mut conn = raw(&path).await;
-    exec(
-        &mut conn,
+    let conn = raw(&path).await;
+    let store = write_and_reopen(
+        conn,
+        &path,
         "INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args, args_hash,
              idempotency_key, idempotent, intent_at) VALUES
           ('c8', 't2', 2, 1, 0, 'hr.onboard', '{}', 'h1', 'k8', 0, 8),
@@ -270,10 +265,6 @@ async fn the_tools_the_history_offers_are_kept_and_those_from_before_are_counted
           ('c10', 't2', 4, 1, 0, 'crm.lookup', '{}', 'h3', 'k10', 1, 10);",
     )
     .await;
-    conn.close().await.expect("close");
-    let store = Store::open(StoreOptions::new(&path), T0)
-        .await
-        .expect("reopen");
     let tools = store.history_choices().await.expect("choices").tools;
     assert_eq!(tools, ["crm.lookup", "erp.refund", "hr.onboard"]);
 }
