@@ -7,6 +7,11 @@
 //! 96 MB of RSS, see docs/benchmarks.md). On a real GPU compositing is what keeps scrolling
 //! smooth, so it stays on there.
 //!
+//! Drawn without the compositor, WebKitGTK 2.50 answers WebDriver's Take Screenshot only
+//! once the page paints again, which a view that has finished drawing never does: the
+//! end-to-end harness repaints a transparent pixel while it takes one (`saveScreenshot` in
+//! tests/e2e/app.mjs says why).
+//!
 //! Where there is no render node at all, [`prepare_environment`] also tells GTK and WebKit,
 //! before they start, not to load GL where the app process has no use for it
 //! ([`WITHOUT_GPU`]): without it GTK's GLX probe and two WebKit EGL probes each load Mesa

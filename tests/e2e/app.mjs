@@ -253,6 +253,49 @@ export async function launch(t, { env: extra = {}, before = null, dir: reuse = n
   return { browser, dir, env, log, stop };
 }
 
+/** The id of the pixel `saveScreenshot` repaints while WebKit takes the picture. */
+const REPAINTED_PIXEL = "airlock-e2e-repainted-pixel";
+
+/**
+ * Saves a WebDriver screenshot of the window to `file`, working around WebKitGTK 2.50
+ * when it draws without its GL compositor (what the app chooses where there is no GPU,
+ * src-tauri/src/rendering.rs). Take Screenshot first waits for "the next presentation
+ * update", and in that mode the web process only releases that wait after it paints
+ * something (WebKitGTK 2.50.6, WebProcess/WebPage/CoordinatedGraphics/
+ * DrawingAreaCoordinatedGraphics.cpp: `dispatchAfterEnsuringDrawing` schedules a display
+ * without marking anything dirty, and `display()` returns before releasing the waiters
+ * when the dirty region is empty; later WebKit marks the whole view dirty there first).
+ * A view that has finished drawing (Start, Memory) never paints again on its own, so the
+ * request hangs until the HTTP timeout; a rendering update alone (`requestAnimationFrame`)
+ * does not release it, a repaint does. So while the picture is taken, one
+ * pixel that is fully transparent in both of its colours changes colour every animation
+ * frame: each change repaints that pixel, which releases the screenshot and alters no pixel
+ * of it. With the GL compositor (a GPU) it is not needed and changes nothing.
+ */
+export async function saveScreenshot(browser, file) {
+  await browser.execute((id) => {
+    if (document.getElementById(id)) return;
+    const pixel = document.createElement("div");
+    pixel.id = id;
+    pixel.setAttribute("aria-hidden", "true");
+    pixel.style.cssText = "position: fixed; left: 0; top: 0; width: 1px; height: 1px; pointer-events: none";
+    document.body.append(pixel);
+    let odd = false;
+    const repaint = () => {
+      if (!pixel.isConnected) return;
+      odd = !odd;
+      pixel.style.backgroundColor = odd ? "rgba(255, 255, 255, 0)" : "rgba(0, 0, 0, 0)";
+      requestAnimationFrame(repaint);
+    };
+    requestAnimationFrame(repaint);
+  }, REPAINTED_PIXEL);
+  try {
+    await browser.saveScreenshot(file);
+  } finally {
+    await browser.execute((id) => document.getElementById(id)?.remove(), REPAINTED_PIXEL).catch(() => undefined);
+  }
+}
+
 /**
  * Runs `body` and, when it throws, adds what the app logged and a screenshot of the window
  * (saved under AIRLOCK_E2E_ARTIFACTS, if set) to the failure.
@@ -266,7 +309,7 @@ export async function explained(app, name, body) {
     if (keep) {
       const file = path.join(keep, `${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
       try {
-        await app.browser.saveScreenshot(file);
+        await saveScreenshot(app.browser, file);
         shot = `\nscreenshot of the window: ${file}`;
       } catch {
         shot = "\n(no screenshot: the session is gone)";

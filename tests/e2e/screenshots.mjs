@@ -12,7 +12,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { access, constants, mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { appBinary, launch, root } from "./app.mjs";
+import { appBinary, launch, root, saveScreenshot } from "./app.mjs";
 import { openSection, openTask, waitForText } from "./views.mjs";
 
 const out = path.resolve(process.argv[2] ?? path.join(root, "docs/screenshots"));
@@ -115,7 +115,7 @@ async function settled(browser) {
 async function shoot(browser, name) {
   await settled(browser);
   const file = path.join(out, `${name}.png`);
-  await browser.saveScreenshot(file);
+  await saveScreenshot(browser, file);
   console.log(`screenshots: ${path.relative(root, file)}`);
 }
 
