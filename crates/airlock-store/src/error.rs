@@ -54,14 +54,20 @@ impl StoreError {
         match self {
             // Extended result codes keep the primary code in their low byte.
             StoreError::Sqlite { source, .. } => source.code & 0xff == SQLITE_BUSY,
-            StoreError::Sql { source, .. } => source
-                .as_database_error()
-                .and_then(|e| e.code())
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+            StoreError::Sql { source, .. } => sqlx_busy(source),
             _ => false,
         }
     }
+}
+
+/// Whether sqlx's error is SQLite's "database is locked" (`SQLITE_BUSY`, or an extended
+/// code of it).
+pub(crate) fn sqlx_busy(e: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    e.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 /// Attaches the name of the operation to a sqlx error.

@@ -50,7 +50,20 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(),
             version: *version,
             source,
         };
-        let mut tx = conn.begin().await.map_err(fail)?;
+        // IMMEDIATE: the write lock before reading, so that another process opening the
+        // same new file waits here (busy_timeout) rather than both running the same
+        // migration; whoever comes second finds it applied and skips it.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(fail)?;
+        if done.is_some() {
+            tx.rollback().await.map_err(fail)?;
+            continue;
+        }
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await

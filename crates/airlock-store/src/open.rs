@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::Millis;
 use crate::commit::{Pending, run_writer};
-use crate::error::StoreError;
+use crate::error::{StoreError, sqlx_busy};
 use crate::migrate::migrate;
 use crate::writer::Writer;
 
@@ -94,7 +94,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let mut writer = connect
+        let writer_options = connect
             .clone()
             .statement_cache_capacity(WRITER_STATEMENT_CACHE)
             // A group of commits dirties pages all over the file; with SQLite's default
@@ -108,27 +108,34 @@ impl Store {
             .pragma("journal_size_limit", WAL_SIZE_LIMIT)
             // Commits run on this handle from the committing thread (commit/direct.rs);
             // SQLite's own lock then makes any overlap with sqlx's thread safe, not a race.
-            .serialized(true)
-            .connect()
+            .serialized(true);
+        let mut writer = connect_retrying(options.busy_timeout, || writer_options.connect())
             .await
             .map_err(|source| StoreError::Open {
                 path: path.clone(),
                 source,
             })?;
         migrate(&mut writer, now).await?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            // A connection to a local file cannot have gone away, so no ping before each
-            // use (a ping is one more hand-off to the connection's thread per read).
-            .test_before_acquire(false)
-            // Reads map the database file instead of copying each page they visit out
-            // of the OS's cache (the metrics visit every task); the WAL is read as before.
-            .connect_with(connect.read_only(true).pragma("mmap_size", READ_MMAP_BYTES))
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let reads = connect_retrying(options.busy_timeout, || {
+            SqlitePoolOptions::new()
+                .max_connections(options.read_connections.max(1))
+                // A connection to a local file cannot have gone away, so no ping before each
+                // use (a ping is one more hand-off to the connection's thread per read).
+                .test_before_acquire(false)
+                // Reads map the database file instead of copying each page they visit out
+                // of the OS's cache (the metrics visit every task); the WAL is read as before.
+                .connect_with(
+                    connect
+                        .clone()
+                        .read_only(true)
+                        .pragma("mmap_size", READ_MMAP_BYTES),
+                )
+        })
+        .await
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let writer = Arc::new(Writer::new(writer));
         let (commits, rx) = mpsc::unbounded_channel();
         tokio::spawn(run_writer(writer.clone(), rx));
@@ -144,6 +151,34 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+}
+
+/// Connects, trying again while SQLite says "database is locked", until `busy_timeout`.
+///
+/// Connecting sets `journal_mode = WAL`, which SQLite refuses at once, without waiting on
+/// the busy timeout, while another connection holds the lock it needs (on a new file,
+/// while another process switches it to WAL or migrates it: waiting could deadlock, so
+/// SQLite does not). Two processes opening one new file is ordinary (the desktop and a
+/// CLI, two CLIs), so this waits it out as a busy write would.
+async fn connect_retrying<T, F, Fut>(
+    busy_timeout: Duration,
+    mut connect: F,
+) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match connect().await {
+            Err(e) if sqlx_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            result => return result,
+        }
     }
 }
 

@@ -268,3 +268,30 @@ async fn the_tools_the_history_offers_are_kept_and_those_from_before_are_counted
     let tools = store.history_choices().await.expect("choices").tools;
     assert_eq!(tools, ["crm.lookup", "erp.refund", "hr.onboard"]);
 }
+
+/// Processes that open a new file at the same moment (a desktop and a CLI, two CLIs):
+/// each migration is applied once, by whichever gets the write lock first, and every
+/// opener ends up on the same complete schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_opened_at_once_on_a_new_file_all_open_and_migrate_it_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("airlock.sqlite");
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { Store::open(StoreOptions::new(&path), T0).await })
+        })
+        .collect();
+    for open in opens {
+        let store = open.await.expect("joined");
+        if let Err(e) = store {
+            panic!("a store opened beside others failed: {e}");
+        }
+    }
+    let mut conn = raw(&path).await;
+    let applied = versions(&mut conn).await;
+    let mut unique = applied.clone();
+    unique.dedup();
+    assert_eq!(applied, unique);
+    assert_eq!(applied.len(), 15, "{applied:?}");
+}
