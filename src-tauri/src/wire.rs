@@ -141,6 +141,7 @@ impl From<EngineError> for CommandError {
             | EngineError::AmbiguousTask { .. } => ErrorCode::NotFound,
             EngineError::WrongStatus { .. }
             | EngineError::AlreadyDecided(_)
+            | EngineError::Expired { .. }
             | EngineError::Busy { .. } => ErrorCode::Conflict,
             EngineError::NotAllowed { .. } | EngineError::AlreadyVoted { .. } => {
                 ErrorCode::NotAllowed

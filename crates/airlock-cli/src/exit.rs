@@ -20,7 +20,8 @@ pub enum Exit {
     /// `airlock audit verify` found an audit entry changed, deleted or replaced.
     AuditBroken = 7,
     /// Refused by a rule: not an approver, four eyes, an edit the policy or the tool's
-    /// schema does not allow, or a policy explained as `deny`.
+    /// schema does not allow, an approval answered after it expired, or a policy
+    /// explained as `deny`.
     Refused = 8,
 }
 

@@ -73,6 +73,7 @@ fn classify(e: &anyhow::Error) -> Exit {
         ) => Exit::NotFound,
         Some(
             EngineError::NotAllowed { .. }
+            | EngineError::Expired { .. }
             | EngineError::AlreadyVoted { .. }
             | EngineError::EditRefused { .. },
         ) => Exit::Refused,
@@ -378,7 +379,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                     reason: reason.clone(),
                 },
             };
-            match engine.answer_approval(approval, answer, &me).await? {
+            match late_or(engine, engine.answer_approval(approval, answer, &me).await).await? {
                 Answered::Decided(t) => carry_on(cli, engine, &t.id).await,
                 Answered::Voted {
                     task,
@@ -400,9 +401,10 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             }
         }
         Command::Reject { approval, reason } => {
-            let t = engine
+            let decided = engine
                 .decide_approval(approval, false, &me, Some(reason.clone()))
-                .await?;
+                .await;
+            let t = late_or(engine, decided).await?;
             carry_on(cli, engine, &t.id).await
         }
         Command::InDoubt => {
@@ -557,6 +559,16 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
 }
 
 /// Runs a task until it ends or waits for a person, then reports where it stands.
+/// An answer that came after its approval expired is refused, but the expiry it
+/// recorded moves the task on its expiry path: carry the task on as an answer would
+/// have, then report the refusal.
+async fn late_or<T>(engine: &Engine, answered: Result<T, EngineError>) -> Result<T> {
+    if let Err(EngineError::Expired { task, .. }) = &answered {
+        engine.run_task(task).await?;
+    }
+    Ok(answered?)
+}
+
 async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
     let t = engine.run_task(task_id).await?;
     let store = engine.store();

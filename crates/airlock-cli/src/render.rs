@@ -5,7 +5,7 @@ use airlock_engine::store::{
     ApprovalRecord, ApprovalStatus, AuditEntry, AuditFault, AuditProblem, AuditReport, EventRecord,
     StepRecord, TaskRecord, TaskStatus, ToolCallRecord,
 };
-use airlock_engine::{Risk, ToolInfo};
+use airlock_engine::{Clock, Risk, ToolInfo};
 use airlock_mcp::{ServerState, ServerStatus};
 use serde_json::Value;
 
@@ -77,6 +77,14 @@ pub fn task_summary(t: &TaskRecord) -> String {
 
 pub fn approval_line(a: &ApprovalRecord) -> String {
     let status = match &a.status {
+        // Recorded as expired when an engine next runs or someone answers it; until
+        // then it must not look like it can still be approved.
+        ApprovalStatus::Pending
+            if a.expires_at
+                .is_some_and(|at| at <= airlock_engine::SystemClock.now()) =>
+        {
+            "expired (no longer decidable)".to_owned()
+        }
         ApprovalStatus::Pending => "pending".to_owned(),
         ApprovalStatus::Approved { by, .. } => format!("approved by {by}"),
         ApprovalStatus::Rejected { by, reason, .. } => {
@@ -191,7 +199,11 @@ fn event_detail(e: &EventRecord) -> String {
         ),
         "step_gave_up" => format!("{}: {} -> {}", get("state"), get("error"), get("next")),
         "approval_requested" => format!("{} {}", get("approval_id"), get("prompt")),
-        "approval_decided" => format!("{} by {} -> {}", get("decision"), get("by"), get("next")),
+        // An expiry is nobody's decision: no "by".
+        "approval_decided" => match b.get("by").and_then(Value::as_str) {
+            Some(by) => format!("{} by {by} -> {}", get("decision"), get("next")),
+            None => format!("{} -> {}", get("decision"), get("next")),
+        },
         "call_in_doubt" => format!("{} {}: {}", get("call_id"), get("tool"), get("reason")),
         "in_doubt_resolved" => format!("happened={} by {}", get("happened"), get("by")),
         "ended" => format!("{} at {}", get("status"), get("state")),

@@ -307,3 +307,53 @@ fn a_rejection_with_a_reason_becomes_a_lesson_a_person_accepts() {
         text(&again)
     );
 }
+
+/// An approval whose time ran out is not approved by a late answer, even before any
+/// engine has recorded its expiry: the answer is refused (exit 8), the approval is
+/// recorded as expired, the task takes its expiry path and the payout is never made.
+#[test]
+fn a_late_approval_is_refused_and_its_call_never_made() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    sb.write("identities.toml", PEOPLE).expect("write");
+    let source = std::fs::read_to_string(payout()).expect("the example");
+    assert!(source.contains("expires_after = \"2d\""), "{source}");
+    let quick = sb
+        .write(
+            "quick-payout.toml",
+            &source.replace("expires_after = \"2d\"", "expires_after = \"1s\""),
+        )
+        .expect("write");
+    let (code, task) = sb
+        .json([
+            "run".as_ref(),
+            quick.as_os_str(),
+            "-i".as_ref(),
+            "amount=500".as_ref(),
+            "-i".as_ref(),
+            "payee=Ada".as_ref(),
+        ])
+        .expect("run");
+    assert_eq!(code, Some(5), "waits at its checkpoint: {task}");
+    let task_id = task["id"].as_str().expect("id").to_owned();
+    let checkpoint = pending(&sb)[0]["id"].as_str().expect("id").to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+
+    let late = sb
+        .airlock(["approve", &checkpoint, "--as", "carol"])
+        .output()
+        .expect("approve");
+    assert_eq!(late.status.code(), Some(8), "{}", text(&late));
+    assert!(text(&late).contains("expired"), "{}", text(&late));
+    assert!(pending(&sb).is_empty(), "nothing left to decide");
+    let (_, shown) = sb.json(["show", &task_id]).expect("show");
+    assert_eq!(shown["approvals"][0]["status"], "expired", "{shown}");
+    assert_eq!(
+        shown["task"]["current_state"], "expired",
+        "carried on along its expiry path: {shown}"
+    );
+    let calls = shown["tool_calls"].as_array().expect("calls");
+    assert!(
+        calls.iter().all(|c| c["tool"] != "builtin.record"),
+        "the payout was never made: {calls:?}"
+    );
+}

@@ -600,6 +600,34 @@ impl Engine {
             return Err(EngineError::AlreadyDecided(approval_id.to_owned()));
         }
         let now = self.inner.clock.now();
+        // Still pending only because nothing has expired it yet (the scheduler does, when
+        // an engine runs): an answer after the deadline does not count, or an expired
+        // approval would let its call be made. Whoever answers settles it as expired.
+        if approval.expires_at.is_some_and(|at| at <= now) {
+            match settle_approval(
+                &self.inner,
+                &approval.task_id,
+                approval_id,
+                Decision::Expired,
+                None,
+                None,
+                None,
+            )
+            .await
+            {
+                // As when the scheduler expires it: another engine holding the task
+                // expires it itself, and an ended task no longer waits on it.
+                Ok(_)
+                | Err(EngineError::AlreadyDecided(_))
+                | Err(EngineError::Busy { .. })
+                | Err(EngineError::WrongStatus { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            return Err(EngineError::Expired {
+                approval: approval_id.to_owned(),
+                task: approval.task_id.clone(),
+            });
+        }
         let held = approval.held_call.as_ref();
         let identities = &self.inner.governance.identities;
         let not_allowed = |reason: String| EngineError::NotAllowed {

@@ -37,6 +37,12 @@ pub enum EngineError {
     AlreadyDecided(String),
     #[error("approval {approval}: {reason}")]
     NotAllowed { approval: String, reason: String },
+    /// Its time ran out before this answer: it is recorded as expired (the task takes
+    /// its expiry path, a held call is not made), whatever the answer was.
+    #[error(
+        "approval {approval} expired before it was decided: it is recorded as expired, and the task takes its expiry path"
+    )]
+    Expired { approval: String, task: String },
     #[error("{who} has already approved {approval}; it needs another approver")]
     AlreadyVoted { approval: String, who: String },
     #[error("approval {approval}: the edited call cannot be approved: {reason}")]

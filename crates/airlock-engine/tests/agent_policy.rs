@@ -17,8 +17,8 @@ use airlock_engine::store::{
     ApprovalStatus, CallRefusal, StoreOptions, TaskRecord, TaskStatus, ToolCallOutcome,
 };
 use airlock_engine::{
-    Answer, Answered, BuiltinTools, Engine, EngineConfig, Governance, ManualClock, Model,
-    ModelError, ModelReply, ModelRequest, ProposedCall, TaskEvent, Turn,
+    Answer, Answered, BuiltinTools, Engine, EngineConfig, EngineError, Governance, ManualClock,
+    Model, ModelError, ModelReply, ModelRequest, ProposedCall, TaskEvent, Turn,
 };
 use serde_json::{Value, json};
 
@@ -434,6 +434,50 @@ async fn tools_the_policy_never_allows_are_not_offered() {
             rule: Some("no upserts".into()),
             approval_id: None,
         })
+    );
+}
+
+/// Nothing expired the approval yet (no engine ran since its deadline), and a person who
+/// may decide it approves: too late. It is settled as expired there and then, and its
+/// call is never made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_answered_after_its_deadline_is_expired_not_approved() {
+    let s = Setup::new(proposes(vec![record("late", 500), record("small", 5)])).await;
+    let id = s.start().await;
+    let t = s.run(&id).await;
+    assert_eq!(t.projection.status, TaskStatus::WaitingApproval);
+    let (late, _) = s.pending(&id).await;
+
+    s.clock.advance(Duration::from_secs(3601));
+    let err = s
+        .engine
+        .answer_approval(&late, Answer::Approve { reason: None }, "carol")
+        .await
+        .expect_err("answered after its deadline");
+    assert!(matches!(err, EngineError::Expired { .. }), "{err}");
+    assert!(err.to_string().contains("expired"), "{err}");
+    let approval = s.engine.store().approval(&late).await.unwrap().unwrap();
+    assert!(
+        matches!(approval.status, ApprovalStatus::Expired { .. }),
+        "{:?}",
+        approval.status
+    );
+    // A second try finds it decided.
+    let again = s
+        .engine
+        .answer_approval(&late, Answer::Approve { reason: None }, "carol")
+        .await
+        .expect_err("already expired");
+    assert!(matches!(again, EngineError::AlreadyDecided(_)), "{again}");
+
+    tokio::time::timeout(Duration::from_secs(20), s.engine.run_until_idle())
+        .await
+        .unwrap()
+        .unwrap();
+    // The expired call never ran; the next proposal did.
+    assert_eq!(
+        s.effects().await,
+        BTreeMap::from([(format!("{id}/1/1"), 1)])
     );
 }
 
