@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig, pricing};
 use airlock_engine::spend::model_spend;
-use airlock_engine::store::{AuditFilter, TaskFilter, TaskStatus, ToolCallOutcome};
+use airlock_engine::store::{AuditFilter, TaskFilter, TaskRecord, TaskStatus, ToolCallOutcome};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{Answer, Answered, Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
@@ -247,18 +247,32 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             carry_on(cli, engine, &id).await
         }
         Command::Resume => {
+            let unfinished = async || -> Result<Vec<TaskRecord>> {
+                Ok(store
+                    .list_tasks(&TaskFilter::default())
+                    .await?
+                    .into_iter()
+                    .filter(|t| !t.projection.status.is_terminal())
+                    .collect())
+            };
+            let before = unfinished().await?;
             engine.run_until_idle().await?;
-            let waiting: Vec<_> = store
-                .list_tasks(&TaskFilter::default())
-                .await?
-                .into_iter()
-                .filter(|t| !t.projection.status.is_terminal())
-                .collect();
+            let waiting = unfinished().await?;
+            // Tasks that were unfinished and now are not: what this resume carried to an end.
+            let ended = before
+                .iter()
+                .filter(|b| !waiting.iter().any(|w| w.id == b.id))
+                .count();
             if cli.json {
                 print_json(&waiting)?;
+            } else if waiting.is_empty() && ended == 0 {
+                say!("nothing to run");
             } else if waiting.is_empty() {
-                say!("nothing left to run");
+                say!("{ended} task(s) carried on to their end; nothing left to run");
             } else {
+                if ended > 0 {
+                    say!("{ended} task(s) carried on to their end");
+                }
                 say!("{} task(s) not finished:", waiting.len());
                 for t in &waiting {
                     say!("  {}", render::task_line(t));
