@@ -302,23 +302,6 @@ impl Inner {
             }
             Effect::RequireApproval(demand) => {
                 let now = self.clock.now();
-                if let Some(grant) = self.matching_grant(site, tool, args, now).await? {
-                    return Ok(GateResult {
-                        verdict: Verdict::Proceed {
-                            args: args.clone(),
-                            allowed: CallAllowance::Grant {
-                                grant_id: grant.id.clone(),
-                                rule: decision.rule.clone(),
-                            },
-                        },
-                        events: vec![recorded(Some(format!("grant {}", grant.id)), None)],
-                        approval: None,
-                    });
-                }
-                let approval_id = new_id();
-                let expires_at = demand
-                    .expires_after_ms
-                    .map(|ms| now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)));
                 let escalate_at = demand
                     .escalate_after_ms
                     .map(|ms| now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)));
@@ -335,6 +318,26 @@ impl Inner {
                     escalate_to: demand.escalate_to.clone(),
                     four_eyes: demand.four_eyes,
                 };
+                if let Some(grant) = self
+                    .matching_grant(site, tool, args, now, &demand.approvers, &held)
+                    .await?
+                {
+                    return Ok(GateResult {
+                        verdict: Verdict::Proceed {
+                            args: args.clone(),
+                            allowed: CallAllowance::Grant {
+                                grant_id: grant.id.clone(),
+                                rule: decision.rule.clone(),
+                            },
+                        },
+                        events: vec![recorded(Some(format!("grant {}", grant.id)), None)],
+                        approval: None,
+                    });
+                }
+                let approval_id = new_id();
+                let expires_at = demand
+                    .expires_after_ms
+                    .map(|ms| now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)));
                 let prompt = format!(
                     "`{}` wants to run for task {} ({}): {}",
                     tool.name,
@@ -484,19 +487,40 @@ impl Inner {
         }
     }
 
-    /// A live grant whose scope covers this call; its use is taken atomically.
+    /// A live grant whose scope covers this call, given by someone who may decide the
+    /// approval the call would otherwise wait for; its use is taken atomically.
+    ///
+    /// A grant is an approval given in advance, so it counts only where its giver's
+    /// approval would: their roles now (a role taken away since stops their grants),
+    /// four eyes (not for their own calls), and one approver (a rule asking for several
+    /// distinct approvers is not met by one person's grant).
     async fn matching_grant(
         &self,
         site: &CallSite<'_>,
         tool: &ToolInfo,
         args: &Value,
         now: Millis,
+        approvers: &[String],
+        held: &HeldCall,
     ) -> Result<Option<GrantRecord>, EngineError> {
+        if held.approvals > 1 {
+            return Ok(None);
+        }
         for grant in self.store.live_grants(now).await? {
             let in_scope = glob_matches(&grant.tool, &tool.name)
                 && grant.workflow.as_deref().is_none_or(|w| w == site.workflow)
                 && grant.task_id.as_deref().is_none_or(|t| t == site.task_id);
             if !in_scope {
+                continue;
+            }
+            if let Err(why) = may_decide(
+                &self.governance,
+                &grant.created_by,
+                approvers,
+                Some(held),
+                now,
+            ) {
+                tracing::info!(grant = %grant.id, %why, "a grant in scope does not cover this call");
                 continue;
             }
             let rule = match self.grant_rules.rule(&grant) {

@@ -770,6 +770,40 @@ async fn a_pending_approval_and_its_decision_survive_a_restart() {
     .await;
 }
 
+/// A grant is an approval given in advance: it covers a call only where its giver could
+/// approve that call. An operator's grant (the rule asks a controller) covers nothing, and
+/// the call waits for a person; a controller's grant covers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_covers_only_calls_its_giver_may_approve() {
+    within(async {
+        let env = Env::new();
+        let clock = Arc::new(ManualClock::new(T0));
+        let engine = governed(&env, clock.clone(), governance(RULES)).await;
+        let spec = GrantSpec {
+            tool: "builtin.*".into(),
+            valid_for: Some(Duration::from_secs(600)),
+            ..GrantSpec::default()
+        };
+        engine.create_grant(spec.clone(), "eve").await.unwrap();
+        let by_operator = start_pay(&engine, 75, "req").await;
+        assert_eq!(
+            task(&engine, &by_operator).await.projection.status,
+            TaskStatus::WaitingApproval,
+            "an operator's grant does not stand in for a controller"
+        );
+        assert_eq!(env.effects().await, 0);
+
+        engine.create_grant(spec, "carol").await.unwrap();
+        let by_controller = start_pay(&engine, 75, "req").await;
+        assert_eq!(
+            task(&engine, &by_controller).await.projection.status,
+            TaskStatus::Succeeded
+        );
+        assert_eq!(env.effects().await, 1);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_covers_exactly_its_count_within_its_window_and_stops_when_revoked() {
     within(async {
