@@ -609,6 +609,8 @@ pub enum ApprovalState {
     Approved,
     Rejected,
     Expired,
+    /// Its task was cancelled while it waited: nobody decided it (`decided_by` cancelled).
+    Withdrawn,
 }
 
 /// An approval with the task it belongs to: a checkpoint of the workflow, or a tool call
@@ -729,6 +731,13 @@ impl ApprovalRow {
                 None,
             ),
             ApprovalStatus::Expired { at } => (ApprovalState::Expired, None, Some(*at), None, None),
+            ApprovalStatus::Withdrawn { by, at, reason } => (
+                ApprovalState::Withdrawn,
+                Some(by.clone()),
+                Some(*at),
+                reason.clone(),
+                None,
+            ),
         };
         Self {
             id: approval.id.clone(),

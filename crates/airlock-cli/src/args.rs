@@ -230,7 +230,8 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "DECISION")]
     pub allowed_by: Option<String>,
     /// What refused the call: policy (a rule denied it), person (rejected), expiry (its
-    /// approval expired), or check (the static checks)
+    /// approval expired), cancel (its task was cancelled while it waited for approval), or
+    /// check (the static checks)
     #[arg(long, value_name = "REFUSAL")]
     pub refused_by: Option<String>,
     /// Calls of this task (an id or the start of one)

@@ -160,6 +160,11 @@ fn refusal_words(r: &CallRefusal) -> String {
             ..
         } => format!("rejected by {rejected_by}{}", rule(r)),
         CallRefusal::Expiry { rule: r, .. } => format!("approval expired{}", rule(r)),
+        CallRefusal::Cancel {
+            cancelled_by,
+            rule: r,
+            ..
+        } => format!("withdrawn: {cancelled_by} cancelled the task{}", rule(r)),
         CallRefusal::Check => "refused by the checks".into(),
     }
 }

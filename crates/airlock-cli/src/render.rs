@@ -91,6 +91,7 @@ pub fn approval_line(a: &ApprovalRecord) -> String {
             format!("rejected by {by}: {}", reason.as_deref().unwrap_or(""))
         }
         ApprovalStatus::Expired { .. } => "expired".to_owned(),
+        ApprovalStatus::Withdrawn { by, .. } => format!("withdrawn: {by} cancelled the task"),
     };
     let expiry = a
         .expires_at

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use airlock_store::{
-    ApprovalStatus, ApprovalWrite, CallRefusal, CommitOutcome, HeldCall, Millis, NewEvent, NewTask,
-    StepWrite, TaskCommit, TaskProjection, TaskRecord, ToolCallOutcome, ToolCallWrite,
+    ApprovalStatus, ApprovalWrite, CommitOutcome, HeldCall, Millis, NewEvent, NewTask, StepWrite,
+    TaskCommit, TaskProjection, TaskRecord, ToolCallOutcome, ToolCallWrite,
 };
 
 use serde_json::Value;
@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::engine::{Inner, TaskChange};
 use crate::error::EngineError;
 use crate::event::{Phase, TaskEvent, apply, empty_projection, output_set_by, phase_of};
-use crate::refusals::Refused;
+use crate::refusals::{Refused, withdrawn};
 
 pub(crate) struct Draft {
     pub task_id: String,
@@ -92,31 +92,21 @@ impl Draft {
         }
         if let Some(Phase::WaitingApproval { approval_id }) = phase_of(&self.proj) {
             if let Some(held) = held {
-                let why = match &reason {
-                    Some(reason) => format!(
-                        "refused: {by} cancelled the task while this call waited for approval: {reason}"
-                    ),
-                    None => format!(
-                        "refused: {by} cancelled the task while this call waited for approval"
-                    ),
-                };
+                let (why, refusal) =
+                    withdrawn(&approval_id, by, reason.as_deref(), held.rule.clone());
                 self.record_refusal(Refused {
                     tool: &held.tool,
                     args: &held.args,
                     call_index: held.call_index,
                     // Not known without the tool's host; recorded only, never acted on.
                     idempotent: false,
-                    refusal: CallRefusal::Person {
-                        approval_id: approval_id.clone(),
-                        rejected_by: by.to_owned(),
-                        rule: held.rule.clone(),
-                    },
+                    refusal,
                     reason: &why,
                 });
             }
             self.approvals.push(ApprovalWrite::Decide {
                 id: approval_id,
-                status: ApprovalStatus::Rejected {
+                status: ApprovalStatus::Withdrawn {
                     by: by.to_owned(),
                     at: now,
                     reason: reason.clone(),

@@ -417,6 +417,12 @@ impl Inner {
                     rule: held_rule,
                 },
             )),
+            // Its task was cancelled, so this is not reached; refused as the cancel was.
+            ApprovalStatus::Withdrawn { by, reason, .. } => {
+                let (why, refusal) =
+                    crate::refusals::withdrawn(&approval.id, by, reason.as_deref(), held_rule);
+                Ok(refuse(why, refusal))
+            }
             ApprovalStatus::Pending => {
                 // Only reached when the task was moved on without the decision (it should
                 // not be): hold it again on the same approval rather than ask twice.

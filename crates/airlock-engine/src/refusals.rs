@@ -6,7 +6,8 @@
 //! a refused call can never be taken for one in doubt after a restart.
 //!
 //! A call held for approval is refused too when its task is cancelled while it waits:
-//! the approval ends declined by whoever cancelled, and so does the call.
+//! the approval is withdrawn (nobody decided it), and the call is refused by the cancel,
+//! naming whoever cancelled — never as a person's rejection.
 
 use airlock_store::{CallRefusal, HeldCall, ProposedCall, Store, TaskProjection, ToolCallWrite};
 use serde_json::Value;
@@ -26,6 +27,28 @@ pub(crate) struct Refused<'a> {
     pub idempotent: bool,
     pub refusal: CallRefusal,
     pub reason: &'a str,
+}
+
+/// Why a call held on `approval_id` was not made when `by` cancelled its task, and the
+/// refusal as the ledger records it.
+pub(crate) fn withdrawn(
+    approval_id: &str,
+    by: &str,
+    reason: Option<&str>,
+    rule: Option<String>,
+) -> (String, CallRefusal) {
+    let why = match reason {
+        Some(reason) => format!(
+            "refused: {by} cancelled the task while this call waited for approval: {reason}"
+        ),
+        None => format!("refused: {by} cancelled the task while this call waited for approval"),
+    };
+    let refusal = CallRefusal::Cancel {
+        approval_id: approval_id.to_owned(),
+        cancelled_by: by.to_owned(),
+        rule,
+    };
+    (why, refusal)
 }
 
 impl Draft {

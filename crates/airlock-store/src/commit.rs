@@ -1011,7 +1011,7 @@ fn write_layer(
                 b.bind(refused.map(|r| r.kind().as_str()));
                 b.bind(refused.and_then(CallRefusal::rule));
                 b.bind(refused.and_then(CallRefusal::approval));
-                b.bind(refused.and_then(CallRefusal::rejected_by));
+                b.bind(refused.and_then(CallRefusal::person));
             },
         );
     }
@@ -1183,7 +1183,8 @@ fn write_approval(
                     reason.as_deref(),
                     edited_args.as_ref().map(Value::to_string),
                 ),
-                ApprovalStatus::Rejected { by, at, reason } => {
+                ApprovalStatus::Rejected { by, at, reason }
+                | ApprovalStatus::Withdrawn { by, at, reason } => {
                     (Some(by.as_str()), *at, reason.as_deref(), None)
                 }
                 ApprovalStatus::Expired { at } => (None, *at, None, None),

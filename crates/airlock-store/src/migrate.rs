@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/0013_refused_index.sql")),
     (14, include_str!("../migrations/0014_audit_seq_rowid.sql")),
     (15, include_str!("../migrations/0015_ledger_tools.sql")),
+    (16, include_str!("../migrations/0016_withdrawn.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {
@@ -46,35 +47,91 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(),
     // Every migration not yet applied, in order — not only those above the highest
     // applied one, so a migration that landed after a higher-numbered one still runs.
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
-        let fail = |source| StoreError::Migrate {
-            version: *version,
-            source,
-        };
-        // IMMEDIATE: the write lock before reading, so that another process opening the
-        // same new file waits here (busy_timeout) rather than both running the same
-        // migration; whoever comes second finds it applied and skips it.
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(fail)?;
-        if done.is_some() {
-            tx.rollback().await.map_err(fail)?;
-            continue;
+        if sql.starts_with(FOREIGN_KEYS_OFF) {
+            // Only outside a transaction does this pragma take effect.
+            set_foreign_keys(conn, *version, false).await?;
+            let applied = apply(conn, *version, sql, now, true).await;
+            set_foreign_keys(conn, *version, true).await?;
+            applied?;
+        } else {
+            apply(conn, *version, sql, now, false).await?;
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-            .bind(version)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
     }
     Ok(())
+}
+
+/// The first line of a migration that rebuilds a table other tables refer to: it runs with
+/// foreign keys off, and `PRAGMA foreign_key_check` must find nothing before its commit
+/// (SQLite's procedure for schema changes ALTER TABLE cannot make).
+const FOREIGN_KEYS_OFF: &str = "-- airlock: foreign-keys-off";
+
+async fn set_foreign_keys(
+    conn: &mut SqliteConnection,
+    version: i64,
+    on: bool,
+) -> Result<(), StoreError> {
+    let sql = if on {
+        "PRAGMA foreign_keys = ON"
+    } else {
+        "PRAGMA foreign_keys = OFF"
+    };
+    sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(|source| StoreError::Migrate { version, source })
+}
+
+/// Applies one migration in its own transaction, unless another process applied it first.
+async fn apply(
+    conn: &mut SqliteConnection,
+    version: i64,
+    sql: &str,
+    now: i64,
+    check_foreign_keys: bool,
+) -> Result<(), StoreError> {
+    let fail = |source| StoreError::Migrate { version, source };
+    // IMMEDIATE: the write lock before reading, so that another process opening the
+    // same new file waits here (busy_timeout) rather than both running the same
+    // migration; whoever comes second finds it applied and skips it.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
+    let done: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(fail)?;
+    if done.is_some() {
+        tx.rollback().await.map_err(fail)?;
+        return Ok(());
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    if check_foreign_keys {
+        let broken: Vec<(String, Option<i64>, String)> =
+            sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(fail)?;
+        if let Some((table, rowid, parent)) = broken.first() {
+            // Dropped with the transaction: the file stays as it was.
+            return Err(StoreError::Corrupt {
+                what: "a migration",
+                detail: format!(
+                    "migration {version} would leave {} row(s) referring to rows that do not exist (first: {table} row {} refers to {parent})",
+                    broken.len(),
+                    rowid.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+                ),
+            });
+        }
+    }
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    tx.commit().await.map_err(fail)
 }

@@ -156,6 +156,11 @@ fn approval_from_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
             reason,
         },
         ("expired", Some(at)) => ApprovalStatus::Expired { at },
+        ("withdrawn", Some(at)) => ApprovalStatus::Withdrawn {
+            by: by.clone().ok_or_else(corrupt)?,
+            at,
+            reason,
+        },
         _ => return Err(corrupt()),
     };
     let approvers: Vec<String> =

@@ -370,6 +370,13 @@ pub enum CallRefusal {
         approval_id: String,
         rule: Option<String>,
     },
+    /// Its task was cancelled while it waited for approval (the approval is withdrawn,
+    /// nobody decided it); `rule` asked for the approval.
+    Cancel {
+        approval_id: String,
+        cancelled_by: String,
+        rule: Option<String>,
+    },
     /// The static checks stopped it: a tool the step may not use (or none by that name),
     /// arguments that break the tool's input schema, a changed tool held for review.
     Check,
@@ -382,6 +389,7 @@ impl CallRefusal {
             CallRefusal::Policy { .. } => RefusedBy::Policy,
             CallRefusal::Person { .. } => RefusedBy::Person,
             CallRefusal::Expiry { .. } => RefusedBy::Expiry,
+            CallRefusal::Cancel { .. } => RefusedBy::Cancel,
             CallRefusal::Check => RefusedBy::Check,
         }
     }
@@ -391,7 +399,8 @@ impl CallRefusal {
         match self {
             CallRefusal::Policy { rule, .. }
             | CallRefusal::Person { rule, .. }
-            | CallRefusal::Expiry { rule, .. } => rule.as_deref(),
+            | CallRefusal::Expiry { rule, .. }
+            | CallRefusal::Cancel { rule, .. } => rule.as_deref(),
             CallRefusal::Check => None,
         }
     }
@@ -400,9 +409,9 @@ impl CallRefusal {
     pub fn approval(&self) -> Option<&str> {
         match self {
             CallRefusal::Policy { approval_id, .. } => approval_id.as_deref(),
-            CallRefusal::Person { approval_id, .. } | CallRefusal::Expiry { approval_id, .. } => {
-                Some(approval_id)
-            }
+            CallRefusal::Person { approval_id, .. }
+            | CallRefusal::Expiry { approval_id, .. }
+            | CallRefusal::Cancel { approval_id, .. } => Some(approval_id),
             CallRefusal::Check => None,
         }
     }
@@ -411,6 +420,16 @@ impl CallRefusal {
     pub fn rejected_by(&self) -> Option<&str> {
         match self {
             CallRefusal::Person { rejected_by, .. } => Some(rejected_by),
+            _ => None,
+        }
+    }
+
+    /// The person the row names (`rejected_by` column): who rejected it, or who
+    /// cancelled its task.
+    pub(crate) fn person(&self) -> Option<&str> {
+        match self {
+            CallRefusal::Person { rejected_by, .. } => Some(rejected_by),
+            CallRefusal::Cancel { cancelled_by, .. } => Some(cancelled_by),
             _ => None,
         }
     }
@@ -443,6 +462,11 @@ impl CallRefusal {
                 approval_id: reference.ok_or_else(|| missing("approval id"))?,
                 rule,
             },
+            Some(RefusedBy::Cancel) => CallRefusal::Cancel {
+                approval_id: reference.ok_or_else(|| missing("approval id"))?,
+                cancelled_by: rejected_by.ok_or_else(|| missing("person"))?,
+                rule,
+            },
             Some(RefusedBy::Check) => CallRefusal::Check,
             None => {
                 return Err(StoreError::Corrupt {
@@ -461,14 +485,16 @@ pub enum RefusedBy {
     Policy,
     Person,
     Expiry,
+    Cancel,
     Check,
 }
 
 impl RefusedBy {
-    pub const ALL: [RefusedBy; 4] = [
+    pub const ALL: [RefusedBy; 5] = [
         RefusedBy::Policy,
         RefusedBy::Person,
         RefusedBy::Expiry,
+        RefusedBy::Cancel,
         RefusedBy::Check,
     ];
 
@@ -477,6 +503,7 @@ impl RefusedBy {
             RefusedBy::Policy => "policy",
             RefusedBy::Person => "person",
             RefusedBy::Expiry => "expiry",
+            RefusedBy::Cancel => "cancel",
             RefusedBy::Check => "check",
         }
     }
@@ -509,6 +536,12 @@ pub enum ApprovalStatus {
     Expired {
         at: Millis,
     },
+    /// Its task was cancelled while it was pending: nobody decided it. `by` cancelled.
+    Withdrawn {
+        by: String,
+        at: Millis,
+        reason: Option<String>,
+    },
 }
 
 impl ApprovalStatus {
@@ -518,6 +551,7 @@ impl ApprovalStatus {
             ApprovalStatus::Approved { .. } => "approved",
             ApprovalStatus::Rejected { .. } => "rejected",
             ApprovalStatus::Expired { .. } => "expired",
+            ApprovalStatus::Withdrawn { .. } => "withdrawn",
         }
     }
 }

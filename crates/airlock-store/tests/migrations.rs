@@ -4,7 +4,7 @@
 //! rebuild of the ledger that lets it hold refused proposals (0012); the tools the history
 //! offers (0015).
 
-use airlock_store::{Store, StoreOptions};
+use airlock_store::{ApprovalStatus, CallRefusal, Store, StoreOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 
@@ -290,8 +290,110 @@ async fn stores_opened_at_once_on_a_new_file_all_open_and_migrate_it_once() {
     }
     let mut conn = raw(&path).await;
     let applied = versions(&mut conn).await;
-    let mut unique = applied.clone();
-    unique.dedup();
-    assert_eq!(applied, unique);
-    assert_eq!(applied.len(), 15, "{applied:?}");
+    let once: Vec<i64> = (1..=applied.len() as i64).collect();
+    assert_eq!(applied, once, "every migration, each once");
+}
+
+/// Migration 0016 rebuilds `approvals` (referred to by `approval_votes`) and the ledger so
+/// an approval can be withdrawn and a call refused by a cancel: every row and vote is
+/// kept, and what earlier versions recorded as the canceller's rejection becomes a
+/// withdrawal, while a real rejection stays one.
+#[tokio::test]
+async fn cancels_recorded_as_rejections_become_withdrawals_and_nothing_is_lost() {
+    let (_dir, path, mut conn) = with_history().await;
+    exec(
+        &mut conn,
+        "INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status, current_state,
+             step_no, attempt, phase, state, recovery_failures, last_seq, created_at, updated_at)
+         VALUES ('t3', 1, 'w', 'a', '{}', 'cancelled', 'x', 2, 1, '{}', '{}', 0, 1, 7, 20);
+         INSERT INTO approvals (id, task_id, step_no, state_name, prompt, approvers, status,
+             requested_at, decided_at, decided_by, reason)
+         VALUES ('rejected', 't3', 1, 'x', 'p', '[]', 'rejected', 8, 15, 'carol', 'no'),
+                ('by-cancel', 't3', 2, 'x', 'p', '[]', 'rejected', 16, 20, 'dana', 'bust');
+         INSERT INTO approval_votes (approval_id, voter, roles, at)
+         VALUES ('by-cancel', 'carl', '[]', 17);
+         INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args, args_hash,
+             idempotency_key, idempotent, intent_at, outcome, error, outcome_at, refused_by,
+             refusal_ref, rejected_by)
+         VALUES ('r1', 't3', 1, 1, 0, 'erp.refund', '{}', 'h9', 'k-r1', 0, 15, 'refused',
+                 'refused: carol rejected this call: no', 15, 'person', 'rejected', 'carol'),
+                ('r2', 't3', 2, 1, 0, 'erp.refund', '{}', 'h9', 'k-r2', 0, 20, 'refused',
+                 'refused: dana cancelled the task while this call waited for approval: bust',
+                 20, 'person', 'by-cancel', 'dana');",
+    )
+    .await;
+    let count = async |conn: &mut SqliteConnection, table: &str| -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count")
+    };
+    let before = [
+        count(&mut conn, "approvals").await,
+        count(&mut conn, "approval_votes").await,
+        count(&mut conn, "tool_calls").await,
+    ];
+    // The rows above are what a file written before 0016 holds; 0016 runs again on it.
+    let store = write_and_reopen(
+        conn,
+        &path,
+        "DELETE FROM schema_migrations WHERE version = 16;",
+    )
+    .await;
+    let status = async |id: &str| {
+        store
+            .approval(id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .status
+    };
+    assert!(
+        matches!(status("rejected").await, ApprovalStatus::Rejected { by, .. } if by == "carol")
+    );
+    assert!(
+        matches!(status("by-cancel").await, ApprovalStatus::Withdrawn { by, .. } if by == "dana")
+    );
+    let calls = store.tool_calls("t3").await.expect("calls");
+    let refusal = |id: &str| {
+        calls
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.refusal.clone())
+    };
+    assert!(
+        matches!(refusal("r1"), Some(CallRefusal::Person { rejected_by, .. }) if rejected_by == "carol")
+    );
+    assert!(
+        matches!(refusal("r2"), Some(CallRefusal::Cancel { cancelled_by, .. }) if cancelled_by == "dana")
+    );
+    drop(store);
+
+    let mut conn = raw(&path).await;
+    let after = [
+        count(&mut conn, "approvals").await,
+        count(&mut conn, "approval_votes").await,
+        count(&mut conn, "tool_calls").await,
+    ];
+    assert_eq!(before, after);
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut conn)
+        .await
+        .expect("check");
+    assert!(broken.is_empty(), "{broken:?}");
+    // `approval_votes` refers to the rebuilt table, not to a dropped one.
+    let orphan = sqlx::raw_sql(
+        "INSERT INTO approval_votes (approval_id, voter, roles, at) VALUES ('nope', 'x', '[]', 1)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect_err("a vote for no approval");
+    assert!(orphan.to_string().contains("FOREIGN KEY"), "{orphan}");
+    // Tallies and the history's tool list are still kept by the rebuilt ledger's triggers.
+    assert_eq!(tallies(&mut conn).await, expected());
+    let tools: Vec<String> = sqlx::query_scalar("SELECT tool FROM ledger_tools ORDER BY tool")
+        .fetch_all(&mut conn)
+        .await
+        .expect("tools");
+    assert_eq!(tools, ["crm.lookup", "erp.refund"]);
 }

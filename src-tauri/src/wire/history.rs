@@ -60,6 +60,8 @@ pub enum Refusal {
     Person,
     /// Its approval expired before anyone decided.
     Expiry,
+    /// Its task was cancelled while it waited for approval.
+    Cancel,
     /// The static checks stopped it (a tool the step may not use, arguments that break
     /// its schema, a changed tool held for review).
     Check,
@@ -158,6 +160,7 @@ impl HistoryQuery {
                 Refusal::Policy => RefusedBy::Policy,
                 Refusal::Person => RefusedBy::Person,
                 Refusal::Expiry => RefusedBy::Expiry,
+                Refusal::Cancel => RefusedBy::Cancel,
                 Refusal::Check => RefusedBy::Check,
             }),
             task: text(&self.task),
@@ -199,6 +202,7 @@ impl From<&HistoryRow> for HistoryCall {
                 RefusedBy::Policy => Refusal::Policy,
                 RefusedBy::Person => Refusal::Person,
                 RefusedBy::Expiry => Refusal::Expiry,
+                RefusedBy::Cancel => Refusal::Cancel,
                 RefusedBy::Check => Refusal::Check,
             }),
             rule: allowed

@@ -3,4 +3,4 @@
 /**
  * Whether an approval waits, and how it was settled.
  */
-export type ApprovalState = "pending" | "approved" | "rejected" | "expired";
+export type ApprovalState = "pending" | "approved" | "rejected" | "expired" | "withdrawn";

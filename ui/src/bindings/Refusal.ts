@@ -3,4 +3,4 @@
 /**
  * What refused a proposed call, so it was never made.
  */
-export type Refusal = "policy" | "person" | "expiry" | "check";
+export type Refusal = "policy" | "person" | "expiry" | "cancel" | "check";

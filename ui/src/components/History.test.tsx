@@ -4,6 +4,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import type { HistoryCall } from "../bindings/HistoryCall";
 import type { HistoryCursor } from "../bindings/HistoryCursor";
+import type { Refusal } from "../bindings/Refusal";
 import { NOW, backend } from "../test/fixtures";
 import { History, PAGE, ROW_HEIGHT, toQuery } from "./History";
 
@@ -34,7 +35,7 @@ function call(i: number): HistoryCall {
 }
 
 /** A proposal that was refused (never made), by `by`. */
-function refused(i: number, by: "policy" | "person" | "expiry" | "check"): HistoryCall {
+function refused(i: number, by: Refusal): HistoryCall {
   return {
     ...call(i),
     tool: "erp.create_refund",
@@ -50,6 +51,7 @@ function refused(i: number, by: "policy" | "person" | "expiry" | "check"): Histo
       policy: "refused by policy rule “no goodwill refunds”: goodwill refunds go through the account team",
       person: "refused: carol rejected this call: wrong order",
       expiry: "refused: the approval expired before anyone decided, so the call was not made",
+      cancel: "refused: dana cancelled the task while this call waited for approval",
       check: "refused: `erp.delete_everything` is not a tool this step may use",
     }[by],
   };
@@ -118,8 +120,15 @@ describe("History", () => {
 
   it("shows refused calls as never made, with what refused them and why", async () => {
     backend({
-      list_history: () => [refused(0, "person"), refused(1, "policy"), refused(2, "expiry"), refused(3, "check"), call(4)],
-      count_history: () => 5,
+      list_history: () => [
+        refused(0, "person"),
+        refused(1, "policy"),
+        refused(2, "expiry"),
+        refused(3, "check"),
+        call(4),
+        refused(5, "cancel"),
+      ],
+      count_history: () => 6,
       history_choices: () => ({ servers: [], tools: [], workflows: [], approvers: [], rejecters: [] }),
     });
     render(<History onOpenCall={noop} />);
@@ -135,6 +144,10 @@ describe("History", () => {
     expect(within(expired).getByText("Approval expired (rule “refunds need a controller”)")).toBeInTheDocument();
     const stopped = screen.getByRole("row", { name: /Refused in task 00000003/ });
     expect(within(stopped).getByText("Stopped by the checks")).toBeInTheDocument();
+    // A cancel withdraws the approval: nobody's rejection.
+    const withdrawn = screen.getByRole("row", { name: /Refused in task 00000005/ });
+    expect(within(withdrawn).getByText("Withdrawn: task cancelled (rule “refunds need a controller”)")).toBeInTheDocument();
+    expect(within(withdrawn).queryByText(/Rejected by/)).toBeNull();
     // A call that was made looks as it did: a filled pill, what let it through.
     const made = screen.getByRole("row", { name: /Succeeded in task 00000004/ });
     expect(made).not.toHaveClass("refused");

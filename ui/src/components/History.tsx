@@ -60,6 +60,7 @@ const REFUSALS: readonly { value: Refusal; label: string }[] = [
   { value: "policy", label: "Denied by a policy rule" },
   { value: "person", label: "Rejected by a person" },
   { value: "expiry", label: "Approval expired" },
+  { value: "cancel", label: "Task cancelled while it waited" },
   { value: "check", label: "Stopped by the checks" },
 ];
 
@@ -144,6 +145,8 @@ function refusedWords(call: HistoryCall, by: Refusal): string {
       return `Rejected by ${call.rejected_by ?? "a person"}${rule}`;
     case "expiry":
       return `Approval expired${rule}`;
+    case "cancel":
+      return `Withdrawn: task cancelled${rule}`;
     case "check":
       return "Stopped by the checks";
   }

@@ -42,6 +42,8 @@ function approvalWords(approval: ApprovalRow): string {
       return `Rejected by ${approval.decided_by ?? "someone"}`;
     case "expired":
       return "Expired without a decision";
+    case "withdrawn":
+      return `Withdrawn: ${approval.decided_by ?? "someone"} cancelled the task`;
   }
 }
 

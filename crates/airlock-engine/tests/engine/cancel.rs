@@ -34,7 +34,8 @@ async fn cancelling_a_waiting_task_ends_it_and_a_finished_task_cannot_be_cancell
         );
         assert_consistent(&engine, &id).await;
 
-        // The approval ended with the task, declined by whoever cancelled it...
+        // The approval ended with the task, withdrawn (nobody decided it) by whoever
+        // cancelled it, never as their rejection...
         assert_eq!(
             engine
                 .store()
@@ -43,7 +44,7 @@ async fn cancelling_a_waiting_task_ends_it_and_a_finished_task_cannot_be_cancell
                 .unwrap()
                 .unwrap()
                 .status,
-            ApprovalStatus::Rejected {
+            ApprovalStatus::Withdrawn {
                 by: "bob".into(),
                 at: T0,
                 reason: Some("not needed".into())
@@ -191,7 +192,7 @@ async fn a_requested_cancel_of_a_waiting_task_is_carried_out() {
         ));
         assert!(matches!(
             engine.store().approval(&approval).await.unwrap().unwrap().status,
-            ApprovalStatus::Rejected { by, .. } if by == "bob"
+            ApprovalStatus::Withdrawn { by, .. } if by == "bob"
         ));
         assert_eq!(env.effects().await, 0);
         assert_consistent(&engine, &id).await;

@@ -514,11 +514,13 @@ async fn an_expired_approval_fails_closed_and_is_recorded_as_expiry() {
     .await;
 }
 
-/// A call held for approval whose task is cancelled is refused by whoever cancelled, on
-/// the ledger like a rejection: whether the task was cancelled at once (no engine was
-/// running it) or at the next engine's pick-up (someone held its lease).
+/// A call held for approval whose task is cancelled is refused by the cancel, naming who
+/// cancelled, and its approval is withdrawn — neither reads as a person's rejection (the
+/// one who cancelled may not even be allowed to reject it): whether the task was
+/// cancelled at once (no engine was running it) or at the next engine's pick-up (someone
+/// held its lease).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_call_of_a_cancelled_task_is_refused_by_whoever_cancelled() {
+async fn a_held_call_of_a_cancelled_task_is_withdrawn_not_rejected() {
     within(async {
         let env = Env::new();
         let engine = governed(&env, Arc::new(ManualClock::new(T0)), governance(RULES)).await;
@@ -565,13 +567,19 @@ async fn a_held_call_of_a_cancelled_task_is_refused_by_whoever_cancelled() {
             assert_eq!(ledger[0].outcome, Some(ToolCallOutcome::Refused));
             assert_eq!(
                 ledger[0].refusal,
-                Some(CallRefusal::Person {
+                Some(CallRefusal::Cancel {
                     approval_id: approval_id.clone(),
-                    rejected_by: by.into(),
+                    cancelled_by: by.into(),
                     rule: Some("big records need a controller".into()),
                 })
             );
             assert_eq!(ledger[0].error.as_deref(), Some(reason));
+            let approval = engine.store().approval(approval_id).await.unwrap().unwrap();
+            assert!(
+                matches!(&approval.status, ApprovalStatus::Withdrawn { by: who, .. } if who == by),
+                "{:?}",
+                approval.status
+            );
             assert_consistent(&engine, task_id).await;
         }
         assert_eq!(env.effects().await, 0);
