@@ -884,7 +884,9 @@ fn a_waiting_task_is_cancelled_at_once_a_running_one_at_its_next_safe_point() {
         0
     );
     let detail = status_of(&window, &task_id, "cancelled");
-    assert_eq!(detail["approvals"][0]["state"], "rejected");
+    // Withdrawn by the cancel: nobody's rejection.
+    assert_eq!(detail["approvals"][0]["state"], "withdrawn");
+    assert_eq!(detail["approvals"][0]["decided_by"], me.as_str());
     assert_eq!(detail["approvals"][0]["reason"], "sent to the wrong payee");
     assert!(
         summaries(&detail).iter().any(|l| l.contains(me.as_str())),

@@ -44,12 +44,18 @@ SELECT id, task_id, step_no, state_name, tool_call_id, args_hash,
 FROM approvals;
 
 -- Approvals withdrawn before this migration were recorded as rejected by whoever
--- cancelled, in the commit that cancelled the task: same instant, task cancelled.
+-- cancelled: a "rejection" of a cancelled task that no decision event records (a
+-- person's rejection always writes `approval_decided` or `call_approval_decided`; a
+-- cancel wrote only `cancelled`). A workflow may also end in a state whose status is
+-- `cancelled` after a real rejection: that one has its decision event, and stays.
 UPDATE approvals_0016 SET status = 'withdrawn'
-WHERE status = 'rejected' AND EXISTS (
-    SELECT 1 FROM tasks t
-    WHERE t.id = approvals_0016.task_id AND t.status = 'cancelled'
-      AND t.updated_at = approvals_0016.decided_at);
+WHERE status = 'rejected'
+  AND EXISTS (SELECT 1 FROM task_events e
+              WHERE e.task_id = approvals_0016.task_id AND e.kind = 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM task_events e
+                  WHERE e.task_id = approvals_0016.task_id
+                    AND e.kind IN ('approval_decided', 'call_approval_decided')
+                    AND json_extract(e.body, '$.approval_id') = approvals_0016.id);
 
 DROP TABLE approvals;
 ALTER TABLE approvals_0016 RENAME TO approvals;

@@ -301,6 +301,8 @@ async fn stores_opened_at_once_on_a_new_file_all_open_and_migrate_it_once() {
 #[tokio::test]
 async fn cancels_recorded_as_rejections_become_withdrawals_and_nothing_is_lost() {
     let (_dir, path, mut conn) = with_history().await;
+    // Task t3 was cancelled at 20; at that same instant carol had rejected one of its
+    // approvals (its decision event says so): only the other was the cancel's.
     exec(
         &mut conn,
         "INSERT INTO tasks (id, workflow_id, workflow_name, requester, inputs, status, current_state,
@@ -308,10 +310,13 @@ async fn cancels_recorded_as_rejections_become_withdrawals_and_nothing_is_lost()
          VALUES ('t3', 1, 'w', 'a', '{}', 'cancelled', 'x', 2, 1, '{}', '{}', 0, 1, 7, 20);
          INSERT INTO approvals (id, task_id, step_no, state_name, prompt, approvers, status,
              requested_at, decided_at, decided_by, reason)
-         VALUES ('rejected', 't3', 1, 'x', 'p', '[]', 'rejected', 8, 15, 'carol', 'no'),
+         VALUES ('rejected', 't3', 1, 'x', 'p', '[]', 'rejected', 8, 20, 'carol', 'no'),
                 ('by-cancel', 't3', 2, 'x', 'p', '[]', 'rejected', 16, 20, 'dana', 'bust');
          INSERT INTO approval_votes (approval_id, voter, roles, at)
          VALUES ('by-cancel', 'carl', '[]', 17);
+         INSERT INTO task_events (task_id, seq, at, kind, body) VALUES
+          ('t3', 1, 20, 'approval_decided', '{\"kind\":\"approval_decided\",\"approval_id\":\"rejected\"}'),
+          ('t3', 2, 20, 'cancelled', '{\"kind\":\"cancelled\",\"by\":\"dana\"}');
          INSERT INTO tool_calls (id, task_id, step_no, attempt, call_index, tool, args, args_hash,
              idempotency_key, idempotent, intent_at, outcome, error, outcome_at, refused_by,
              refusal_ref, rejected_by)
