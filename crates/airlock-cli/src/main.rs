@@ -92,6 +92,7 @@ fn setup(cli: &Cli, start_servers: bool) -> Result<Setup> {
         policy: cli.policy.clone(),
         identities: cli.identities.clone(),
         start_servers,
+        only_reads: false,
         model: model_choice(&cli.model)?,
     })
 }
@@ -155,18 +156,30 @@ fn model_choice(name: &str) -> Result<ModelChoice> {
 
 /// Opens the engine. Tools are the built-in ones plus, when `with_servers`, the MCP
 /// servers of the servers file (started now; commands that only read skip that).
-async fn open_engine(cli: &Cli, with_servers: bool) -> Result<(Engine, Option<Arc<McpTools>>)> {
-    let opened = setup(cli, with_servers)?
-        .open()
-        .await
-        .map_err(|e| match e {
-            SetupError::Servers(_)
-            | SetupError::Models(_)
-            | SetupError::Model(_)
-            | SetupError::Policy(_)
-            | SetupError::Identities(_) => anyhow::Error::new(Invalid(e.to_string())),
-            other => anyhow::Error::new(other),
-        })?;
+async fn open_engine(
+    cli: &Cli,
+    with_servers: bool,
+    only_reads: bool,
+) -> Result<(Engine, Option<Arc<McpTools>>)> {
+    let opened = Setup {
+        only_reads,
+        ..setup(cli, with_servers)?
+    }
+    .open()
+    .await
+    .map_err(|e| match e {
+        SetupError::Servers(_)
+        | SetupError::Models(_)
+        | SetupError::Model(_)
+        | SetupError::Policy(_)
+        | SetupError::Identities(_) => anyhow::Error::new(Invalid(e.to_string())),
+        other => anyhow::Error::new(other),
+    })?;
+    if let Some(why) = &opened.ungoverned {
+        eprintln!(
+            "warning: {why}\n  (showing what is stored; nothing can be decided until it is fixed)"
+        );
+    }
     Ok((opened.engine, opened.mcp))
 }
 
@@ -214,7 +227,22 @@ async fn run(cli: Cli) -> Result<Exit> {
             | Command::Memory { .. }
             | Command::Lessons { .. }
     );
-    let (engine, mcp) = open_engine(&cli, with_servers).await?;
+    // Commands that only read (and `cancel`, which evaluates no policy and needs no
+    // role) still work when the policy or identities file is broken: that is when
+    // people most need to see what is stored, or to stop a task.
+    let only_reads = matches!(
+        cli.command,
+        Command::Tasks { .. }
+            | Command::Metrics { .. }
+            | Command::History(_)
+            | Command::Review { .. }
+            | Command::Show { .. }
+            | Command::Approvals
+            | Command::InDoubt
+            | Command::Audit { .. }
+            | Command::Cancel { .. }
+    );
+    let (engine, mcp) = open_engine(&cli, with_servers, only_reads).await?;
     let result = dispatch(&cli, &engine, mcp.as_deref()).await;
     if let Err(e) = engine.close().await {
         tracing::warn!(error = %e, "could not release this engine's leases");

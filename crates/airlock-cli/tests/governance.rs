@@ -357,3 +357,59 @@ fn a_late_approval_is_refused_and_its_call_never_made() {
         "the payout was never made: {calls:?}"
     );
 }
+
+/// A policy file broken by an edit stops decisions, not reading: the commands that only
+/// read, and `cancel`, still work (with a warning naming the file and place), while
+/// anything that would decide refuses to start (exit 3). Nothing stored is lost.
+#[test]
+fn a_broken_policy_stops_decisions_not_reading() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    sb.write("identities.toml", PEOPLE).expect("write");
+    let (code, task) = run_payout(&sb, 500);
+    assert_eq!(code, Some(5), "waits at its checkpoint: {task}");
+    let id = task["id"].as_str().expect("id").to_owned();
+    let checkpoint = pending(&sb)[0]["id"].as_str().expect("id").to_owned();
+
+    sb.write(
+        "policy.toml",
+        "[[rules]]\nname = \"y\"\neffect = \"maybe\"\n",
+    )
+    .expect("break the policy");
+    for args in [
+        vec!["tasks"],
+        vec!["show", id.as_str()],
+        vec!["approvals"],
+        vec!["history"],
+        vec!["audit", "verify"],
+    ] {
+        let out = sb.airlock(&args).output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            said.contains("warning:") && said.contains("policy.toml:3:10"),
+            "{args:?}: {said}"
+        );
+    }
+    let listed = sb.airlock(["approvals"]).output().expect("approvals");
+    assert!(text(&listed).contains(&checkpoint), "{}", text(&listed));
+
+    let approve = sb
+        .airlock(["approve", &checkpoint, "--as", "carol"])
+        .output()
+        .expect("approve");
+    assert_eq!(approve.status.code(), Some(3), "{}", text(&approve));
+    assert!(
+        text(&approve).contains("policy.toml:3:10"),
+        "{}",
+        text(&approve)
+    );
+
+    let cancel = sb
+        .airlock(["cancel", &id, "--reason", "stop it"])
+        .output()
+        .expect("cancel");
+    assert_eq!(cancel.status.code(), Some(0), "{}", text(&cancel));
+    let (_, shown) = sb.json(["show", &id]).expect("show");
+    assert_eq!(shown["task"]["status"], "cancelled", "{shown}");
+    assert_eq!(shown["approvals"][0]["status"], "withdrawn", "{shown}");
+}

@@ -48,6 +48,11 @@ pub struct Setup {
     pub identities: Option<PathBuf>,
     /// Start the MCP servers (commands that only read the store skip it).
     pub start_servers: bool,
+    /// The engine will only read the store (lists, history, metrics, the audit log): a
+    /// policy or identities file that cannot be used does not stop it. It decides
+    /// nothing, so it opens under default deny with nobody's roles, and
+    /// [`Opened::ungoverned`] says why.
+    pub only_reads: bool,
     /// The model agent states talk to.
     pub model: ModelChoice,
 }
@@ -95,6 +100,9 @@ pub struct Opened {
     pub mcp: Option<Arc<McpTools>>,
     /// The model's name, when agent states have one.
     pub model: Option<String>,
+    /// Why the workspace's policy or identities could not be used, when [`Setup::only_reads`]
+    /// let the engine open without them.
+    pub ungoverned: Option<String>,
 }
 
 impl Setup {
@@ -237,8 +245,24 @@ impl Setup {
         }
         let model = self.model()?;
         let model_name = model.as_ref().map(|m| m.name());
+        let (governance, ungoverned) = match self.governance() {
+            Ok(governance) => (governance, None),
+            Err(e @ (SetupError::Policy(_) | SetupError::Identities(_))) if self.only_reads => {
+                let why = e.to_string();
+                let closed = Governance {
+                    policy: Arc::new(Arc::new(Policy::deny_all(&format!(
+                        "every tool call is denied: {why}"
+                    )))),
+                    identities: Arc::new(Identities::empty()),
+                    // Nobody's roles are known, so nobody may decide anything.
+                    check_approvers: true,
+                };
+                (closed, Some(why))
+            }
+            Err(e) => return Err(e),
+        };
         let config = EngineConfig {
-            governance: self.governance()?,
+            governance,
             ..EngineConfig::new(StoreOptions::new(&db))
         };
         let engine = Engine::open(config, Arc::new(SystemClock), Arc::new(tools), model)
@@ -251,6 +275,7 @@ impl Setup {
             engine,
             mcp,
             model: model_name,
+            ungoverned,
         })
     }
 }
