@@ -300,7 +300,9 @@ impl Store {
     }
 
     /// Forgets an entry: its value and text are dropped (and its search row), a tombstone
-    /// says who and when. False when there is no live entry `id`.
+    /// says who and when. So are those of the entries it superseded (what was remembered
+    /// before a correction is the same fact, and forgetting it must not leave it in the
+    /// entry's history). False when there is no live entry `id`.
     pub async fn forget_memory(&self, id: &str, by: &str, now: Millis) -> Result<bool, StoreError> {
         let mut w = self.inner.writer.lock().await;
         let mut tx = w
@@ -310,20 +312,26 @@ impl Store {
         let Some(old) = fetch(&mut tx, id).await?.filter(MemoryRecord::is_live) else {
             return Ok(false);
         };
-        sqlx::query(
-            "UPDATE memory SET value = NULL, text = '', deleted_at = ?, deleted_by = ? WHERE id = ?",
-        )
+        // The entry and every entry before it in its chain of corrections.
+        const CHAIN: &str = "WITH RECURSIVE chain(id) AS (
+                SELECT ? UNION SELECT m.id FROM memory m JOIN chain c ON m.superseded_by = c.id)";
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{CHAIN} UPDATE memory SET value = NULL, text = '', deleted_at = ?, deleted_by = ?
+             WHERE id IN (SELECT id FROM chain)"
+        )))
+        .bind(id)
         .bind(now)
         .bind(by)
-        .bind(id)
         .execute(&mut *tx)
         .await
         .ctx("forgetting a memory entry")?;
-        sqlx::query("DELETE FROM memory_text WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .ctx("dropping a forgotten entry from search")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{CHAIN} DELETE FROM memory_text WHERE id IN (SELECT id FROM chain)"
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .ctx("dropping a forgotten entry from search")?;
         let tombstone = MemoryRecord {
             value: None,
             created_at: now,

@@ -293,6 +293,33 @@ async fn people_correct_and_forget_entries_and_each_change_is_recorded() {
 
         engine.forget_memory(&corrected.id, "sam").await.unwrap();
         assert!(nda(engine.clone()).await.is_empty());
+        // What it corrected is forgotten with it: no value or text left in its history,
+        // and a search of the history finds neither.
+        for id in [&before[0].id, &corrected.id] {
+            let gone = engine.store().memory_entry(id).await.unwrap().unwrap();
+            assert_eq!(gone.value, None, "{id}");
+            assert_eq!(gone.text, "", "{id}");
+            assert_eq!(gone.deleted_by.as_deref(), Some("sam"), "{id}");
+        }
+        let searched = engine
+            .memory(&MemoryQuery {
+                subject: Some("EMP-2".into()),
+                with_history: true,
+                limit: 10,
+                ..MemoryQuery::default()
+            })
+            .await
+            .unwrap();
+        // Other facts about EMP-2 stay; the NDA's two entries are empty.
+        let nda_history: Vec<_> = searched
+            .iter()
+            .filter(|m| m.key == before[0].key && m.category == before[0].category)
+            .collect();
+        assert_eq!(nda_history.len(), 2, "{searched:#?}");
+        assert!(
+            nda_history.iter().all(|m| m.value.is_none()),
+            "{nda_history:#?}"
+        );
         assert!(matches!(
             engine.forget_memory(&corrected.id, "sam").await,
             Err(EngineError::NoMemory(_))
