@@ -41,7 +41,9 @@ pub struct AppInfo {
     pub database_path: String,
     /// The workspace folder (`$AIRLOCK_WORKSPACE`), if one was given.
     pub workspace_path: Option<String>,
-    /// The per-user folder Airlock keeps its data in.
+    /// The folder beside the database where the app keeps what belongs with it: the
+    /// built-in tools' effects, and the servers, policy and identities files when neither
+    /// a variable nor the workspace names them.
     pub data_dir: String,
 }
 
@@ -51,7 +53,9 @@ impl AppInfo {
             version: version.to_owned(),
             database_path: display(&locations.database_path),
             workspace_path: locations.workspace_path.as_deref().map(display),
-            data_dir: display(&locations.data_dir),
+            // The folder the app really uses (`Setup::data_dir`), not the OS default one,
+            // which nothing reads once `AIRLOCK_DB` names a database elsewhere.
+            data_dir: display(&crate::feed::setup_for(locations).data_dir()),
         }
     }
 }

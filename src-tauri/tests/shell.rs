@@ -204,6 +204,23 @@ fn app_info_reports_version_and_locations_over_ipc() {
 }
 
 #[test]
+fn app_info_names_the_folder_beside_the_database_it_uses() {
+    let sandbox = Sandbox::new();
+    // As with AIRLOCK_DB: the database lives outside the OS data dir, which nothing reads.
+    let locations = Locations {
+        database_path: sandbox.dir.path().join("elsewhere/airlock.sqlite"),
+        ..sandbox.locations()
+    };
+    let (_app, window) = boot(Ok(locations));
+
+    let reply = invoke(&window, "app_info").expect("app_info succeeds");
+    assert_eq!(
+        reply["data_dir"],
+        path_json(&sandbox.dir.path().join("elsewhere"))
+    );
+}
+
+#[test]
 fn app_info_without_a_data_location_explains_itself() {
     let (_app, window) = boot(Err(LocationError::NoDataDir));
 

@@ -17,6 +17,8 @@ database_path: string,
  */
 workspace_path: string | null, 
 /**
- * The per-user folder Airlock keeps its data in.
+ * The folder beside the database where the app keeps what belongs with it: the
+ * built-in tools' effects, and the servers, policy and identities files when neither
+ * a variable nor the workspace names them.
  */
 data_dir: string, };

@@ -27,8 +27,38 @@ describe("Overview", () => {
     expect(screen.getByText(info.data_dir)).toBeInTheDocument();
     expect(screen.getByText("/work/airlock/workspace/demo")).toBeInTheDocument();
     expect(screen.getByText("0.1.0")).toBeInTheDocument();
-    expect(screen.getByText("airlock run workspace/examples/<file>.toml")).toBeInTheDocument();
+    expect(screen.getByText(/^airlock --db/)).toHaveTextContent(
+      "airlock --db /home/ada/.local/share/airlock/airlock.sqlite \\ " +
+        "--workspace /work/airlock/workspace/demo \\ run <workflow>",
+    );
     expect(calls).toEqual(["app_info"]);
+  });
+
+  it("gives a command that works as pasted, paths with spaces or quotes quoted", async () => {
+    mockIPC(() => ({
+      ...info,
+      database_path: "/Users/Ada Lovelace/Library/Application Support/airlock/airlock.sqlite",
+      workspace_path: null,
+    }));
+
+    render(<Overview />);
+
+    const command = await screen.findByText(/^airlock --db/);
+    expect(command.textContent).toBe(
+      "airlock --db '/Users/Ada Lovelace/Library/Application Support/airlock/airlock.sqlite' \\\n" +
+        "  run <workflow>",
+    );
+    expect(screen.getByText(/a workflow file/)).toHaveTextContent("workspace/examples");
+  });
+
+  it("quotes a quote in a path the way the shell reads it back", async () => {
+    mockIPC(() => ({ ...info, database_path: "/data/it's/airlock.sqlite", workspace_path: null }));
+
+    render(<Overview />);
+
+    expect((await screen.findByText(/^airlock --db/)).textContent).toBe(
+      "airlock --db '/data/it'\\''s/airlock.sqlite' \\\n  run <workflow>",
+    );
   });
 
   it("says when no workspace is set", async () => {

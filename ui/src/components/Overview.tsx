@@ -1,4 +1,5 @@
-// Overview: which build is running, where its data lives, and how to start a first task.
+// Overview: which build is running, where its data lives, and how to start a task from a
+// terminal on the same database.
 import { useEffect, useState } from "react";
 import { appInfo, describeError } from "../api";
 import type { AppInfo } from "../bindings/AppInfo";
@@ -41,25 +42,49 @@ export function Overview() {
         <Installation load={load} />
       </div>
 
-      <div className="card empty">
+      <div className="card">
         <h2>Run a workflow</h2>
         <p>
-          A task is one run of a workflow. Start one from the workspace with{" "}
-          <strong>Start</strong> in the sidebar, or from a terminal in the repository, run a
-          workflow file from the examples folder:
+          A task is one run of a workflow. Start one here with <strong>Start</strong> in the
+          sidebar, or from a terminal, on this app&apos;s database:
         </p>
         <pre className="command">
-          <code>airlock run workspace/examples/&lt;file&gt;.toml</code>
+          <code>{runCommand(load)}</code>
         </pre>
         <p className="hint">
-          Replace <code>&lt;file&gt;</code> with one of the workflow files there. In a source
-          checkout without <code>airlock</code> installed, run{" "}
-          <code>cargo run -p airlock-cli -- run …</code> instead. The command and this app
-          use the same database by default; <code>AIRLOCK_DB</code> overrides it for both.
+          {load.state === "ready" && load.info.workspace_path !== null ? (
+            <>
+              Replace <code>&lt;workflow&gt;</code> with one of the workspace&apos;s workflows
+              (Start lists them) and give its inputs with <code>-i name=value</code>.
+            </>
+          ) : (
+            <>
+              Replace <code>&lt;workflow&gt;</code> with a workflow file (a source checkout has
+              some in <code>workspace/examples</code>) and give its inputs with{" "}
+              <code>-i name=value</code>.
+            </>
+          )}{" "}
+          In a source checkout without <code>airlock</code> installed, run{" "}
+          <code>cargo run -p airlock-cli -- …</code> instead.
         </p>
       </div>
     </section>
   );
+}
+
+/** The CLI command that starts a task on the database (and workspace) this app uses. */
+function runCommand(load: Load): string {
+  if (load.state !== "ready") return "airlock run <workflow>";
+  const { database_path: db, workspace_path: workspace } = load.info;
+  const lines = [`airlock --db ${shellWord(db)}`];
+  if (workspace !== null) lines.push(`  --workspace ${shellWord(workspace)}`);
+  lines.push("  run <workflow>");
+  return lines.join(" \\\n");
+}
+
+/** A path as one POSIX shell word: as it is when nothing in it is special, else quoted. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function Installation({ load }: { load: Load }) {
