@@ -83,6 +83,8 @@ async function seed(env) {
   await airlock(env, "rate", hired.id, "4", "--comment", "Laptop ordered a day late");
   await approveThrough(env, await run("hr-onboarding", { employee_id: "EMP-6011", document: "w4" }), "--as", "maya");
   await run("hr-onboarding", { employee_id: "EMP-6011", document: "handbook_ack" });
+  // EMP-6010's next day: the handbook is filed; the laptop was ordered on the first day.
+  await run("hr-onboarding", { employee_id: "EMP-6010", document: "handbook_ack" });
   await approveThrough(env, await run("finance-variance", { month: "2026-06" }));
   const renewal = await run("sales-renewal", { account_id: "ACC-3003" });
   await airlock(env, "reject", waitingOn(renewal), "--reason", "The owner is renegotiating; no renewals this week");
@@ -90,11 +92,12 @@ async function seed(env) {
   await airlock(env, "grants", "add", "support.issue_refund", "--workflow", "support-refund",
     "--for", "8h", "--uses", "10", "--when", "args.amount_cents <= 15000");
 
-  // Left waiting: a checkpoint, a held call (edited in a shot), a laptop for a manager.
-  await run("hr-onboarding", { employee_id: "EMP-6010", document: "handbook_ack" });
-  await run("support-refund", { order_id: "ORD-5002", amount_cents: 6000 });
+  // Left waiting: a checkpoint, a held call (edited in a shot), a laptop for a manager (a
+  // new hire's first day).
+  waitingOn(await run("support-refund", { order_id: "ORD-5002", amount_cents: 6000 }));
   const held = await run("support-refund", { order_id: "ORD-5001", amount_cents: 25000, reason: "damaged on arrival" });
-  await airlock(env, "approve", waitingOn(held), "--as", "sam");
+  waitingOn(await airlock(env, "approve", waitingOn(held), "--as", "sam"));
+  waitingOn(await run("hr-onboarding", { employee_id: "EMP-6012", document: "w4" }));
   return { edited: edited.id, rated: quick.id };
 }
 
@@ -117,10 +120,6 @@ async function shoot(browser, name) {
   const file = path.join(out, `${name}.png`);
   await saveScreenshot(browser, file);
   console.log(`screenshots: ${path.relative(root, file)}`);
-}
-
-async function hasSection(browser, label) {
-  return browser.$('nav[aria-label="Sections"]').$(`button*=${label}`).isExisting();
 }
 
 await mkdir(out, { recursive: true });
@@ -181,12 +180,8 @@ try {
     ["Metrics", "metrics"],
     ["Policy", "policy"],
     ["Servers", "servers"],
-    ["Workflows", "workflows"],
+    ["Overview", "overview"],
   ]) {
-    if (!(await hasSection(browser, label))) {
-      console.log(`screenshots: no ${label} section in this build; ${name}.png not taken`);
-      continue;
-    }
     await openSection(browser, label);
     await shoot(browser, name);
   }
