@@ -60,7 +60,7 @@ fn classify(e: &anyhow::Error) -> Exit {
         return Exit::Invalid;
     }
     match e.downcast_ref::<EngineError>() {
-        Some(EngineError::Inputs { .. }) => Exit::Invalid,
+        Some(EngineError::Inputs { .. } | EngineError::WorkflowTools { .. }) => Exit::Invalid,
         Some(
             EngineError::NoTask(_)
             | EngineError::NoApproval(_)

@@ -29,7 +29,9 @@ pub async fn find_workflow(
     if let Some(dir) = workspace {
         let (workflows, _) = load_dir(dir);
         if let Some(w) = workflows.into_iter().find(|w| w.name == arg) {
-            let origin = dir.display().to_string();
+            // The file it came from, so that what is said about it later (its tools at
+            // the start, the stored definition's origin) names the file, not the folder.
+            let origin = file_of(dir, &w).unwrap_or_else(|| dir.display().to_string());
             return Ok((w, Some(origin)));
         }
     }
@@ -51,6 +53,16 @@ pub async fn find_workflow(
             .unwrap_or_default()
     ))
     .into())
+}
+
+/// The `.toml` file in `dir` whose text is `workflow`'s.
+fn file_of(dir: &Path, workflow: &Workflow) -> Option<String> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|text| text == workflow.source))
+        .map(|p| p.display().to_string())
 }
 
 pub fn parse_inputs(workflow: &Workflow, raw: &[String]) -> Result<Map<String, Value>> {

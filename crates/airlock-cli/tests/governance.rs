@@ -413,3 +413,33 @@ fn a_broken_policy_stops_decisions_not_reading() {
     assert_eq!(shown["task"]["status"], "cancelled", "{shown}");
     assert_eq!(shown["approvals"][0]["status"], "withdrawn", "{shown}");
 }
+
+/// A `tool` state naming a tool its server does not offer is caught before a task is
+/// made (exit 3), at the file, line and column of the name, with the close name.
+#[test]
+fn a_mistyped_tool_stops_the_start_not_the_task() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let typo = sb
+        .write(
+            "typo.toml",
+            "name = \"typo\"\nstart = \"greet\"\n\n[states.greet]\nkind = \"tool\"\ntool = \"builtin.ehco\"\nargs = { text = \"'hi'\" }\nnext = \"done\"\n\n[states.done]\nkind = \"end\"\nstatus = \"succeeded\"\n",
+        )
+        .expect("write");
+    let out = sb
+        .airlock(["run".as_ref(), typo.as_os_str()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("{}:6:8: error[unknown-tool]", typo.display()))
+            && said.contains("did you mean `builtin.echo`?"),
+        "{said}"
+    );
+    let (_, tasks) = sb.json(["tasks"]).expect("tasks");
+    assert_eq!(
+        tasks.as_array().map(Vec::len),
+        Some(0),
+        "no task was made: {tasks}"
+    );
+}

@@ -283,3 +283,37 @@ expect = ["true"]
             .starts_with(&format!("refund.toml:{}:8: error[unknown-tool]", base + 13))
     );
 }
+
+/// A `tool` state's tool is checked against its server's tools when the workflow meets
+/// them: a name its server does not offer is an error at the name, with the close one;
+/// a tool of a server that is not there (not started, or down) is left to the step.
+#[test]
+fn a_tool_state_names_a_tool_its_server_offers() {
+    let source = r#"name = "refund"
+start = "look"
+[states.look]
+kind = "tool"
+tool = "support.get_ordr"
+next = "note"
+[states.note]
+kind = "tool"
+tool = "crm.add_note"
+next = "done"
+[states.done]
+kind = "end"
+status = "succeeded"
+"#;
+    let wf = parse_ok(source);
+    let found = wf.check_tools(Path::new("refund.toml"), tools());
+    let found: Vec<_> = found.iter().collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let d = found[0];
+    assert_eq!(d.code, C::UnknownTool);
+    assert_eq!((d.line, d.column), (5, 8), "{d}");
+    assert!(
+        d.message
+            .contains("state `look` calls `support.get_ordr`, but server `support` offers no tool of that name")
+            && d.message.contains("did you mean `support.get_order`?"),
+        "{d}"
+    );
+}
