@@ -679,11 +679,15 @@ fn secret(action: &SecretsAction, json: bool) -> Result<Exit> {
 
 /// `airlock servers import <file>`: adds a Claude config's servers to Airlock's file.
 fn import(cli: &Cli, from: &Path) -> Result<Exit> {
-    let target = cli.servers.clone().unwrap_or_else(|| {
-        let db = cli.db.clone().unwrap_or_else(airlock_workspace::default_db);
-        db.parent()
-            .map_or_else(|| PathBuf::from("servers.json"), |d| d.join("servers.json"))
-    });
+    // The servers file the other commands use; with none yet, the workspace's (where
+    // they will look first), else the one beside the database.
+    let setup = setup(cli, false)?;
+    let target = setup
+        .servers_file()
+        .unwrap_or_else(|| match &cli.workspace {
+            Some(workspace) => workspace.join("servers.json"),
+            None => setup.data_dir().join("servers.json"),
+        });
     let found = import_report(from).map_err(|e| Invalid(e.to_string()))?;
     let report = merge_into(&target, found.servers).map_err(|e| Invalid(e.to_string()))?;
     if cli.json {

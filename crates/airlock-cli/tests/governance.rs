@@ -443,3 +443,33 @@ fn a_mistyped_tool_stops_the_start_not_the_task() {
         "no task was made: {tasks}"
     );
 }
+
+/// `servers import` writes the servers file the other commands read: the workspace's
+/// when one is given (created if missing), not one beside the database that a workspace
+/// would shadow.
+#[test]
+fn servers_are_imported_into_the_file_in_use() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let workspace = sb.db().parent().expect("dir").join("ws");
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    let claude = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../airlock-mcp/tests/fixtures/claude_desktop_config.json");
+    let (code, report) = sb
+        .json([
+            "--workspace".as_ref(),
+            workspace.as_os_str(),
+            "servers".as_ref(),
+            "import".as_ref(),
+            claude.as_os_str(),
+        ])
+        .expect("import");
+    assert_eq!(code, Some(0), "{report}");
+    let file = workspace.join("servers.json");
+    assert_eq!(report["file"], file.display().to_string(), "{report}");
+    let written = std::fs::read_to_string(&file).expect("the workspace's servers file");
+    assert!(written.contains("filesystem"), "{written}");
+    assert!(
+        !sb.db().parent().expect("dir").join("servers.json").exists(),
+        "nothing beside the database"
+    );
+}
