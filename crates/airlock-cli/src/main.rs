@@ -618,6 +618,15 @@ async fn carry_on(cli: &Cli, engine: &Engine, task_id: &str) -> Result<Exit> {
         print_json(&t)?;
     } else {
         say!("{}", render::task_summary(&t));
+        // A step that gave up and took its workflow's error path leaves the task without
+        // an error of its own: say what went wrong on the way.
+        if t.projection.status == TaskStatus::Failed && t.projection.error.is_none() {
+            let events = store.events(&t.id).await?;
+            if let Some(gave_up) = events.iter().rev().find(|e| e.kind == "step_gave_up") {
+                let field = |k: &str| gave_up.body[k].as_str().unwrap_or("?").to_owned();
+                say!("  after `{}` gave up: {}", field("state"), field("error"));
+            }
+        }
         let approvals = store.task_approvals(&t.id).await?;
         let calls = store.tool_calls(&t.id).await?;
         let next = render::next_steps(&t, &approvals, &calls);

@@ -1,7 +1,9 @@
 //! `airlock policy`, `approve --edit`, `grants` and `identities` through the real binary:
 //! a bad policy file is named at file:line:column, `policy explain` says which rule
 //! decides and what it saw, a held call waits for an approver role, an edit is checked
-//! and recorded, and a grant covers exactly its count.
+//! and recorded, and a grant covers exactly its count; a late approval is refused, a
+//! broken policy stops decisions but not reading, a mistyped tool stops the start, servers
+//! are imported into the file in use, and a run on its error path says why.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -471,5 +473,32 @@ fn servers_are_imported_into_the_file_in_use() {
     assert!(
         !sb.db().parent().expect("dir").join("servers.json").exists(),
         "nothing beside the database"
+    );
+}
+
+/// A step that gives up and takes the workflow's error path leaves the task without an
+/// error of its own; the run still says what went wrong on the way.
+#[test]
+fn a_run_that_ends_on_its_error_path_says_why() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let flaky = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../workspace/examples/flaky-upsert.toml");
+    let out = sb
+        .airlock([
+            "run".as_ref(),
+            flaky.as_os_str(),
+            "-i".as_ref(),
+            "failures=9".as_ref(),
+            "-i".as_ref(),
+            "key=k".as_ref(),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("failed at `gave_up`")
+            && said.contains("after `flaky` gave up: deliberate failure"),
+        "{said}"
     );
 }
