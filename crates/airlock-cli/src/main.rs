@@ -252,6 +252,11 @@ async fn run(cli: Cli) -> Result<Exit> {
 
 async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<Exit> {
     let me = cli.identity.clone().unwrap_or_else(os_user);
+    // Every decision and change is recorded under this name: an empty one would say
+    // "approved by " in the history and the audit log.
+    if me.trim().is_empty() {
+        return Err(Invalid("--as needs a name: who is doing this is recorded".into()).into());
+    }
     let store = engine.store();
     match &cli.command {
         Command::Run {
@@ -443,6 +448,13 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             }
         }
         Command::Reject { approval, reason } => {
+            // The reason is what the requester and the workflow's error path are told,
+            // and what a lesson is proposed from.
+            if reason.trim().is_empty() {
+                return Err(
+                    Invalid("--reason needs words: say why the call is rejected".into()).into(),
+                );
+            }
             let decided = engine
                 .decide_approval(approval, false, &me, Some(reason.clone()))
                 .await;

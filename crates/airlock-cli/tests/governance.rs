@@ -502,3 +502,28 @@ fn a_run_that_ends_on_its_error_path_says_why() {
         "{said}"
     );
 }
+
+/// Decisions are recorded under a name and with a reason: neither may be blank.
+#[test]
+fn a_blank_name_or_rejection_reason_is_refused() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    sb.write("identities.toml", PEOPLE).expect("write");
+    let (code, _) = run_payout(&sb, 500);
+    assert_eq!(code, Some(5));
+    let checkpoint = pending(&sb)[0]["id"].as_str().expect("id").to_owned();
+    for args in [
+        vec!["approve", checkpoint.as_str(), "--as", " "],
+        vec![
+            "reject",
+            checkpoint.as_str(),
+            "--as",
+            "carol",
+            "--reason",
+            "  ",
+        ],
+    ] {
+        let out = sb.airlock(&args).output().expect("run");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", text(&out));
+    }
+    assert_eq!(pending(&sb).len(), 1, "still waiting, undecided");
+}
