@@ -84,6 +84,19 @@ fn classify(e: &anyhow::Error) -> Exit {
 
 /// Where things are, from the flags and environment.
 fn setup(cli: &Cli, start_servers: bool) -> Result<Setup> {
+    // A mistyped folder would otherwise be a workspace with nothing in it.
+    if let Some(dir) = cli.workspace.as_ref().filter(|d| !d.is_dir()) {
+        return Err(Invalid(format!(
+            "the workspace {} is not a folder{}",
+            dir.display(),
+            if dir.exists() {
+                ""
+            } else {
+                " (it does not exist)"
+            }
+        ))
+        .into());
+    }
     Ok(Setup {
         db: cli.db.clone(),
         effects_db: cli.effects_db.clone(),

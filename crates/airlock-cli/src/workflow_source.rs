@@ -26,8 +26,10 @@ pub async fn find_workflow(
             Err(e) => Err(Invalid(e.to_string()).into()),
         };
     }
+    let mut broken = None;
     if let Some(dir) = workspace {
-        let (workflows, _) = load_dir(dir);
+        let (workflows, problems) = load_dir(dir);
+        broken = (!problems.is_empty()).then_some(problems);
         if let Some(w) = workflows.into_iter().find(|w| w.name == arg) {
             // The file it came from, so that what is said about it later (its tools at
             // the start, the stored definition's origin) names the file, not the folder.
@@ -44,15 +46,32 @@ pub async fn find_workflow(
         let origin = record.origin.clone().unwrap_or_else(|| record.name.clone());
         let w = parse(Path::new(&origin), &record.source)
             .map_err(|d| Invalid(d.to_string().trim_end().to_owned()))?;
+        // Not what the workspace holds now (if there is one): say which definition runs.
+        eprintln!(
+            "note: `{arg}` is not {}; running its stored definition (version {}, from {origin})",
+            if workspace.is_some() {
+                "in the workspace"
+            } else {
+                "a file"
+            },
+            record.version,
+        );
         return Ok((w, record.origin));
     }
-    Err(Invalid(format!(
+    let mut message = format!(
         "no workflow `{arg}`: give a path to a .toml file, or a name found in the workspace{}",
         workspace
             .map(|d| format!(" ({})", d.display()))
             .unwrap_or_default()
-    ))
-    .into())
+    );
+    // It may be one of the workspace's files that does not validate.
+    if let Some(problems) = broken {
+        message.push_str(&format!(
+            "\nthese workspace files do not validate, so their workflows cannot be found by name:\n{}",
+            problems.to_string().trim_end()
+        ));
+    }
+    Err(Invalid(message).into())
 }
 
 /// The `.toml` file in `dir` whose text is `workflow`'s.
