@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "AIRLOCK_WORKSPACE")]
     pub workspace: Option<PathBuf>,
     /// MCP servers, in the `mcpServers` shape of Claude Desktop and Claude Code
-    /// [default: servers.json in the workspace, else in the user data dir]
+    /// [default: servers.json in the workspace, else beside the database]
     #[arg(long, global = true, env = "AIRLOCK_SERVERS")]
     pub servers: Option<PathBuf>,
     /// The model for agent states: `auto` (Claude when ANTHROPIC_API_KEY is set, else the
@@ -29,12 +29,12 @@ pub struct Cli {
     /// OpenAI-compatible server at AIRLOCK_OPENAI_URL), or `none`
     #[arg(long, global = true, env = "AIRLOCK_MODEL", default_value = "auto")]
     pub model: String,
-    /// The policy file [default: policy.toml in the workspace, else in the user data dir;
+    /// The policy file [default: policy.toml in the workspace, else beside the database;
     /// with none, every tool call is denied]
     #[arg(long, global = true, env = "AIRLOCK_POLICY")]
     pub policy: Option<PathBuf>,
     /// The identities file (people and their roles) [default: identities.toml in the
-    /// workspace, else in the user data dir]
+    /// workspace, else beside the database]
     #[arg(long, global = true, env = "AIRLOCK_IDENTITIES")]
     pub identities: Option<PathBuf>,
     /// The identity acting [default: the OS user]
