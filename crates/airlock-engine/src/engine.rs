@@ -604,25 +604,7 @@ impl Engine {
         // an engine runs): an answer after the deadline does not count, or an expired
         // approval would let its call be made. Whoever answers settles it as expired.
         if approval.expires_at.is_some_and(|at| at <= now) {
-            match settle_approval(
-                &self.inner,
-                &approval.task_id,
-                approval_id,
-                Decision::Expired,
-                None,
-                None,
-                None,
-            )
-            .await
-            {
-                // As when the scheduler expires it: another engine holding the task
-                // expires it itself, and an ended task no longer waits on it.
-                Ok(_)
-                | Err(EngineError::AlreadyDecided(_))
-                | Err(EngineError::Busy { .. })
-                | Err(EngineError::WrongStatus { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            settle_expired(&self.inner, &approval.task_id, approval_id).await?;
             return Err(EngineError::Expired {
                 approval: approval_id.to_owned(),
                 task: approval.task_id.clone(),
@@ -1221,26 +1203,36 @@ async fn settle_approval(
 
 async fn expire_approvals(inner: &Arc<Inner>) -> Result<(), EngineError> {
     for approval in inner.store.expired_approvals(inner.clock.now()).await? {
-        match settle_approval(
-            inner,
-            &approval.task_id,
-            &approval.id,
-            Decision::Expired,
-            None,
-            None,
-            None,
-        )
-        .await
-        {
-            // `WrongStatus`: the task has ended, so the approval can no longer move it.
-            Ok(_)
-            | Err(EngineError::AlreadyDecided(_))
-            | Err(EngineError::Busy { .. })
-            | Err(EngineError::WrongStatus { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        settle_expired(inner, &approval.task_id, &approval.id).await?;
     }
     Ok(())
+}
+
+/// Records an approval whose time ran out as expired, moving its task on its expiry path.
+/// Nothing to do when it was decided meanwhile, when another engine holds the task (that
+/// engine expires it), or when the task has ended (the approval can no longer move it).
+async fn settle_expired(
+    inner: &Arc<Inner>,
+    task_id: &str,
+    approval_id: &str,
+) -> Result<(), EngineError> {
+    match settle_approval(
+        inner,
+        task_id,
+        approval_id,
+        Decision::Expired,
+        None,
+        None,
+        None,
+    )
+    .await
+    {
+        Ok(_)
+        | Err(EngineError::AlreadyDecided(_))
+        | Err(EngineError::Busy { .. })
+        | Err(EngineError::WrongStatus { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 impl Inner {
