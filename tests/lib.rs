@@ -104,3 +104,13 @@ impl Sandbox {
         Ok(rows)
     }
 }
+
+/// What a command printed, standard output then standard error: for assertions and their
+/// messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

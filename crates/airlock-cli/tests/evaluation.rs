@@ -4,9 +4,8 @@
 //! waiting; one rated.
 
 use std::path::PathBuf;
-use std::process::Output;
 
-use airlock_tests::Sandbox;
+use airlock_tests::{Sandbox, text};
 use serde_json::Value;
 
 fn payout() -> PathBuf {
@@ -19,14 +18,6 @@ roles = ["controller"]
 [identities.alice]
 roles = ["operator"]
 "#;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Starts a payout as alice; its exit code and the task's id.
 fn run_payout(sb: &Sandbox, amount: u32) -> (Option<i32>, String) {

@@ -6,9 +6,8 @@
 //! are imported into the file in use, and a run on its error path says why.
 
 use std::path::PathBuf;
-use std::process::Output;
 
-use airlock_tests::Sandbox;
+use airlock_tests::{Sandbox, text};
 use serde_json::Value;
 
 fn payout() -> PathBuf {
@@ -23,14 +22,6 @@ roles = ["operator"]
 [identities.alice]
 roles = ["operator"]
 "#;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn run_payout(sb: &Sandbox, amount: u32) -> (Option<i32>, Value) {
     sb.json([

@@ -2,9 +2,7 @@
 //! outcome is wrong ends failed and is an exception in `airlock review`; a post-condition
 //! that would write is refused at `airlock run`, at its file:line:column.
 
-use std::process::Output;
-
-use airlock_tests::Sandbox;
+use airlock_tests::{Sandbox, text};
 
 /// Writes a limit; above 100 it writes one more than asked. The post-condition reads it back.
 const LIMIT: &str = r#"name = "set-limit"
@@ -30,14 +28,6 @@ args = { value = "state.write.value" }
 expect = ["result.value == inputs.amount"]
 message = "the limit is {{ result.value }}, not the {{ inputs.amount }} asked for"
 "#;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn a_wrong_outcome_fails_the_task_and_is_an_exception_in_the_review() {

@@ -1,15 +1,7 @@
 //! `--workspace` through the real binary: a folder that is not there is an error, not an
 //! empty workspace; a name not found says which workspace files do not validate.
 
-use airlock_tests::Sandbox;
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use airlock_tests::{Sandbox, text};
 
 #[test]
 fn a_mistyped_workspace_is_an_error() {
