@@ -630,8 +630,12 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
 /// recorded moves the task on its expiry path: carry the task on as an answer would
 /// have, then report the refusal.
 async fn late_or<T>(engine: &Engine, answered: Result<T, EngineError>) -> Result<T> {
-    if let Err(EngineError::Expired { task, .. }) = &answered {
-        engine.run_task(task).await?;
+    if let Err(EngineError::Expired { task, .. }) = &answered
+        // Carrying it on is a courtesy: whatever stops it (another engine holds the task
+        // and moves it itself) must not replace the answer's own refusal.
+        && let Err(e) = engine.run_task(task).await
+    {
+        tracing::warn!(task = %task, error = %e, "could not carry on the task of an expired approval");
     }
     Ok(answered?)
 }

@@ -116,11 +116,11 @@ SELECT id, task_id, step_no, attempt, call_index, tool, args, args_hash,
     rejected_by
 FROM tool_calls;
 
--- Calls of cancelled tasks refused before this migration say so in their `error`
--- (engine/src/draft.rs wrote it).
+-- The calls those withdrawn approvals held, refused before this migration as if the
+-- canceller had rejected them.
 UPDATE tool_calls_0016 SET refused_by = 'cancel'
 WHERE refused_by = 'person'
-  AND error LIKE 'refused: % cancelled the task while this call waited for approval%';
+  AND refusal_ref IN (SELECT id FROM approvals WHERE status = 'withdrawn');
 
 -- Drops the old table's indexes and triggers with it.
 DROP TABLE tool_calls;

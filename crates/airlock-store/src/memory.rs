@@ -317,7 +317,7 @@ impl Store {
                 SELECT ? UNION SELECT m.id FROM memory m JOIN chain c ON m.superseded_by = c.id)";
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "{CHAIN} UPDATE memory SET value = NULL, text = '', deleted_at = ?, deleted_by = ?
-             WHERE id IN (SELECT id FROM chain)"
+             WHERE id IN (SELECT id FROM chain) AND deleted_at IS NULL"
         )))
         .bind(id)
         .bind(now)

@@ -647,8 +647,10 @@ impl Store {
         let approvals = self.metric_rows(
             "counting approvals",
             filter,
+            // A withdrawn approval (its task was cancelled while it waited) asked nobody
+            // anything that was answered: it is none of these figures.
             "a AS (SELECT ft.w, ft.b, a.status, a.edited_args, a.requested_at, a.decided_at
-                   FROM ft JOIN approvals a ON a.task_id = ft.id)
+                   FROM ft JOIN approvals a ON a.task_id = ft.id WHERE a.status <> 'withdrawn')
              SELECT w, b, COUNT(*),
                SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END),
                SUM(CASE WHEN status = 'approved' THEN 1 ELSE 0 END),
@@ -1045,7 +1047,7 @@ impl Store {
                     json_extract(a.held_call, '$.tool') AS tool,
                     t.workflow_name, a.id, a.status, a.edited_args IS NOT NULL, a.decided_at
              FROM approvals a JOIN tasks t ON t.id = a.task_id
-             WHERE a.held_call IS NOT NULL AND a.status <> 'pending'
+             WHERE a.held_call IS NOT NULL AND a.status NOT IN ('pending', 'withdrawn')
                AND json_extract(a.held_call, '$.rule') IS NOT NULL
                AND (? IS NULL OR t.workflow_name = ?)
                AND (? IS NULL OR a.decided_at < ?)

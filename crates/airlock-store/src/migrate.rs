@@ -111,10 +111,17 @@ async fn apply(
         .map_err(fail)?;
     if check_foreign_keys {
         let broken: Vec<(String, Option<i64>, String)> =
-            sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(fail)?;
+            // The tables a rebuild touched and those referring to them, not the whole
+            // file: an old dangling reference elsewhere must not stop every open.
+            sqlx::query_as(
+                "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check
+                 WHERE \"table\" IN (SELECT value FROM json_each(?1))
+                    OR parent IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(rebuilt_tables(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
         if let Some((table, rowid, parent)) = broken.first() {
             // Dropped with the transaction: the file stays as it was.
             return Err(StoreError::Corrupt {
@@ -134,4 +141,34 @@ async fn apply(
         .await
         .map_err(fail)?;
     tx.commit().await.map_err(fail)
+}
+
+/// The tables a migration rebuilds (`ALTER TABLE … RENAME TO <table>`), as a JSON array.
+fn rebuilt_tables(sql: &str) -> String {
+    let tables: Vec<&str> = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .filter_map(|line| line.split_once("RENAME TO"))
+        .map(|(_, table)| table.trim().trim_end_matches(';').trim())
+        .collect();
+    serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebuild_names_the_tables_it_renames_into_place() {
+        let sql = MIGRATIONS
+            .iter()
+            .find(|(v, _)| *v == 16)
+            .map(|(_, sql)| *sql)
+            .expect("0016");
+        assert_eq!(rebuilt_tables(sql), r#"["approvals","tool_calls"]"#);
+        assert_eq!(
+            rebuilt_tables("-- ALTER TABLE a RENAME TO b;\nSELECT 1;"),
+            "[]"
+        );
+    }
 }

@@ -321,7 +321,8 @@ async fn cancels_recorded_as_rejections_become_withdrawals_and_nothing_is_lost()
              idempotency_key, idempotent, intent_at, outcome, error, outcome_at, refused_by,
              refusal_ref, rejected_by)
          VALUES ('r1', 't3', 1, 1, 0, 'erp.refund', '{}', 'h9', 'k-r1', 0, 15, 'refused',
-                 'refused: carol rejected this call: no', 15, 'person', 'rejected', 'carol'),
+                 'refused: carol rejected this call: dana cancelled the task while this call waited for approval, they said',
+                 15, 'person', 'rejected', 'carol'),
                 ('r2', 't3', 2, 1, 0, 'erp.refund', '{}', 'h9', 'k-r2', 0, 20, 'refused',
                  'refused: dana cancelled the task while this call waited for approval: bust',
                  20, 'person', 'by-cancel', 'dana');",
