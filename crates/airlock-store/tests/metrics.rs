@@ -384,6 +384,18 @@ async fn seeded() -> Seed {
     s.task("t7", "refund", "running", t7, t7).await;
     s.approval("a5", "t7", "pending", t7, None, None, false)
         .await;
+    // Withdrawn when its task was cancelled: nobody answered it, so no approval figure
+    // counts it.
+    s.approval(
+        "a6",
+        "t7",
+        "withdrawn",
+        t7,
+        Some(t7 + 10 * SEC),
+        Some("refunds need a controller"),
+        false,
+    )
+    .await;
 
     for (task, rating, at) in [
         ("t1", 5, t1 + HOUR),
