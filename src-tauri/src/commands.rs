@@ -63,8 +63,8 @@ pub async fn start_task(
     inputs: Map<String, Value>,
 ) -> Result<StartedTask, CommandError> {
     let airlock = desktop.airlock().await?;
-    let (workflows, _) = airlock.setup.workflows();
-    let Some(found) = workflows.iter().find(|w| w.name == workflow) else {
+    let (workflows, _) = airlock.setup.workflow_files();
+    let Some((file, found)) = workflows.iter().find(|(_, w)| w.name == workflow) else {
         let place = airlock.workspace().map_or_else(
             || "no workspace is open (set AIRLOCK_WORKSPACE)".to_owned(),
             |w| format!("the workspace {} has none by that name", w.display()),
@@ -74,11 +74,11 @@ pub async fn start_task(
             format!("There is no workflow `{workflow}`: {place}."),
         ));
     };
-    let origin = airlock.workspace().map(|w| w.display().to_string());
+    let origin = file.display().to_string();
     let task_id = airlock
         .opened
         .engine
-        .start_task(found, inputs, &os_user(), origin.as_deref())
+        .start_task(found, inputs, &os_user(), Some(&origin))
         .await?;
     Ok(StartedTask { task_id })
 }

@@ -68,7 +68,7 @@ pub enum DemoError {
 pub async fn first_run(
     engine: &Engine,
     workspace: &Path,
-    workflows: &[Workflow],
+    workflows: &[(PathBuf, Workflow)],
 ) -> Result<Vec<String>, DemoError> {
     let file = workspace.join(DEMO_FILE);
     if !file.is_file() {
@@ -98,19 +98,18 @@ pub async fn first_run(
     })?;
     let mut found = Vec::new();
     for task in &demo.start {
-        let workflow = workflows
+        let (origin, workflow) = workflows
             .iter()
-            .find(|w| w.name == task.workflow)
+            .find(|(_, w)| w.name == task.workflow)
             .ok_or_else(|| DemoError::NoWorkflow {
                 file: file.clone(),
                 workflow: task.workflow.clone(),
             })?;
-        found.push((workflow, task));
+        found.push((origin.display().to_string(), workflow, task));
     }
-    let origin = workspace.display().to_string();
     let me = os_user();
     let mut started = Vec::new();
-    for (workflow, task) in found {
+    for (origin, workflow, task) in found {
         let id = engine
             .start_task(workflow, task.inputs.clone(), &me, Some(&origin))
             .await

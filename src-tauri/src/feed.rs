@@ -69,12 +69,12 @@ pub async fn open_engine<R: Runtime>(
         notes,
         notifier,
     ));
-    let (workflows, problems) = setup.workflows();
-    let origin = setup.workspace.as_ref().map(|w| w.display().to_string());
-    for workflow in &workflows {
+    let (workflows, problems) = setup.workflow_files();
+    for (file, workflow) in &workflows {
+        let origin = file.display().to_string();
         if let Err(error) = opened
             .engine
-            .register_workflow(workflow, origin.as_deref())
+            .register_workflow(workflow, Some(&origin))
             .await
         {
             tracing::warn!(workflow = %workflow.name, %error, "could not register a workflow");

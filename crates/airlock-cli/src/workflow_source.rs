@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use airlock_engine::store::Store;
-use airlock_engine::workflow::{LoadError, Workflow, load, load_dir, parse, parse_cli_value};
+use airlock_engine::workflow::{LoadError, Workflow, load, load_dir_files, parse, parse_cli_value};
 use anyhow::Result;
 use serde_json::{Map, Value};
 
@@ -28,13 +28,12 @@ pub async fn find_workflow(
     }
     let mut broken = None;
     if let Some(dir) = workspace {
-        let (workflows, problems) = load_dir(dir);
+        let (workflows, problems) = load_dir_files(dir);
         broken = (!problems.is_empty()).then_some(problems);
-        if let Some(w) = workflows.into_iter().find(|w| w.name == arg) {
-            // The file it came from, so that what is said about it later (its tools at
-            // the start, the stored definition's origin) names the file, not the folder.
-            let origin = file_of(dir, &w).unwrap_or_else(|| dir.display().to_string());
-            return Ok((w, Some(origin)));
+        // Its origin is the file it came from, so that what is said about it later (its
+        // tools at the start, the stored definition's origin) names the file.
+        if let Some((file, w)) = workflows.into_iter().find(|(_, w)| w.name == arg) {
+            return Ok((w, Some(file.display().to_string())));
         }
     }
     if let Some(record) = store
@@ -72,16 +71,6 @@ pub async fn find_workflow(
         ));
     }
     Err(Invalid(message).into())
-}
-
-/// The `.toml` file in `dir` whose text is `workflow`'s.
-fn file_of(dir: &Path, workflow: &Workflow) -> Option<String> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .find(|p| std::fs::read_to_string(p).is_ok_and(|text| text == workflow.source))
-        .map(|p| p.display().to_string())
 }
 
 pub fn parse_inputs(workflow: &Workflow, raw: &[String]) -> Result<Map<String, Value>> {

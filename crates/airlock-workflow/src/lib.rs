@@ -25,7 +25,7 @@ pub use duration::{format_duration, parse_duration};
 pub use expr::{Bindings, EvalError, Expr, Scope, SyntaxError, VariablePath};
 pub use glob::glob_matches;
 pub use inputs::{InputError, InputErrors, parse_cli_value};
-pub use load::{LoadError, load, load_dir, parse};
+pub use load::{LoadError, load, load_dir, load_dir_files, parse};
 pub use model::{
     AgentState, ApprovalState, Branch, CheckState, ChoiceState, EndState, EndStatus, InputSpec,
     InputType, Postcondition, PostconditionCall, RecallState, RememberState, RetryPolicy, State,

@@ -41,6 +41,13 @@ pub const NOT_WORKFLOWS: [&str; 3] = ["policy.toml", "identities.toml", "demo.to
 /// order. Invalid files are left out and reported; so is any file whose workflow `name`
 /// an earlier file already uses.
 pub fn load_dir(dir: &Path) -> (Vec<Workflow>, Diagnostics) {
+    let (files, problems) = load_dir_files(dir);
+    (files.into_iter().map(|(_, w)| w).collect(), problems)
+}
+
+/// [`load_dir`], with the file each workflow came from (its origin, for what is said
+/// about it later and for the stored definition).
+pub fn load_dir_files(dir: &Path) -> (Vec<(PathBuf, Workflow)>, Diagnostics) {
     let mut problems = Vec::new();
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
@@ -62,7 +69,7 @@ pub fn load_dir(dir: &Path) -> (Vec<Workflow>, Diagnostics) {
     };
     paths.sort();
 
-    let mut workflows: Vec<Workflow> = Vec::new();
+    let mut workflows: Vec<(PathBuf, Workflow)> = Vec::new();
     let mut first_file: HashMap<String, PathBuf> = HashMap::new();
     for path in paths {
         let source = match std::fs::read_to_string(&path) {
@@ -89,7 +96,7 @@ pub fn load_dir(dir: &Path) -> (Vec<Workflow>, Diagnostics) {
                     problems.extend(reporter.finish());
                 } else {
                     first_file.insert(workflow.name.clone(), path.clone());
-                    workflows.push(workflow);
+                    workflows.push((path, workflow));
                 }
             }
             Err(diagnostics) => problems.extend(diagnostics),

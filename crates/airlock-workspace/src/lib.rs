@@ -12,7 +12,7 @@ use airlock_claude::{ApiKey, Claude, ClaudeConfig, OpenAiCompatible, OpenAiConfi
 use airlock_engine::policy::{Identities, Policy, PolicyFile};
 use airlock_engine::scripted_model::ScriptError;
 use airlock_engine::store::StoreOptions;
-use airlock_engine::workflow::{Diagnostics, Workflow, load_dir};
+use airlock_engine::workflow::{Diagnostics, Workflow, load_dir_files};
 use airlock_engine::{
     BuiltinTools, Clock, Engine, EngineConfig, EngineError, Governance, Model, ModelError,
     PolicySource, ScriptedModel, SystemClock, ToolHosts,
@@ -188,8 +188,15 @@ impl Setup {
 
     /// The workspace's workflows, and the problems of those that do not validate.
     pub fn workflows(&self) -> (Vec<Workflow>, Diagnostics) {
+        let (files, problems) = self.workflow_files();
+        (files.into_iter().map(|(_, w)| w).collect(), problems)
+    }
+
+    /// [`Setup::workflows`] with the file each came from: its origin when it is
+    /// registered or started.
+    pub fn workflow_files(&self) -> (Vec<(PathBuf, Workflow)>, Diagnostics) {
         match &self.workspace {
-            Some(dir) => load_dir(dir),
+            Some(dir) => load_dir_files(dir),
             None => (Vec::new(), Diagnostics(Vec::new())),
         }
     }
