@@ -1,7 +1,7 @@
--- airlock: foreign-keys-off
+-- airlock: rebuilds approvals tool_calls
 -- (`approval_votes` refers to `approvals`, which is rebuilt below: the runner turns
--- foreign keys off around this migration and runs `PRAGMA foreign_key_check` before its
--- commit, as SQLite's own procedure for changing a table's schema asks.)
+-- foreign keys off around this migration and checks the references of the tables it
+-- names before its commit, as SQLite's own procedure for changing a table's schema asks.)
 --
 -- A task cancelled while an approval of it was pending withdraws that approval: nobody
 -- decided it, so it must not read as a person's rejection (it did, with the canceller as

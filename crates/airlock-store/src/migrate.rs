@@ -47,23 +47,27 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(),
     // Every migration not yet applied, in order — not only those above the highest
     // applied one, so a migration that landed after a higher-numbered one still runs.
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
-        if sql.starts_with(FOREIGN_KEYS_OFF) {
-            // Only outside a transaction does this pragma take effect.
-            set_foreign_keys(conn, *version, false).await?;
-            let applied = apply(conn, *version, sql, now, true).await;
-            set_foreign_keys(conn, *version, true).await?;
-            applied?;
-        } else {
-            apply(conn, *version, sql, now, false).await?;
+        match rebuilt_tables(sql) {
+            Some(tables) => {
+                // Only outside a transaction does this pragma take effect.
+                set_foreign_keys(conn, *version, false).await?;
+                let applied = apply(conn, *version, sql, now, Some(&tables)).await;
+                let restored = set_foreign_keys(conn, *version, true).await;
+                // The migration's own error says more than the pragma's.
+                applied?;
+                restored?;
+            }
+            None => apply(conn, *version, sql, now, None).await?,
         }
     }
     Ok(())
 }
 
-/// The first line of a migration that rebuilds a table other tables refer to: it runs with
-/// foreign keys off, and `PRAGMA foreign_key_check` must find nothing before its commit
-/// (SQLite's procedure for schema changes ALTER TABLE cannot make).
-const FOREIGN_KEYS_OFF: &str = "-- airlock: foreign-keys-off";
+/// How a migration that rebuilds tables begins, followed by their names: it runs with
+/// foreign keys off, and `PRAGMA foreign_key_check` must find nothing wrong with those
+/// tables' references before its commit (SQLite's procedure for schema changes ALTER
+/// TABLE cannot make).
+const REBUILDS: &str = "-- airlock: rebuilds ";
 
 async fn set_foreign_keys(
     conn: &mut SqliteConnection,
@@ -88,7 +92,7 @@ async fn apply(
     version: i64,
     sql: &str,
     now: i64,
-    check_foreign_keys: bool,
+    rebuilt: Option<&[&str]>,
 ) -> Result<(), StoreError> {
     let fail = |source| StoreError::Migrate { version, source };
     // IMMEDIATE: the write lock before reading, so that another process opening the
@@ -109,7 +113,7 @@ async fn apply(
         .execute(&mut *tx)
         .await
         .map_err(fail)?;
-    if check_foreign_keys {
+    if let Some(tables) = rebuilt {
         let broken: Vec<(String, Option<i64>, String)> =
             // The tables a rebuild touched and those referring to them, not the whole
             // file: an old dangling reference elsewhere must not stop every open.
@@ -118,7 +122,7 @@ async fn apply(
                  WHERE \"table\" IN (SELECT value FROM json_each(?1))
                     OR parent IN (SELECT value FROM json_each(?1))",
             )
-            .bind(rebuilt_tables(sql))
+            .bind(serde_json::to_string(tables).unwrap_or_else(|_| "[]".into()))
             .fetch_all(&mut *tx)
             .await
             .map_err(fail)?;
@@ -143,15 +147,11 @@ async fn apply(
     tx.commit().await.map_err(fail)
 }
 
-/// The tables a migration rebuilds (`ALTER TABLE … RENAME TO <table>`), as a JSON array.
-fn rebuilt_tables(sql: &str) -> String {
-    let tables: Vec<&str> = sql
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("--"))
-        .filter_map(|line| line.split_once("RENAME TO"))
-        .map(|(_, table)| table.trim().trim_end_matches(';').trim())
-        .collect();
-    serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into())
+/// The tables a migration says on its first line that it rebuilds ([`REBUILDS`]).
+fn rebuilt_tables(sql: &str) -> Option<Vec<&str>> {
+    let first = sql.lines().next()?;
+    let names = first.strip_prefix(REBUILDS)?;
+    Some(names.split_whitespace().collect())
 }
 
 #[cfg(test)]
@@ -159,16 +159,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rebuild_names_the_tables_it_renames_into_place() {
+    fn a_rebuild_names_its_tables_on_its_first_line() {
         let sql = MIGRATIONS
             .iter()
             .find(|(v, _)| *v == 16)
             .map(|(_, sql)| *sql)
             .expect("0016");
-        assert_eq!(rebuilt_tables(sql), r#"["approvals","tool_calls"]"#);
-        assert_eq!(
-            rebuilt_tables("-- ALTER TABLE a RENAME TO b;\nSELECT 1;"),
-            "[]"
-        );
+        assert_eq!(rebuilt_tables(sql), Some(vec!["approvals", "tool_calls"]));
+        assert_eq!(rebuilt_tables("CREATE TABLE a (x);"), None);
     }
 }
