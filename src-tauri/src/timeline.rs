@@ -177,10 +177,8 @@ fn describe_event(event: &TaskEvent) -> String {
             }
         }
         TaskEvent::RecoveryStarted { failures, .. } => {
-            format!(
-                "Picked up again after an interruption (recovery {})",
-                failures + 1
-            )
+            // `failures` counts this recovery too.
+            format!("Picked up again after an interruption (recovery {failures})")
         }
         TaskEvent::RecoveryFailed { error, .. } => format!("Recovery failed: {error}"),
         TaskEvent::Quarantined { error } => {

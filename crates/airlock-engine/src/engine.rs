@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use airlock_policy::{Effect, PolicyDecision};
 use airlock_store::{
-    ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, EngineRegistration,
+    ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, Claimed, EngineRegistration,
     GrantRecord, HeldCall, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions, TaskRecord,
     TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
@@ -374,7 +374,8 @@ impl Engine {
                 .claim(task_id, &self.inner.id, now, self.lease_until())
                 .await?;
             match claimed {
-                Some(task) => {
+                Some(claimed) => {
+                    let task = &claimed.task;
                     let due = task.projection.wake_at.is_none_or(|at| at <= now)
                         || phase_of(&task.projection) == Some(Phase::Backoff);
                     if task.projection.status == TaskStatus::Running && !due {
@@ -386,7 +387,7 @@ impl Engine {
                             .await;
                         continue;
                     }
-                    let result = self.inner.clone().run_claimed(task).await;
+                    let result = self.inner.clone().run_claimed(claimed).await;
                     if let Err(e) = result {
                         tracing::warn!(task = task_id, error = %e, "run ended with an error");
                     }
@@ -494,11 +495,11 @@ impl Engine {
                     .store
                     .claim_runnable(&self.inner.id, now, self.lease_until(), free as i64)
                     .await?;
-                for task in claimed {
+                for claim in claimed {
                     let inner = self.inner.clone();
                     running.spawn(async move {
-                        let id = task.id.clone();
-                        if let Err(e) = inner.run_claimed(task).await {
+                        let id = claim.task.id.clone();
+                        if let Err(e) = inner.run_claimed(claim).await {
                             tracing::warn!(task = %id, error = %e, "run ended with an error");
                         }
                     });
@@ -1067,9 +1068,9 @@ async fn claim_for_person(
         // a call in flight. Wait for the runner instead.
         let running_here = inner.runners.lock().is_ok_and(|r| r.contains_key(task_id));
         if !running_here
-            && let Some(task) = inner.store.claim(task_id, &inner.id, now, until).await?
+            && let Some(claimed) = inner.store.claim(task_id, &inner.id, now, until).await?
         {
-            return Ok(task);
+            return Ok(claimed.task);
         }
         let task = inner
             .store
@@ -1267,15 +1268,19 @@ impl Inner {
     /// Runs a task this engine has just claimed, counting failures toward quarantine.
     pub(crate) async fn run_claimed(
         self: Arc<Self>,
-        task: TaskRecord,
+        claimed: Claimed,
     ) -> Result<TaskStatus, EngineError> {
+        let Claimed { task, left_by } = claimed;
         let flag = Arc::new(CancelFlag::default());
         if let Ok(mut runners) = self.runners.lock() {
             runners.insert(task.id.clone(), flag.clone());
         }
         let task_id = task.id.clone();
         let result = match self.workflow_for(task.workflow_id).await {
-            Ok(workflow) => Runner::new(self.clone(), workflow, &task, flag).run().await,
+            Ok(workflow) => {
+                let runner = Runner::new(self.clone(), workflow, &task, flag);
+                runner.run(left_by.is_some()).await
+            }
             Err(e) => {
                 let mut draft = Draft::of(&task);
                 draft.push(TaskEvent::Quarantined {

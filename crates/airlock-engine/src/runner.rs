@@ -178,9 +178,10 @@ impl Runner {
         self.draft.commit(&self.inner, Some(&owner), false).await
     }
 
-    /// Runs until the task ends or waits; always gives the lease back.
-    pub async fn run(mut self) -> Result<TaskStatus, EngineError> {
-        let outcome = self.drive().await;
+    /// Runs until the task ends or waits; always gives the lease back. `interrupted`: the
+    /// lease was taken over from an engine that stopped while running the task.
+    pub async fn run(mut self, interrupted: bool) -> Result<TaskStatus, EngineError> {
+        let outcome = self.drive(interrupted).await;
         let owner = self.owner();
         match outcome {
             Ok(()) => {
@@ -230,8 +231,10 @@ impl Runner {
     }
 
     #[tracing::instrument(skip(self), fields(task = %self.draft.task_id))]
-    async fn drive(&mut self) -> Result<(), EngineError> {
-        self.count_recovery().await?;
+    async fn drive(&mut self, interrupted: bool) -> Result<(), EngineError> {
+        if interrupted {
+            self.count_recovery().await?;
+        }
         loop {
             if self.draft.proj.status.is_terminal() {
                 return Ok(());
@@ -272,7 +275,8 @@ impl Runner {
         }
     }
 
-    /// A task claimed in the middle of a step was running in an engine that stopped.
+    /// A task taken over in the middle of a step was running in an engine that stopped.
+    /// (One handed over cleanly mid-step, after a person's decision or release, was not.)
     async fn count_recovery(&mut self) -> Result<(), EngineError> {
         let mid_step = matches!(
             phase_of(&self.draft.proj),

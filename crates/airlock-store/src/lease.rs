@@ -1,8 +1,16 @@
 //! Engines and task leases: a task is run by one engine at a time. An engine holds a
 //! lease per running task and renews them all with a heartbeat; a lease that expired,
 //! or whose engine is known dead, can be taken over.
+//!
+//! A lease given back (the task waits for a person, or a person acted on it) is cleared;
+//! a lease left behind (its engine stopped or died while running the task) keeps its
+//! holder, expired, so whoever claims the task next knows it takes over an interrupted
+//! run rather than a task handed over cleanly.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
+use sqlx::Connection;
 use sqlx::sqlite::SqliteRow;
 
 use crate::Millis;
@@ -10,6 +18,42 @@ use crate::error::{SqlContext, StoreError};
 use crate::open::Store;
 use crate::query::{fill_outputs, task_from_row};
 use crate::records::TaskRecord;
+
+/// A task an engine has just taken the lease of.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub task: TaskRecord,
+    /// The engine whose lease was taken over: it stopped or died while running the task,
+    /// so the run is a recovery. `None` when the task had been handed over cleanly.
+    pub left_by: Option<String>,
+}
+
+/// The claimed rows as records, each with the lease it took over (`left`: the leases as
+/// read before, in the same transaction).
+async fn claims(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[SqliteRow],
+    left: Vec<(String, Option<String>)>,
+    engine_id: &str,
+) -> Result<Vec<Claimed>, StoreError> {
+    let mut tasks = rows
+        .iter()
+        .map(task_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    fill_outputs(&mut *conn, &mut tasks).await?;
+    let left: HashMap<String, Option<String>> = left.into_iter().collect();
+    Ok(tasks
+        .into_iter()
+        .map(|task| {
+            let left_by = left
+                .get(&task.id)
+                .cloned()
+                .flatten()
+                .filter(|owner| owner != engine_id);
+            Claimed { task, left_by }
+        })
+        .collect())
+}
 
 /// Who an engine is: enough to tell, on the same host, whether its process still lives.
 #[derive(Clone, Debug, Serialize)]
@@ -63,17 +107,16 @@ impl Store {
             .collect())
     }
 
-    /// Removes an engine that is gone (stopped, or found dead) and frees its leases.
+    /// Removes an engine that is gone (stopped, or found dead) and frees its leases: they
+    /// expire at once but keep their holder, since its tasks were left mid-run.
     pub async fn forget_engine(&self, engine_id: &str) -> Result<u64, StoreError> {
         let mut w = self.inner.writer.lock().await;
-        let freed = sqlx::query(
-            "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
-        )
-        .bind(engine_id)
-        .execute(&mut *w)
-        .await
-        .ctx("freeing a gone engine's leases")?
-        .rows_affected();
+        let freed = sqlx::query("UPDATE tasks SET lease_expires_at = 0 WHERE lease_owner = ?")
+            .bind(engine_id)
+            .execute(&mut *w)
+            .await
+            .ctx("freeing a gone engine's leases")?
+            .rows_affected();
         sqlx::query("DELETE FROM engines WHERE id = ?")
             .bind(engine_id)
             .execute(&mut *w)
@@ -120,8 +163,18 @@ impl Store {
         engine_id: &str,
         now: Millis,
         until: Millis,
-    ) -> Result<Option<TaskRecord>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
         let mut w = self.inner.writer.lock().await;
+        let mut tx = w
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("beginning a claim")?;
+        let left: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT id, lease_owner FROM tasks WHERE id = ?")
+                .bind(task_id)
+                .fetch_all(&mut *tx)
+                .await
+                .ctx("reading a task's lease")?;
         let row: Option<SqliteRow> = sqlx::query(
             "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
              WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')
@@ -133,14 +186,13 @@ impl Store {
         .bind(task_id)
         .bind(engine_id)
         .bind(now)
-        .fetch_optional(&mut *w)
+        .fetch_optional(&mut *tx)
         .await
         .ctx("claiming a task")?;
         let Some(row) = row else { return Ok(None) };
-        let mut tasks = [task_from_row(&row)?];
-        fill_outputs(&mut *w, &mut tasks).await?;
-        let [task] = tasks;
-        Ok(Some(task))
+        let mut claimed = claims(&mut tx, &[row], left, engine_id).await?;
+        tx.commit().await.ctx("committing a claim")?;
+        Ok(claimed.pop())
     }
 
     /// Takes the leases of up to `limit` running tasks that are due and unowned.
@@ -150,32 +202,44 @@ impl Store {
         now: Millis,
         until: Millis,
         limit: i64,
-    ) -> Result<Vec<TaskRecord>, StoreError> {
+    ) -> Result<Vec<Claimed>, StoreError> {
+        const CLAIMABLE: &str = "SELECT id FROM tasks
+            WHERE (status = 'running' AND (wake_at IS NULL OR wake_at <= ?)
+                   OR status IN ('waiting_approval', 'in_doubt', 'quarantined') AND cancel_requested IS NOT NULL)
+              AND (lease_owner IS NULL OR lease_expires_at < ?)
+            ORDER BY updated_at LIMIT ?";
         let mut w = self.inner.writer.lock().await;
-        let rows: Vec<SqliteRow> = sqlx::query(
-            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
-             WHERE id IN (
-                SELECT id FROM tasks
-                WHERE (status = 'running' AND (wake_at IS NULL OR wake_at <= ?)
-                       OR status IN ('waiting_approval', 'in_doubt', 'quarantined') AND cancel_requested IS NOT NULL)
-                  AND (lease_owner IS NULL OR lease_expires_at < ?)
-                ORDER BY updated_at LIMIT ?)
-             RETURNING *",
-        )
-        .bind(engine_id)
-        .bind(until)
+        let mut tx = w
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("beginning a claim")?;
+        let left: Vec<(String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, lease_owner FROM tasks WHERE id IN ({CLAIMABLE})"
+        )))
         .bind(now)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *w)
+        .fetch_all(&mut *tx)
+        .await
+        .ctx("reading runnable tasks' leases")?;
+        if left.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Exactly the tasks just read, whose leases `left` holds.
+        let ids = serde_json::Value::from_iter(left.iter().map(|(id, _)| id.as_str()));
+        let rows: Vec<SqliteRow> = sqlx::query(
+            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
+             WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
+        )
+        .bind(engine_id)
+        .bind(until)
+        .bind(ids.to_string())
+        .fetch_all(&mut *tx)
         .await
         .ctx("claiming runnable tasks")?;
-        let mut tasks = rows
-            .iter()
-            .map(task_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        fill_outputs(&mut *w, &mut tasks).await?;
-        Ok(tasks)
+        let claimed = claims(&mut tx, &rows, left, engine_id).await?;
+        tx.commit().await.ctx("committing a claim")?;
+        Ok(claimed)
     }
 
     /// Gives a lease back without changing the task.

@@ -38,7 +38,7 @@ pub use history::{
     HistoryChoices, HistoryFilter, HistoryKey, HistoryRange, HistoryRow, MAX_HISTORY_PAGE,
     OutcomeFilter, server_of,
 };
-pub use lease::EngineRegistration;
+pub use lease::{Claimed, EngineRegistration};
 pub use lessons::{LessonRecord, LessonSource, LessonStatus};
 pub use memory::{MemoryQuery, MemoryRecord, NewMemory};
 pub use metrics::{

@@ -338,6 +338,13 @@ async fn a_held_call_waits_for_an_approver_role_then_runs_once() {
             TaskEvent::PolicyDecided { via: Some(via), effect, .. }
                 if via == &format!("approval {approval_id} by carol") && effect == "require_approval"
         )), "the execution-time check is recorded: {events:?}");
+        // Carrying a task on after a person's decision is no recovery from a crash.
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, TaskEvent::RecoveryStarted { .. })),
+            "{events:?}"
+        );
         assert_eq!(
             calls(&engine, &id).await[0].allowed,
             Some(CallAllowance::Approval {

@@ -109,6 +109,9 @@ async fn repeatedly_interrupted_task_is_quarantined_and_can_be_released() {
         f.run_until_idle().await.unwrap();
         let t = task(&f, &id).await;
         assert_eq!(t.projection.status, TaskStatus::Succeeded);
+        // Released by a person, it was handed over, not interrupted again.
+        let k = kinds(&f, &id).await;
+        assert_eq!(k.iter().filter(|k| *k == "recovery_started").count(), 2);
         assert_eq!(good.keys(), [("builtin.upsert".to_owned(), key.clone())]);
         let ledger = calls(&f, &id).await;
         assert_eq!(ledger.len(), 1);
