@@ -195,10 +195,11 @@ pub async fn list_approvals(desktop: State<'_, Desktop>) -> Result<Inbox, Comman
         .await?;
     // Oldest first, like the approvals.
     for call in calls.iter().rev() {
-        // Only a task that waits on the call can be told whether it happened; one that
-        // was cancelled while the call was under way keeps it in its history instead.
+        // A task that waits on the call, or one cancelled while the call was under way
+        // (the answer is then recorded for its history); not a task that has moved on.
         if let Some(task) = store.task(&call.task_id).await?
-            && task.projection.status == StoreTaskStatus::InDoubt
+            && (task.projection.status == StoreTaskStatus::InDoubt
+                || task.projection.status.is_terminal())
         {
             in_doubt.push(InDoubtCall::new(call, &task));
         }
@@ -235,8 +236,7 @@ pub async fn resolve_in_doubt(
         Ok(task) => Ok(TaskRow::from(&task)),
         Err(EngineError::WrongStatus { .. }) => Err(CommandError::new(
             ErrorCode::Conflict,
-            "This call is no longer in doubt: someone has already said whether it happened, \
-             or its task was cancelled.",
+            "This call is no longer in doubt: someone has already said whether it happened.",
         )),
         Err(error) => Err(error.into()),
     }

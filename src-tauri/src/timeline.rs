@@ -176,6 +176,14 @@ fn describe_event(event: &TaskEvent) -> String {
                 format!("{by} said the call did not happen; it will be made again")
             }
         }
+        TaskEvent::InDoubtSettled { happened, by, .. } => {
+            let did = if *happened {
+                "happened"
+            } else {
+                "did not happen"
+            };
+            format!("{by} said the call {did}; the task had already ended")
+        }
         TaskEvent::RecoveryStarted { failures, .. } => {
             // `failures` counts this recovery too.
             format!("Picked up again after an interruption (recovery {failures})")

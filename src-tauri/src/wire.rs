@@ -830,14 +830,15 @@ pub struct Inbox {
     pub acting_as: Person,
     /// Oldest first.
     pub approvals: Vec<ApprovalRow>,
-    /// Calls whose effect is in doubt, whose tasks wait for a person to say whether they
-    /// happened; oldest first.
+    /// Calls whose effect is in doubt: those whose tasks wait for a person to say whether
+    /// they happened, and those of tasks cancelled while the call was under way (the
+    /// answer is only recorded); oldest first.
     pub in_doubt: Vec<InDoubtCall>,
 }
 
 /// A tool call that may or may not have taken effect (its answer never came, or the engine
 /// stopped while it was under way, and the tool is not safe to repeat). Its task waits
-/// until a person says whether it happened.
+/// until a person says whether it happened, unless it was cancelled meanwhile.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct InDoubtCall {
     /// The ledger row's id, which `resolve_in_doubt` takes.
@@ -864,6 +865,9 @@ pub struct InDoubtCall {
     /// When it was found to be in doubt.
     #[ts(type = "number | null")]
     pub outcome_at: Option<i64>,
+    /// `in_doubt` when the task waits for the answer; `cancelled` when it ended meanwhile
+    /// and the answer is only recorded (nothing is made again).
+    pub task_status: TaskStatus,
 }
 
 impl InDoubtCall {
@@ -881,6 +885,7 @@ impl InDoubtCall {
             idempotency_key: call.idempotency_key.clone(),
             intent_at: call.intent_at,
             outcome_at: call.outcome_at,
+            task_status: task.projection.status.into(),
         }
     }
 }

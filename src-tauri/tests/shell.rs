@@ -1028,7 +1028,10 @@ fn a_call_in_doubt_waits_in_the_inbox_until_a_person_says_whether_it_happened() 
     });
     assert_eq!(inbox["in_doubt"].as_array().map(Vec::len), Some(1));
 
-    // A cancelled task's call in doubt can no longer be settled: it leaves the inbox.
+    assert_eq!(inbox["in_doubt"][0]["task_status"], "in_doubt");
+
+    // A cancelled task's call in doubt stays in the inbox, marked: the answer is recorded
+    // for its history, the task stays cancelled, and then the call leaves the inbox.
     invoke_with(
         &window,
         "cancel_task",
@@ -1036,6 +1039,19 @@ fn a_call_in_doubt_waits_in_the_inbox_until_a_person_says_whether_it_happened() 
     )
     .expect("cancelled");
     status_of(&window, &second, "cancelled");
+    let inbox = invoke(&window, "list_approvals").expect("inbox");
+    assert_eq!(inbox["in_doubt"][0]["task_status"], "cancelled", "{inbox}");
+    let call_id = inbox["in_doubt"][0]["call_id"].clone();
+    let task = invoke_with(
+        &window,
+        "resolve_in_doubt",
+        json!({"callId": call_id, "happened": true}),
+    )
+    .expect("recorded");
+    assert_eq!(task["status"], "cancelled");
+    let detail = status_of(&window, &second, "cancelled");
+    assert_eq!(detail["tool_calls"][1]["outcome"], "happened");
+    assert_eq!(detail["tool_calls"].as_array().map(Vec::len), Some(2));
     let inbox = invoke(&window, "list_approvals").expect("inbox");
     assert_eq!(inbox["in_doubt"], json!([]));
 }

@@ -484,8 +484,17 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                 say!("no calls in doubt");
             } else {
                 for c in &calls {
+                    // A task cancelled while its call was under way does not wait for the
+                    // answer; it is only recorded.
+                    let ended = match store.task(&c.task_id).await? {
+                        Some(t) if t.projection.status.is_terminal() => format!(
+                            "  (task {}: an answer is only recorded)",
+                            t.projection.status.as_str()
+                        ),
+                        _ => String::new(),
+                    };
                     say!(
-                        "task {}  {}",
+                        "task {}  {}{ended}",
                         render::short(&c.task_id),
                         render::call_line(c)
                     );
@@ -500,7 +509,26 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
         } => {
             let happened = *happened && !*not_happened;
             let t = engine.resolve_in_doubt(call, happened, &me).await?;
-            carry_on(cli, engine, &t.id).await
+            if !t.projection.status.is_terminal() {
+                return carry_on(cli, engine, &t.id).await;
+            }
+            // The task had ended (cancelled while the call was under way): the answer is
+            // recorded and nothing runs.
+            if cli.json {
+                print_json(&t)?;
+            } else {
+                let did = if happened {
+                    "happened"
+                } else {
+                    "did not happen"
+                };
+                say!(
+                    "recorded that call {call} {did}; task {} stays {}",
+                    render::short(&t.id),
+                    t.projection.status.as_str()
+                );
+            }
+            Ok(Exit::Ok)
         }
         Command::Release { task } => {
             let t = engine.find_task(task).await?;

@@ -207,6 +207,11 @@ fn event_detail(e: &EventRecord) -> String {
         },
         "call_in_doubt" => format!("{} {}: {}", get("call_id"), get("tool"), get("reason")),
         "in_doubt_resolved" => format!("happened={} by {}", get("happened"), get("by")),
+        "in_doubt_settled" => format!(
+            "happened={} by {} (the task had ended)",
+            get("happened"),
+            get("by")
+        ),
         "ended" => format!("{} at {}", get("status"), get("state")),
         "model_turn" => {
             let reply = &b["reply"];

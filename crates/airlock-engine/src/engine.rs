@@ -11,7 +11,7 @@ use airlock_policy::{Effect, PolicyDecision};
 use airlock_store::{
     ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, Claimed, EngineRegistration,
     GrantRecord, HeldCall, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions, TaskRecord,
-    TaskStatus, ToolCallOutcome, ToolCallWrite,
+    TaskStatus, ToolCallOutcome, ToolCallRecord, ToolCallWrite,
 };
 use airlock_workflow::{Diagnostics, StateKind, ToolAccess, Workflow};
 use serde::Serialize;
@@ -923,7 +923,8 @@ impl Engine {
     }
 
     /// A person's answer to "did this call happen?". When it did, the step counts as done;
-    /// when it did not, the call is made again as a new attempt.
+    /// when it did not, the call is made again as a new attempt. For a task that ended
+    /// meanwhile (cancelled while the call was under way) the answer is only recorded.
     pub async fn resolve_in_doubt(
         &self,
         call_id: &str,
@@ -936,6 +937,10 @@ impl Engine {
             .tool_call(call_id)
             .await?
             .ok_or_else(|| EngineError::NoToolCall(call_id.to_owned()))?;
+        let current = self.find_task(&call.task_id).await?;
+        if current.projection.status.is_terminal() {
+            return self.settle_in_doubt(&call, current, happened, by).await;
+        }
         let task = self.claim_for_person(&call.task_id, "resolved").await?;
         let waiting_on_this = phase_of(&task.projection)
             == Some(Phase::InDoubt {
@@ -985,6 +990,52 @@ impl Engine {
             retry_at: (!happened).then(|| self.inner.clock.now()),
         });
         self.commit_for_person(&mut draft).await?;
+        self.find_task(&task.id).await
+    }
+
+    /// Records the answer for an in-doubt call of a task that has ended. No engine runs
+    /// an ended task, so there is no lease to take: the commit is guarded by the task's
+    /// sequence alone (a second answer, or one racing it, is refused).
+    async fn settle_in_doubt(
+        &self,
+        call: &ToolCallRecord,
+        task: TaskRecord,
+        happened: bool,
+        by: &str,
+    ) -> Result<TaskRecord, EngineError> {
+        if call.outcome != Some(ToolCallOutcome::InDoubt) {
+            return Err(EngineError::WrongStatus {
+                task: task.id,
+                status: task.projection.status,
+                action: "resolved for this call, which is no longer in doubt",
+            });
+        }
+        let mut draft = Draft::of(&task);
+        draft.tool_calls.push(ToolCallWrite::Outcome {
+            id: call.id.clone(),
+            outcome: if happened {
+                ToolCallOutcome::Happened
+            } else {
+                ToolCallOutcome::NotHappened
+            },
+            result: None,
+            error: call.error.clone(),
+            resolved_by: Some(by.to_owned()),
+        });
+        draft.push(TaskEvent::InDoubtSettled {
+            call_id: call.id.clone(),
+            happened,
+            by: by.to_owned(),
+        });
+        match draft.commit(&self.inner, None, false).await {
+            // Someone else answered (or appended) first.
+            Err(EngineError::Refused { .. }) => Err(EngineError::WrongStatus {
+                task: task.id.clone(),
+                status: task.projection.status,
+                action: "resolved for this call",
+            }),
+            other => other,
+        }?;
         self.find_task(&task.id).await
     }
 

@@ -186,6 +186,14 @@ pub enum TaskEvent {
         /// When the call did not happen, the new attempt begins then.
         retry_at: Option<Millis>,
     },
+    /// A person said whether an in-doubt call of a task that had already ended (it was
+    /// cancelled while the call was under way) happened: recorded for the history and the
+    /// ledger; the task stays as it ended and nothing is made again.
+    InDoubtSettled {
+        call_id: String,
+        happened: bool,
+        by: String,
+    },
     /// An engine picked up a task that was mid-step when its previous engine stopped.
     RecoveryStarted {
         engine: String,
@@ -245,6 +253,7 @@ impl TaskEvent {
             TaskEvent::CallApprovalDecided { .. } => "call_approval_decided",
             TaskEvent::CallInDoubt { .. } => "call_in_doubt",
             TaskEvent::InDoubtResolved { .. } => "in_doubt_resolved",
+            TaskEvent::InDoubtSettled { .. } => "in_doubt_settled",
             TaskEvent::RecoveryStarted { .. } => "recovery_started",
             TaskEvent::RecoveryFailed { .. } => "recovery_failed",
             TaskEvent::Quarantined { .. } => "quarantined",
@@ -351,6 +360,7 @@ pub fn apply(p: &mut TaskProjection, event: &TaskEvent) {
             p.recovery_failures = 0;
         }
         TaskEvent::ToolRefused { .. }
+        | TaskEvent::InDoubtSettled { .. }
         | TaskEvent::ModelTurn { .. }
         | TaskEvent::ToolProgress { .. }
         | TaskEvent::PolicyDecided { .. } => {}

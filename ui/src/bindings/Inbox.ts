@@ -12,7 +12,8 @@ export type Inbox = { acting_as: Person,
  */
 approvals: Array<ApprovalRow>, 
 /**
- * Calls whose effect is in doubt, whose tasks wait for a person to say whether they
- * happened; oldest first.
+ * Calls whose effect is in doubt: those whose tasks wait for a person to say whether
+ * they happened, and those of tasks cancelled while the call was under way (the
+ * answer is only recorded); oldest first.
  */
 in_doubt: Array<InDoubtCall>, };

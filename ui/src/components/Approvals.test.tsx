@@ -414,7 +414,7 @@ describe("Approvals: calls in doubt", () => {
   it("makes the call again when it did not happen, and shows a refusal in words", async () => {
     const calls = doubtful({
       resolve_in_doubt: () => {
-        throw commandError("conflict", "This call is no longer in doubt: someone has already said whether it happened, or its task was cancelled.");
+        throw commandError("conflict", "This call is no longer in doubt: someone has already said whether it happened.");
       },
     });
     await userEvent.click(await screen.findByRole("button", { name: "It did not happen — make it again" }));
@@ -424,6 +424,35 @@ describe("Approvals: calls in doubt", () => {
     const alert = await screen.findByRole("alert");
     expect(alert).toHaveTextContent("Your answer was not recorded.");
     expect(alert).toHaveTextContent("This call is no longer in doubt");
+    expect(calls.filter((c) => c.cmd === "resolve_in_doubt").map((c) => c.args)).toEqual([
+      { callId: "c-7", happened: false },
+    ]);
+  });
+});
+
+describe("Approvals: a call in doubt of a cancelled task", () => {
+  it("records the answer without making the call again", async () => {
+    let doubts = [{ ...lostRefund, task_status: "cancelled" as const }];
+    const calls = backend({
+      list_approvals: () => ({ acting_as: me, approvals: [], in_doubt: doubts }),
+      resolve_in_doubt: () => {
+        doubts = [];
+        return { ...refundTask, status: "cancelled" };
+      },
+    });
+    render(<Approvals now={NOW} onOpenTask={vi.fn()} onShowTasks={vi.fn()} />);
+    const item = await screen.findByRole("listitem", { name: "support.issue_refund in doubt, task 3f1c2a9e" });
+    expect(item).toHaveTextContent("Task cancelled");
+    expect(within(item).queryByRole("button", { name: "It did not happen — make it again" })).toBeNull();
+    await userEvent.click(within(item).getByRole("button", { name: "It did not happen" }));
+    const confirm = screen.getByRole("group", { name: "Confirm your answer" });
+    expect(confirm).toHaveTextContent(
+      "Record that support.issue_refund did not take effect? The task stays cancelled; nothing is made again.",
+    );
+    await userEvent.click(within(confirm).getByRole("button", { name: "Yes, it did not happen" }));
+    expect(await screen.findByRole("status")).toHaveTextContent(
+      "Recorded that support.issue_refund did not happen; task 3f1c2a9e stays cancelled.",
+    );
     expect(calls.filter((c) => c.cmd === "resolve_in_doubt").map((c) => c.args)).toEqual([
       { callId: "c-7", happened: false },
     ]);

@@ -181,11 +181,14 @@ export function Approvals({
       .then(() => {
         setSettling(null);
         setBusy(false);
+        const task = shortId(call.task_id);
         setDone({
           tone: "good",
-          text: happened
-            ? `Recorded that ${call.tool} happened; task ${shortId(call.task_id)} moves on without making it again.`
-            : `${call.tool} is made again for task ${shortId(call.task_id)} (attempt ${String(call.attempt + 1)}).`,
+          text: ended(call)
+            ? `Recorded that ${call.tool} ${happened ? "happened" : "did not happen"}; task ${task} stays ${call.task_status}.`
+            : happened
+              ? `Recorded that ${call.tool} happened; task ${task} moves on without making it again.`
+              : `${call.tool} is made again for task ${task} (attempt ${String(call.attempt + 1)}).`,
         });
         reload();
       })
@@ -680,7 +683,8 @@ export function Approvals({
           <h2 id="in-doubt-title">Did this happen?</h2>
           <p className="lede">
             These calls may or may not have taken effect: no answer came back, and the tool is not safe
-            to repeat. Check in the system it acts on, then say which; the task waits until you do.
+            to repeat. Check in the system it acts on, then say which; the task waits until you do. A
+            task cancelled while its call was under way does not: your answer goes into its history.
           </p>
           <ul className="approvals" aria-label="Calls in doubt" ref={doubtList}>
             {doubts.map((call) => (
@@ -694,7 +698,13 @@ export function Approvals({
                 {settling?.id === call.call_id ? (
                   <div className="confirm" role="group" aria-label="Confirm your answer">
                     <span>
-                      {settling.happened ? (
+                      {ended(call) ? (
+                        <>
+                          Record that <code className="strong">{call.tool}</code>{" "}
+                          {settling.happened ? "took effect" : "did not take effect"}? The task stays{" "}
+                          {call.task_status}; nothing is made again.
+                        </>
+                      ) : settling.happened ? (
                         <>
                           Record that <code className="strong">{call.tool}</code> took effect? The task moves on
                           without making it again.
@@ -714,7 +724,7 @@ export function Approvals({
                         settle(call, settling.happened);
                       }}
                     >
-                      {settling.happened ? "Yes, it happened" : "Make it again"}
+                      {settling.happened ? "Yes, it happened" : ended(call) ? "Yes, it did not happen" : "Make it again"}
                     </button>
                     <button
                       type="button"
@@ -749,7 +759,7 @@ export function Approvals({
                         setSettling({ id: call.call_id, happened: false });
                       }}
                     >
-                      It did not happen — make it again
+                      {ended(call) ? "It did not happen" : "It did not happen — make it again"}
                     </button>
                     <TaskLink id={call.task_id} onOpenTask={onOpenTask} action />
                   </div>
@@ -763,13 +773,23 @@ export function Approvals({
   );
 }
 
+/** Whether the call's task ended while the call was in doubt: the answer is only recorded. */
+function ended(call: InDoubtCall): boolean {
+  return call.task_status !== "in_doubt";
+}
+
 /** A call in doubt: what it was asked to do, for which task, and why nobody knows. */
 function Doubt({ call, now }: { call: InDoubtCall; now: number }) {
   return (
     <>
       <CallHeading
         tool={call.tool}
-        pills={<span className="pill pill-attention">In doubt</span>}
+        pills={
+          <>
+            <span className="pill pill-attention">In doubt</span>
+            {ended(call) && <span className="pill">Task {call.task_status}</span>}
+          </>
+        }
         workflow={call.workflow}
         step={call.state_name}
         taskId={call.task_id}

@@ -95,6 +95,7 @@ export const lostRefund: InDoubtCall = {
   idempotency_key: `${refundTask.id}/4/0`,
   intent_at: NOW - 3 * 60_000,
   outcome_at: NOW - 2 * 60_000,
+  task_status: "in_doubt",
 };
 
 export const workflows: WorkflowList = {

@@ -275,6 +275,35 @@ status = "succeeded"
                 .any(|e| matches!(e, TaskEvent::Cancelled { by, .. } if by == "carol"))
         );
         assert_consistent(&engine, &id).await;
+
+        // Someone checks and says whether it happened: the answer is recorded, and the
+        // task stays cancelled (nothing is made again).
+        let after = engine
+            .resolve_in_doubt(&calls[0].id, true, "dave")
+            .await
+            .unwrap();
+        assert_eq!(after.projection.status, TaskStatus::Cancelled);
+        let settled = &crate::support::calls(&engine, &id).await[0];
+        assert_eq!(
+            settled.outcome,
+            Some(airlock_engine::store::ToolCallOutcome::Happened)
+        );
+        assert_eq!(settled.resolved_by.as_deref(), Some("dave"));
+        assert_eq!(
+            events(&engine, &id).await.last(),
+            Some(&TaskEvent::InDoubtSettled {
+                call_id: calls[0].id.clone(),
+                happened: true,
+                by: "dave".into(),
+            })
+        );
+        assert!(tools.keys().len() <= 1, "never made again");
+        // Answered once: a second answer is refused and changes nothing.
+        assert!(matches!(
+            engine.resolve_in_doubt(&calls[0].id, false, "erin").await,
+            Err(EngineError::WrongStatus { .. })
+        ));
+        assert_consistent(&engine, &id).await;
     })
     .await;
 }
