@@ -407,7 +407,13 @@ pub enum GrantsAction {
 pub enum AuditAction {
     /// Check the hash chain from the first entry to the last; names every entry that was
     /// changed, deleted or replaced (exit code 7 when one was)
-    Verify,
+    Verify {
+        /// A head an earlier `verify` printed (SEQ:HASH), kept outside the database: the
+        /// log must still hold that entry unchanged, so entries cut off its end, or a log
+        /// rewritten and re-chained, are caught too
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Option<airlock_engine::store::AuditAnchor>,
+    },
     /// List entries: the newest ones (oldest of them first), or those after `--after`
     List {
         /// Only this task's entries (an id or the start of one)

@@ -597,9 +597,9 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
         }
         Command::Identities | Command::Secrets { .. } => Ok(Exit::Error),
         Command::Audit {
-            action: AuditAction::Verify,
+            action: AuditAction::Verify { expect },
         } => {
-            let report = store.verify_audit().await?;
+            let report = store.verify_audit_against(expect.as_ref()).await?;
             if cli.json {
                 print_json(&render::audit_report_json(&report))?;
             } else {

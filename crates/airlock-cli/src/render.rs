@@ -482,13 +482,32 @@ pub fn audit_problem(p: &AuditProblem) -> String {
             format!("{entry} does not follow entry {after}: its prev_hash is not {after}'s hash")
         }
         AuditFault::Unreadable { detail } => format!("{entry} cannot be read: {detail}"),
+        AuditFault::CutShort { anchor } => format!(
+            "entries from {} on are gone: the log ends at {}, but it held entry {anchor} \
+             (entries were cut off its end)",
+            p.seq,
+            p.seq - 1
+        ),
+        AuditFault::NotAnchor { expected } => format!(
+            "{entry} is not the entry that was kept (hash {expected}): the log was rewritten \
+             up to here and re-chained"
+        ),
     }
 }
 
 pub fn audit_report(r: &AuditReport) -> String {
-    let head = r.head.as_deref().unwrap_or("(none)");
+    let head = r
+        .anchor()
+        .map_or_else(|| "(none)".to_owned(), |a| a.to_string());
     if r.is_intact() {
-        return format!("audit log intact: {} entries, head {head}", r.entries);
+        let mut out = format!("audit log intact: {} entries, head {head}", r.entries);
+        if r.head.is_some() {
+            out.push_str(&format!(
+                "\n  keep the head outside this database; `airlock audit verify --expect {head}` \
+                 later also catches entries cut off the end"
+            ));
+        }
+        return out;
     }
     let mut out = format!(
         "audit log NOT intact: {} problem(s) in {} entries (head {head})",
@@ -514,7 +533,8 @@ pub fn audit_report_json(r: &AuditReport) -> Value {
         })
         .collect();
     serde_json::json!({
-        "intact": r.is_intact(), "entries": r.entries, "head": r.head, "problems": problems,
+        "intact": r.is_intact(), "entries": r.entries, "head": r.head, "head_seq": r.head_seq,
+        "anchor": r.anchor().map(|a| a.to_string()), "problems": problems,
     })
 }
 

@@ -63,6 +63,31 @@ async fn verify_names_a_changed_and_a_deleted_entry() {
     let (code, out) = verify(&sb);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("audit log intact: "), "{out}");
+    let (_, report) = sb.json(["audit", "verify"]).expect("verify --json");
+    let anchor = report["anchor"].as_str().expect("anchor").to_owned();
+    assert!(
+        out.contains(&format!("airlock audit verify --expect {anchor}")),
+        "{out}"
+    );
+    let last = report["head_seq"].as_i64().expect("head seq");
+
+    // The last entry is cut off: the chain alone is intact, the kept head says otherwise.
+    tamper(&sb, &format!("DELETE FROM audit_log WHERE seq = {last}")).await;
+    let (code, out) = verify(&sb);
+    assert_eq!(code, Some(0), "{out}");
+    let out = sb
+        .airlock(["audit", "verify", "--expect", &anchor])
+        .output()
+        .expect("verify --expect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    assert!(
+        text.contains(&format!(
+            "entries from {last} on are gone: the log ends at {}, but it held entry {last}",
+            last - 1
+        )),
+        "{text}"
+    );
 
     let (code, entries) = sb
         .json(["audit", "list", "--task", &task_id[..8]])

@@ -106,7 +106,57 @@ pub struct AuditReport {
     pub entries: u64,
     /// The `hash` of the last row (by `seq`), to keep elsewhere and compare later.
     pub head: Option<String>,
+    /// The last row's `seq`.
+    pub head_seq: Option<i64>,
     pub problems: Vec<AuditProblem>,
+}
+
+impl AuditReport {
+    /// The head as an anchor to keep outside the database.
+    pub fn anchor(&self) -> Option<AuditAnchor> {
+        Some(AuditAnchor {
+            seq: self.head_seq?,
+            hash: self.head.clone()?,
+        })
+    }
+}
+
+/// An entry an earlier verification saw, kept outside the database (`seq:hash`). The chain
+/// alone cannot show that entries were cut off its end, nor that it was rebuilt from some
+/// point on with fresh hashes; a log that still holds this entry, unchanged, was neither
+/// cut short before it nor rewritten up to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditAnchor {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for AuditAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for AuditAnchor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shape = || {
+            format!(
+                "`{s}` is not an audit head: expected SEQ:HASH, as `airlock audit verify` prints it"
+            )
+        };
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(shape)?;
+        let seq: i64 = seq.parse().map_err(|_| shape())?;
+        let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if seq < 1 || !hex {
+            return Err(shape());
+        }
+        Ok(AuditAnchor {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
 }
 
 impl AuditReport {
@@ -139,6 +189,12 @@ pub enum AuditFault {
     Unlinked { after: i64 },
     /// The row cannot be read as an entry (a column holds the wrong type).
     Unreadable { detail: String },
+    /// The log ends before the anchor's entry (`anchor`): entries were cut off its end
+    /// (the problem's `seq` is the first one gone).
+    CutShort { anchor: i64 },
+    /// The entry at the anchor's `seq` is not the one the anchor names: the log was
+    /// rewritten up to here and re-chained.
+    NotAnchor { expected: String },
 }
 
 /// The hash of one entry (see the module documentation for the formula).
@@ -364,9 +420,18 @@ impl Store {
     /// Walks the whole chain in order of `seq`, a page at a time, and reports every entry
     /// whose contents do not match its hash, every gap, and every broken link.
     pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        self.verify_audit_against(None).await
+    }
+
+    /// [`Store::verify_audit`], and that the log still holds `anchor`'s entry unchanged.
+    pub async fn verify_audit_against(
+        &self,
+        anchor: Option<&AuditAnchor>,
+    ) -> Result<AuditReport, StoreError> {
         let mut report = AuditReport {
             entries: 0,
             head: None,
+            head_seq: None,
             problems: Vec::new(),
         };
         let mut prev = Previous {
@@ -391,7 +456,22 @@ impl Store {
             for row in &rows {
                 report.entries += 1;
                 match raw_from_row(row) {
-                    Ok(entry) => check(&entry, &mut prev, &mut report),
+                    Ok(entry) => {
+                        check(&entry, &mut prev, &mut report);
+                        if let Some(a) =
+                            anchor.filter(|a| a.seq == entry.seq && a.hash != entry.hash)
+                        {
+                            report.problems.push(AuditProblem {
+                                seq: entry.seq,
+                                kind: Some(entry.kind.clone()),
+                                task_id: entry.task_id.clone(),
+                                at: Some(entry.at),
+                                fault: AuditFault::NotAnchor {
+                                    expected: a.hash.clone(),
+                                },
+                            });
+                        }
+                    }
                     Err(e) => report.problems.push(AuditProblem {
                         seq: row.try_get("seq").unwrap_or(prev.seq + 1),
                         kind: row.try_get("kind").ok(),
@@ -407,6 +487,15 @@ impl Store {
                 Some(seq) if rows.len() as i64 == VERIFY_PAGE => after = seq,
                 _ => break,
             }
+        }
+        if let Some(a) = anchor.filter(|a| a.seq > prev.seq) {
+            report.problems.push(AuditProblem {
+                seq: prev.seq + 1,
+                kind: None,
+                task_id: None,
+                at: None,
+                fault: AuditFault::CutShort { anchor: a.seq },
+            });
         }
         // Absent from a file migrated by the first form of 0014 (main only, 2026-11-28).
         let set_aside: bool = sqlx::query_scalar(
@@ -483,6 +572,7 @@ fn check(e: &RawEntry, prev: &mut Previous, report: &mut AuditReport) {
         report.problems.push(problem(AuditFault::Changed));
     }
     report.head = Some(e.hash.clone());
+    report.head_seq = Some(e.seq);
     *prev = Previous {
         seq: e.seq,
         stored_hash: e.hash.clone(),

@@ -26,8 +26,8 @@ mod writer;
 
 pub use approval_votes::ApprovalVote;
 pub use audit::{
-    AuditEntry, AuditEntryWrite, AuditFault, AuditFilter, AuditProblem, AuditReport, GENESIS,
-    UNAUDITED_KINDS, entry_hash,
+    AuditAnchor, AuditEntry, AuditEntryWrite, AuditFault, AuditFilter, AuditProblem, AuditReport,
+    GENESIS, UNAUDITED_KINDS, entry_hash,
 };
 pub use commit::{
     ApprovalWrite, CommitOutcome, NewTask, ProposedCall, StepWrite, TaskCommit, ToolCallWrite,

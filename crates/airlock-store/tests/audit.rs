@@ -3,9 +3,9 @@
 //! against the entry it touched.
 
 use airlock_store::{
-    AuditEntryWrite, AuditFault, AuditFilter, AuditReport, CallAllowance, CommitOutcome, GENESIS,
-    NewEvent, NewTask, ProposedCall, Store, StoreError, StoreOptions, TaskCommit, TaskProjection,
-    TaskStatus, ToolCallWrite, entry_hash,
+    AuditAnchor, AuditEntryWrite, AuditFault, AuditFilter, AuditReport, CallAllowance,
+    CommitOutcome, GENESIS, NewEvent, NewTask, ProposedCall, Store, StoreError, StoreOptions,
+    TaskCommit, TaskProjection, TaskStatus, ToolCallWrite, entry_hash,
 };
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -640,4 +640,82 @@ async fn a_row_with_a_tampered_seq_is_set_aside_by_the_rowid_migration_and_repor
         matches!(&problem.fault, AuditFault::Unreadable { detail } if detail.contains("\"six\"")),
         "{problem:?}"
     );
+}
+
+/// Entries cut off the end leave a chain that is intact as far as it goes; the head an
+/// earlier verification printed, kept elsewhere, shows they are gone.
+#[tokio::test]
+async fn an_anchor_kept_elsewhere_catches_a_log_cut_short_or_rewritten() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    history(&store).await;
+    let before = store.verify_audit().await.expect("verify");
+    let anchor = before.anchor().expect("a head");
+    assert_eq!(anchor.seq, before.entries as i64);
+    assert_eq!(
+        anchor.to_string().parse::<AuditAnchor>(),
+        Ok(anchor.clone())
+    );
+    let intact = store
+        .verify_audit_against(Some(&anchor))
+        .await
+        .expect("verify");
+    assert!(intact.is_intact(), "{:?}", intact.problems);
+
+    tamper(
+        &dir,
+        &format!("DELETE FROM audit_log WHERE seq > {}", anchor.seq - 2),
+    )
+    .await;
+    let alone = store.verify_audit().await.expect("verify");
+    assert!(alone.is_intact(), "the chain alone cannot tell");
+    let report = store
+        .verify_audit_against(Some(&anchor))
+        .await
+        .expect("verify");
+    assert_eq!(
+        faults(&report),
+        [(anchor.seq - 1, AuditFault::CutShort { anchor: anchor.seq })]
+    );
+
+    // An entry still there, but not the one the anchor names: the log was re-chained.
+    let other = AuditAnchor {
+        seq: 2,
+        hash: "ab".repeat(32),
+    };
+    let report = store
+        .verify_audit_against(Some(&other))
+        .await
+        .expect("verify");
+    assert_eq!(
+        faults(&report),
+        [(
+            2,
+            AuditFault::NotAnchor {
+                expected: "ab".repeat(32)
+            }
+        )]
+    );
+}
+
+#[test]
+fn an_anchor_is_seq_colon_hash() {
+    let hash = "0f".repeat(32);
+    assert_eq!(
+        format!("12:{}", hash.to_uppercase()).parse::<AuditAnchor>(),
+        Ok(AuditAnchor {
+            seq: 12,
+            hash: hash.clone()
+        })
+    );
+    for bad in [
+        "",
+        "12",
+        "x:ab",
+        "0:".to_owned().as_str(),
+        &format!("12:{}", &hash[1..]),
+    ] {
+        let e = bad.parse::<AuditAnchor>().expect_err("refused");
+        assert!(e.contains("expected SEQ:HASH"), "{bad}: {e}");
+    }
 }
