@@ -1,4 +1,5 @@
-//! Exit codes, so scripts can tell outcomes apart.
+//! Exit codes, so scripts can tell outcomes apart. The numbers are a contract: a new
+//! outcome gets a new number, an existing one never changes.
 
 use airlock_engine::store::TaskStatus;
 
@@ -19,10 +20,14 @@ pub enum Exit {
     NotFound = 6,
     /// `airlock audit verify` found an audit entry changed, deleted or replaced.
     AuditBroken = 7,
-    /// Refused by a rule: not an approver, four eyes, an edit the policy or the tool's
-    /// schema does not allow, an approval answered after it expired, or a policy
-    /// explained as `deny`.
+    /// Refused: by a rule (not an approver, four eyes, an edit the policy or the tool's
+    /// schema does not allow, a policy explained as `deny`), or because what it acts on
+    /// no longer allows it (an approval already decided, or answered after it expired; a
+    /// task that has ended or does not wait for this). Trying again will not help.
     Refused = 8,
+    /// The task is being run by another engine (the desktop app, another `airlock`) right
+    /// now: try again once it lets go.
+    Busy = 9,
 }
 
 impl Exit {

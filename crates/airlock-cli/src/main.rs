@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use airlock_claude::{API_KEY_ENV, ApiKey, ClaudeConfig, OpenAiConfig, pricing};
 use airlock_engine::spend::model_spend;
-use airlock_engine::store::{AuditFilter, TaskFilter, TaskRecord, TaskStatus, ToolCallOutcome};
+use airlock_engine::store::{
+    AuditFilter, CommitOutcome, StoreError, TaskFilter, TaskRecord, TaskStatus, ToolCallOutcome,
+};
 use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{Answer, Answered, Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
@@ -59,25 +61,55 @@ fn classify(e: &anyhow::Error) -> Exit {
     if e.downcast_ref::<Invalid>().is_some() {
         return Exit::Invalid;
     }
+    if let Some(e) = e.downcast_ref::<StoreError>() {
+        return classify_store(e);
+    }
     match e.downcast_ref::<EngineError>() {
-        Some(EngineError::Inputs { .. } | EngineError::WorkflowTools { .. }) => Exit::Invalid,
-        Some(
-            EngineError::NoTask(_)
-            | EngineError::NoApproval(_)
-            | EngineError::NoToolCall(_)
-            | EngineError::AmbiguousTask { .. }
-            | EngineError::NoGrant(_)
-            | EngineError::NoTool(_)
-            | EngineError::NoMemory(_)
-            | EngineError::NoLesson(_),
-        ) => Exit::NotFound,
-        Some(
-            EngineError::NotAllowed { .. }
-            | EngineError::Expired { .. }
-            | EngineError::AlreadyVoted { .. }
-            | EngineError::EditRefused { .. },
-        ) => Exit::Refused,
-        Some(EngineError::BadGrant(_)) => Exit::Invalid,
+        Some(e) => classify_engine(e),
+        None => Exit::Error,
+    }
+}
+
+/// Every variant is named, so a new one has to be placed: 1 is for what went wrong in
+/// Airlock, not for what the person asked or the state of what they act on.
+fn classify_engine(e: &EngineError) -> Exit {
+    match e {
+        EngineError::Store(e) => classify_store(e),
+        EngineError::Inputs { .. }
+        | EngineError::WorkflowTools { .. }
+        | EngineError::BadGrant(_) => Exit::Invalid,
+        EngineError::NoTask(_)
+        | EngineError::NoApproval(_)
+        | EngineError::NoToolCall(_)
+        | EngineError::AmbiguousTask { .. }
+        | EngineError::NoGrant(_)
+        | EngineError::NoTool(_)
+        | EngineError::NoMemory(_)
+        | EngineError::NoLesson(_) => Exit::NotFound,
+        // By a rule, or by the state of what is acted on: asking again will not help.
+        EngineError::NotAllowed { .. }
+        | EngineError::Expired { .. }
+        | EngineError::AlreadyVoted { .. }
+        | EngineError::EditRefused { .. }
+        | EngineError::AlreadyDecided(_)
+        | EngineError::WrongStatus { .. } => Exit::Refused,
+        // Another engine holds the task, or moved it first: asking again later may work.
+        EngineError::Busy { .. }
+        | EngineError::Refused {
+            outcome: CommitOutcome::LeaseLost { .. } | CommitOutcome::StaleSequence { .. },
+            ..
+        } => Exit::Busy,
+        EngineError::Refused {
+            outcome: CommitOutcome::ApprovalAlreadyDecided { .. },
+            ..
+        } => Exit::Refused,
+        EngineError::Refused { .. } | EngineError::BadStoredWorkflow { .. } => Exit::Error,
+    }
+}
+
+fn classify_store(e: &StoreError) -> Exit {
+    match e {
+        StoreError::BadSearch { .. } => Exit::Invalid,
         _ => Exit::Error,
     }
 }

@@ -101,7 +101,7 @@ fn ratings_metrics_and_the_review_tell_what_happened() {
         .airlock(["rate", &waiting, "4", "--as", "alice"])
         .output()
         .expect("rate");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
     assert!(text(&out).contains("cannot be rated"), "{}", text(&out));
     let out = sb
         .airlock(["rate", &approved, "6", "--as", "alice"])
