@@ -1,5 +1,6 @@
 //! Exit codes, so scripts can tell outcomes apart. The numbers are a contract: a new
-//! outcome gets a new number, an existing one never changes.
+//! outcome gets a new number, an existing one never changes. Under `--json`, a failure's
+//! `{"error": {...}}` object names its code with [`Exit::name`] as well.
 
 use airlock_engine::store::TaskStatus;
 
@@ -31,6 +32,21 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The stable name of the code, for machine-readable errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Error => "error",
+            Exit::Invalid => "invalid",
+            Exit::TaskFailed => "task_failed",
+            Exit::NeedsPerson => "needs_person",
+            Exit::NotFound => "not_found",
+            Exit::AuditBroken => "audit_broken",
+            Exit::Refused => "refused",
+            Exit::Busy => "busy",
+        }
+    }
+
     pub fn for_status(status: TaskStatus) -> Exit {
         match status {
             TaskStatus::Succeeded => Exit::Ok,

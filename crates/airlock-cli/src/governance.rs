@@ -12,7 +12,7 @@ use crate::args::{GrantsAction, PolicyAction};
 use crate::exit::Exit;
 use crate::print_json;
 use crate::render;
-use crate::workflow_source::Invalid;
+use crate::workflow_source::{Diagnosed, Invalid};
 
 /// `airlock policy check|show`: these read files only.
 pub fn policy_files(setup: &Setup, action: &PolicyAction, json: bool) -> Result<Exit> {
@@ -207,7 +207,7 @@ pub fn identities(setup: &Setup, json: bool) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     };
-    let people = Identities::load(&path).map_err(|d| Invalid(d.to_string()))?;
+    let people = Identities::load(&path).map_err(Diagnosed::new)?;
     if json {
         let rows: Vec<Value> = people
             .list()

@@ -22,7 +22,7 @@ use airlock_engine::spend::model_spend;
 use airlock_engine::store::{
     AuditFilter, CommitOutcome, StoreError, TaskFilter, TaskRecord, TaskStatus, ToolCallOutcome,
 };
-use airlock_engine::workflow::{Diagnostics, load, load_dir, workflow_json_schema};
+use airlock_engine::workflow::{Diagnostic, Diagnostics, load, load_dir, workflow_json_schema};
 use airlock_engine::{Answer, Answered, Engine, EngineError, os_user};
 use airlock_mcp::import::import_report;
 use airlock_mcp::{McpTools, merge_into};
@@ -36,29 +36,48 @@ use crate::args::{
     AuditAction, Cli, Command, PolicyAction, SecretsAction, ServersAction, ToolsAction,
 };
 use crate::exit::Exit;
-use crate::workflow_source::{Invalid, find_workflow, parse_inputs};
+use crate::workflow_source::{Diagnosed, Invalid, find_workflow, parse_inputs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    // A usage error is clap's to print (exit 2), before anything else is said.
+    let cli = Cli::parse();
+    output::set_json(cli.json);
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    // Under --json, stderr is JSON lines too, logs included.
+    if cli.json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match run(cli).await {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(classify(&e) as u8)
+            let exit = classify(&e);
+            output::error(exit, &format!("{e:#}"), diagnostics_of(&e));
+            ExitCode::from(exit as u8)
         }
     }
 }
 
+/// The problems at places in files that a failure is about, if it is about any.
+fn diagnostics_of(e: &anyhow::Error) -> &[Diagnostic] {
+    if let Some(d) = e.downcast_ref::<Diagnosed>() {
+        return &d.diagnostics.0;
+    }
+    match e.downcast_ref::<EngineError>() {
+        Some(EngineError::WorkflowTools { diagnostics, .. }) => &diagnostics.0,
+        _ => &[],
+    }
+}
+
 fn classify(e: &anyhow::Error) -> Exit {
-    if e.downcast_ref::<Invalid>().is_some() {
+    if e.downcast_ref::<Invalid>().is_some() || e.downcast_ref::<Diagnosed>().is_some() {
         return Exit::Invalid;
     }
     if let Some(e) = e.downcast_ref::<StoreError>() {
@@ -212,17 +231,20 @@ async fn open_engine(
     }
     .open()
     .await
-    .map_err(|e| match e {
-        SetupError::Servers(_)
-        | SetupError::Models(_)
-        | SetupError::Model(_)
-        | SetupError::Policy(_)
-        | SetupError::Identities(_) => anyhow::Error::new(Invalid(e.to_string())),
-        other => anyhow::Error::new(other),
+    .map_err(|e| match &e {
+        SetupError::Policy(d) | SetupError::Identities(d) => anyhow::Error::new(Diagnosed {
+            message: e.to_string(),
+            diagnostics: d.clone(),
+        }),
+        SetupError::Servers(_) | SetupError::Models(_) | SetupError::Model(_) => {
+            anyhow::Error::new(Invalid(e.to_string()))
+        }
+        _ => anyhow::Error::new(e),
     })?;
     if let Some(why) = &opened.ungoverned {
-        eprintln!(
-            "warning: {why}\n  (showing what is stored; nothing can be decided until it is fixed)"
+        output::notice(
+            "warning",
+            &format!("{why}\n  (showing what is stored; nothing can be decided until it is fixed)"),
         );
     }
     Ok((opened.engine, opened.mcp))
@@ -825,14 +847,7 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<Exit> {
         }
     }
     if json {
-        let diagnostics: Vec<_> = problems
-            .0
-            .iter()
-            .map(|d| {
-                json!({ "code": d.code.as_str(), "message": d.message,
-                        "file": d.file, "line": d.line, "column": d.column })
-            })
-            .collect();
+        let diagnostics: Vec<_> = problems.iter().map(output::diagnostic_json).collect();
         let valid: Vec<_> = ok
             .iter()
             .map(|(n, s)| json!({ "workflow": n, "states": s }))

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use airlock_engine::store::Store;
-use airlock_engine::workflow::{LoadError, Workflow, load, load_dir_files, parse, parse_cli_value};
+use airlock_engine::workflow::{
+    Diagnostics, LoadError, Workflow, load, load_dir_files, parse, parse_cli_value,
+};
 use anyhow::Result;
 use serde_json::{Map, Value};
 
@@ -12,6 +14,24 @@ use serde_json::{Map, Value};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(pub String);
+
+/// Files that do not validate (exit code 3): the message people read, and the problems
+/// at file:line:column that `--json` gives scripts one by one.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Diagnosed {
+    pub message: String,
+    pub diagnostics: Diagnostics,
+}
+
+impl Diagnosed {
+    pub fn new(diagnostics: Diagnostics) -> Diagnosed {
+        Diagnosed {
+            message: diagnostics.to_string().trim_end().to_owned(),
+            diagnostics,
+        }
+    }
+}
 
 pub async fn find_workflow(
     arg: &str,
@@ -22,7 +42,7 @@ pub async fn find_workflow(
     if path.is_file() {
         return match load(path) {
             Ok(w) => Ok((w, Some(path.display().to_string()))),
-            Err(LoadError::Invalid(d)) => Err(Invalid(d.to_string().trim_end().to_owned()).into()),
+            Err(LoadError::Invalid(d)) => Err(Diagnosed::new(d).into()),
             Err(e) => Err(Invalid(e.to_string()).into()),
         };
     }
@@ -43,17 +63,19 @@ pub async fn find_workflow(
         .find(|w| w.name == arg)
     {
         let origin = record.origin.clone().unwrap_or_else(|| record.name.clone());
-        let w = parse(Path::new(&origin), &record.source)
-            .map_err(|d| Invalid(d.to_string().trim_end().to_owned()))?;
+        let w = parse(Path::new(&origin), &record.source).map_err(Diagnosed::new)?;
         // Not what the workspace holds now (if there is one): say which definition runs.
-        eprintln!(
-            "note: `{arg}` is not {}; running its stored definition (version {}, from {origin})",
-            if workspace.is_some() {
-                "in the workspace"
-            } else {
-                "a file"
-            },
-            record.version,
+        crate::output::notice(
+            "note",
+            &format!(
+                "`{arg}` is not {}; running its stored definition (version {}, from {origin})",
+                if workspace.is_some() {
+                    "in the workspace"
+                } else {
+                    "a file"
+                },
+                record.version,
+            ),
         );
         return Ok((w, record.origin));
     }
@@ -69,6 +91,11 @@ pub async fn find_workflow(
             "\nthese workspace files do not validate, so their workflows cannot be found by name:\n{}",
             problems.to_string().trim_end()
         ));
+        return Err(Diagnosed {
+            message,
+            diagnostics: problems,
+        }
+        .into());
     }
     Err(Invalid(message).into())
 }

@@ -1,9 +1,12 @@
 //! How the real binary fails: acting on something no longer in a state that allows it
-//! is a refusal (exit 8), not an error of Airlock's (1).
+//! is a refusal (exit 8), not an error of Airlock's (1); under `--json` every failure is
+//! one JSON object on stderr (with the file:line:column of a file that does not
+//! validate), and whatever else goes to stderr is JSON too.
 
 use std::path::PathBuf;
 
 use airlock_tests::{Sandbox, text};
+use serde_json::Value;
 
 fn payout() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../workspace/examples/approve-payout.toml")
@@ -68,4 +71,113 @@ fn a_memory_search_that_is_not_valid_syntax_is_the_persons_input() {
         "{}",
         text(&out)
     );
+}
+
+/// Runs with `--json`, expecting a failure: its exit code and the `error` object, after
+/// checking that stdout is empty and that every line of stderr is a JSON object.
+fn json_failure<S: AsRef<std::ffi::OsStr>>(sb: &Sandbox, args: &[S]) -> (Option<i32>, Value) {
+    let out = sb.airlock(args).arg("--json").output().expect("run");
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let last = lines.last().expect("something on stderr");
+    (out.status.code(), last["error"].clone())
+}
+
+#[test]
+fn under_json_a_failure_is_one_json_object_on_stderr() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let (task, approval) = waiting_payout(&sb);
+
+    let (code, error) = json_failure(&sb, &["show", "nosuchtask"]);
+    assert_eq!(code, Some(6), "{error}");
+    assert_eq!(error["code"], "not_found", "{error}");
+    assert_eq!(error["exit"], 6, "{error}");
+    assert_eq!(error["message"], "no task `nosuchtask`", "{error}");
+    assert_eq!(error["diagnostics"], serde_json::json!([]), "{error}");
+
+    // Without --json, the same failure reads as before.
+    let out = sb.airlock(["show", "nosuchtask"]).output().expect("show");
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: no task `nosuchtask`\n"
+    );
+
+    let (code, error) = json_failure(
+        &sb,
+        &["reject", &approval, "--as", "carol", "--reason", " "],
+    );
+    assert_eq!(
+        (code, &error["code"]),
+        (Some(3), &"invalid".into()),
+        "{error}"
+    );
+
+    assert_eq!(
+        sb.json(["approve", &approval, "--as", "carol"])
+            .expect("approve")
+            .0,
+        Some(0)
+    );
+    let (code, error) = json_failure(&sb, &["approve", &approval, "--as", "carol"]);
+    assert_eq!(
+        (code, &error["code"]),
+        (Some(8), &"refused".into()),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already decided")),
+        "{error}"
+    );
+
+    // A broken policy: reading still works, with a warning that is JSON too.
+    let policy = sb
+        .write("policy.toml", "[[rules]]\nname = 1\n")
+        .expect("write");
+    let (code, error) = json_failure(&sb, &["show", "nosuchtask"]);
+    assert_eq!(code, Some(6), "{error}");
+    // Deciding does not: the policy's problems come at their file:line:column.
+    let (code, error) = json_failure(&sb, &["cancel", &task]);
+    assert_eq!(code, Some(8), "cancel needs no policy: {error}");
+    let (code, error) = json_failure(&sb, &["release", &task]);
+    assert_eq!(
+        (code, &error["code"]),
+        (Some(3), &"invalid".into()),
+        "{error}"
+    );
+    let first = &error["diagnostics"][0];
+    assert_eq!(first["file"], policy.display().to_string(), "{error}");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].is_u64()),
+        (Some(2), true),
+        "{error}"
+    );
+}
+
+#[test]
+fn under_json_a_workflow_file_that_does_not_validate_gives_its_places() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let bad = sb
+        .write("bad.toml", "name = \"bad\"\nstart = \"nowhere\"\n")
+        .expect("write");
+    let (code, error) = json_failure(&sb, &[std::ffi::OsStr::new("run"), bad.as_os_str()]);
+    assert_eq!(code, Some(3), "{error}");
+    assert_eq!(error["code"], "invalid", "{error}");
+    let places = error["diagnostics"].as_array().expect("diagnostics");
+    assert!(!places.is_empty(), "{error}");
+    for d in places {
+        assert_eq!(d["file"], bad.display().to_string(), "{error}");
+        assert!(d["line"].as_u64().is_some_and(|l| l >= 1), "{error}");
+        assert!(d["column"].as_u64().is_some_and(|c| c >= 1), "{error}");
+        assert!(d["message"].is_string() && d["code"].is_string(), "{error}");
+    }
+    // The message is what people read without --json: every problem at its place.
+    let message = error["message"].as_str().expect("message");
+    assert!(message.contains(&format!("{}:", bad.display())), "{error}");
 }
