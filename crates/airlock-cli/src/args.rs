@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
     about = "Run Claude automations as durable, governed workflows"
 )]
 pub struct Cli {
-    /// The database file [default: <user data dir>/airlock/airlock.sqlite]
+    /// The database file [default: <user data dir>/airlock/airlock.sqlite]. One named here
+    /// must exist for commands that read or act on what is stored; `run` creates it
     #[arg(long, global = true, env = "AIRLOCK_DB")]
     pub db: Option<PathBuf>,
     /// Where the built-in tools keep their effects [default: beside the database]

@@ -33,7 +33,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::args::{
-    AuditAction, Cli, Command, PolicyAction, SecretsAction, ServersAction, ToolsAction,
+    AuditAction, Cli, Command, GrantsAction, PolicyAction, SecretsAction, ServersAction,
+    ToolsAction,
 };
 use crate::exit::Exit;
 use crate::workflow_source::{Diagnosed, Invalid, find_workflow, parse_inputs};
@@ -79,6 +80,9 @@ fn diagnostics_of(e: &anyhow::Error) -> &[Diagnostic] {
 fn classify(e: &anyhow::Error) -> Exit {
     if e.downcast_ref::<Invalid>().is_some() || e.downcast_ref::<Diagnosed>().is_some() {
         return Exit::Invalid;
+    }
+    if e.downcast_ref::<NoDatabase>().is_some() {
+        return Exit::NotFound;
     }
     if let Some(e) = e.downcast_ref::<StoreError>() {
         return classify_store(e);
@@ -218,20 +222,10 @@ fn model_choice(name: &str) -> Result<ModelChoice> {
     })
 }
 
-/// Opens the engine. Tools are the built-in ones plus, when `with_servers`, the MCP
-/// servers of the servers file (started now; commands that only read skip that).
-async fn open_engine(
-    cli: &Cli,
-    with_servers: bool,
-    only_reads: bool,
-) -> Result<(Engine, Option<Arc<McpTools>>)> {
-    let opened = Setup {
-        only_reads,
-        ..setup(cli, with_servers)?
-    }
-    .open()
-    .await
-    .map_err(|e| match &e {
+/// Opens the engine. Tools are the built-in ones plus, when the setup starts servers, the
+/// MCP servers of the servers file (started now; commands that only read skip that).
+async fn open_engine(setup: Setup) -> Result<(Engine, Option<Arc<McpTools>>)> {
+    let opened = setup.open().await.map_err(|e| match &e {
         SetupError::Policy(d) | SetupError::Identities(d) => anyhow::Error::new(Diagnosed {
             message: e.to_string(),
             diagnostics: d.clone(),
@@ -309,12 +303,65 @@ async fn run(cli: Cli) -> Result<Exit> {
             | Command::Audit { .. }
             | Command::Cancel { .. }
     );
-    let (engine, mcp) = open_engine(&cli, with_servers, only_reads).await?;
+    let setup = Setup {
+        only_reads,
+        ..setup(&cli, with_servers)?
+    };
+    // A mistyped --db (or AIRLOCK_DB) would otherwise be a new, empty database: "no tasks".
+    // The default location is created on first use, by any command.
+    if let Some(db) = cli.db.as_ref().filter(|db| !db.exists())
+        && acts_on_records(&cli.command)
+    {
+        return Err(NoDatabase(db.clone()).into());
+    }
+    let (engine, mcp) = open_engine(setup).await?;
     let result = dispatch(&cli, &engine, mcp.as_deref()).await;
     if let Err(e) = engine.close().await {
         tracing::warn!(error = %e, "could not release this engine's leases");
     }
     result
+}
+
+/// No database at a path given with --db or AIRLOCK_DB (exit code 6).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no database at {}: run a workflow with `airlock run <workflow>` to create one, or check --db / AIRLOCK_DB",
+    .0.display()
+)]
+struct NoDatabase(PathBuf);
+
+/// Commands that read or act on records already in the database: on a database that is
+/// not there they would only say "nothing". Those that create records (`run`, `grants
+/// add`) or are about files and servers (`tools`, `servers`, `policy explain`) create it.
+fn acts_on_records(command: &Command) -> bool {
+    match command {
+        Command::Resume
+        | Command::Tasks { .. }
+        | Command::Show { .. }
+        | Command::Cancel { .. }
+        | Command::Approvals
+        | Command::Approve { .. }
+        | Command::Reject { .. }
+        | Command::InDoubt
+        | Command::Resolve { .. }
+        | Command::Release { .. }
+        | Command::Lessons { .. }
+        | Command::Memory { .. }
+        | Command::Audit { .. }
+        | Command::History(_)
+        | Command::Metrics { .. }
+        | Command::Rate { .. }
+        | Command::Review { .. } => true,
+        Command::Grants { action } => !matches!(action, Some(GrantsAction::Add { .. })),
+        Command::Run { .. }
+        | Command::Validate { .. }
+        | Command::Schema
+        | Command::Servers { .. }
+        | Command::Tools { .. }
+        | Command::Policy { .. }
+        | Command::Identities
+        | Command::Secrets { .. } => false,
+    }
 }
 
 async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<Exit> {

@@ -1,7 +1,9 @@
 //! How the real binary fails: acting on something no longer in a state that allows it
 //! is a refusal (exit 8), not an error of Airlock's (1); under `--json` every failure is
 //! one JSON object on stderr (with the file:line:column of a file that does not
-//! validate), and whatever else goes to stderr is JSON too.
+//! validate), and whatever else goes to stderr is JSON too. A --db that is not there is
+//! not a new empty database for commands that read or act on what is stored (6), while
+//! `run` creates it, and so does any command at the default location.
 
 use std::path::PathBuf;
 
@@ -180,4 +182,71 @@ fn under_json_a_workflow_file_that_does_not_validate_gives_its_places() {
     // The message is what people read without --json: every problem at its place.
     let message = error["message"].as_str().expect("message");
     assert!(message.contains(&format!("{}:", bad.display())), "{error}");
+}
+
+#[test]
+fn a_database_that_is_not_there_is_not_found_unless_the_command_creates_work() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    // The sandbox's AIRLOCK_DB names a file that is not there yet.
+    let db = sb.db();
+    for args in [
+        &["tasks"][..],
+        &["approvals"],
+        &["show", "abc"],
+        &["approve", "abc"],
+        &["in-doubt"],
+        &["resume"],
+        &["history"],
+        &["metrics"],
+        &["audit", "verify"],
+        &["memory"],
+        &["lessons"],
+        &["grants"],
+        &["cancel", "abc"],
+    ] {
+        let out = sb.airlock(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(&format!("no database at {}", db.display()))
+                && text(&out).contains("airlock run"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(!db.exists(), "{args:?} created {}", db.display());
+    }
+    // A mistyped --db says so, under --json too.
+    let typo = sb.path().join("typo.db");
+    let (code, error) = json_failure(&sb, &["tasks".as_ref(), "--db".as_ref(), typo.as_os_str()]);
+    assert_eq!(
+        (code, &error["code"]),
+        (Some(6), &"not_found".into()),
+        "{error}"
+    );
+    assert!(!typo.exists());
+
+    // `run` creates it; then the same commands read it.
+    waiting_payout(&sb);
+    assert!(db.exists());
+    let (code, tasks) = sb.json(["tasks"]).expect("tasks");
+    assert_eq!(code, Some(0), "{tasks}");
+    assert_eq!(tasks.as_array().map(Vec::len), Some(1), "{tasks}");
+}
+
+// Where the user data dir is comes from XDG_DATA_HOME on Linux only.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_default_database_is_created_on_first_use() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let home = sb.path().join("home");
+    let out = sb
+        .airlock(["tasks"])
+        .env_remove("AIRLOCK_DB")
+        .env_remove("AIRLOCK_EFFECTS_DB")
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .output()
+        .expect("tasks");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("no tasks yet"), "{}", text(&out));
+    assert!(home.join("data/airlock/airlock.sqlite").exists());
 }

@@ -159,6 +159,13 @@ fn filters_table_json_and_csv() {
 #[test]
 fn an_empty_database_says_how_calls_get_there() {
     let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    // A task created but not run: a database with no calls in it.
+    let workflow = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../workspace/examples/echo-and-record.toml"
+    );
+    let (code, _, err) = text(&sb, &["run", workflow, "-i", "who=Ada", "--detach"]);
+    assert_eq!(code, Some(0), "{err}");
     let (code, out, _) = text(&sb, &["history"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("no tool calls yet"), "{out}");
