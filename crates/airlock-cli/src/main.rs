@@ -333,10 +333,11 @@ struct NoDatabase(PathBuf);
 /// Commands that read or act on records already in the database: on a database that is
 /// not there they would only say "nothing". Those that create records (`run`, `grants
 /// add`) or are about files and servers (`tools`, `servers`, `policy explain`) create it.
+/// So does `resume`: a `run` killed before its database was made leaves nothing to carry
+/// on, and `resume` after any crash must say so rather than fail.
 fn acts_on_records(command: &Command) -> bool {
     match command {
-        Command::Resume
-        | Command::Tasks { .. }
+        Command::Tasks { .. }
         | Command::Show { .. }
         | Command::Cancel { .. }
         | Command::Approvals
@@ -354,6 +355,7 @@ fn acts_on_records(command: &Command) -> bool {
         | Command::Review { .. } => true,
         Command::Grants { action } => !matches!(action, Some(GrantsAction::Add { .. })),
         Command::Run { .. }
+        | Command::Resume
         | Command::Validate { .. }
         | Command::Schema
         | Command::Servers { .. }

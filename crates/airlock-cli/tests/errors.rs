@@ -195,7 +195,6 @@ fn a_database_that_is_not_there_is_not_found_unless_the_command_creates_work() {
         &["show", "abc"],
         &["approve", "abc"],
         &["in-doubt"],
-        &["resume"],
         &["history"],
         &["metrics"],
         &["audit", "verify"],
@@ -223,6 +222,11 @@ fn a_database_that_is_not_there_is_not_found_unless_the_command_creates_work() {
         "{error}"
     );
     assert!(!typo.exists());
+
+    // `resume` after a `run` killed before its database was made: nothing to carry on.
+    let out = sb.airlock(["resume"]).output().expect("resume");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing to run"), "{}", text(&out));
 
     // `run` creates it; then the same commands read it.
     waiting_payout(&sb);
