@@ -17,7 +17,10 @@ pub enum Exit {
     TaskFailed = 4,
     /// The task waits for a person (approval, in-doubt call, quarantine).
     NeedsPerson = 5,
-    /// No such task, approval, call or workflow.
+    /// No such task (or a task id prefix that matches several), approval, call, grant,
+    /// tool, memory entry or lesson; or no database at a path given with `--db` or
+    /// `AIRLOCK_DB`. A workflow that cannot be found is [`Exit::Invalid`]: what was asked
+    /// to run is not valid.
     NotFound = 6,
     /// `airlock audit verify` found an audit entry changed, deleted or replaced.
     AuditBroken = 7,
