@@ -11,7 +11,7 @@ use airlock_policy::{Effect, PolicyDecision};
 use airlock_store::{
     ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, Claimed, EngineRegistration,
     GrantRecord, HeldCall, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions, TaskRecord,
-    TaskStatus, ToolCallOutcome, ToolCallRecord, ToolCallWrite,
+    TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{Diagnostics, StateKind, ToolAccess, Workflow};
 use serde::Serialize;
@@ -937,11 +937,26 @@ impl Engine {
             .tool_call(call_id)
             .await?
             .ok_or_else(|| EngineError::NoToolCall(call_id.to_owned()))?;
-        let current = self.find_task(&call.task_id).await?;
-        if current.projection.status.is_terminal() {
-            return self.settle_in_doubt(&call, current, happened, by).await;
+        if self
+            .find_task(&call.task_id)
+            .await?
+            .projection
+            .status
+            .is_terminal()
+        {
+            return self
+                .settle_in_doubt(&call.task_id, call_id, happened, by)
+                .await;
         }
-        let task = self.claim_for_person(&call.task_id, "resolved").await?;
+        let task = match self.claim_for_person(&call.task_id, "resolved").await {
+            // Cancelled in the meantime.
+            Err(EngineError::WrongStatus { status, .. }) if status.is_terminal() => {
+                return self
+                    .settle_in_doubt(&call.task_id, call_id, happened, by)
+                    .await;
+            }
+            claimed => claimed?,
+        };
         let waiting_on_this = phase_of(&task.projection)
             == Some(Phase::InDoubt {
                 call_id: call_id.to_owned(),
@@ -998,11 +1013,21 @@ impl Engine {
     /// sequence alone (a second answer, or one racing it, is refused).
     async fn settle_in_doubt(
         &self,
-        call: &ToolCallRecord,
-        task: TaskRecord,
+        task_id: &str,
+        call_id: &str,
         happened: bool,
         by: &str,
     ) -> Result<TaskRecord, EngineError> {
+        // The call is read after the task: an answer committed between the two reads is
+        // seen here, and one committed after them moves the sequence the commit is
+        // guarded by.
+        let task = self.find_task(task_id).await?;
+        let call = self
+            .inner
+            .store
+            .tool_call(call_id)
+            .await?
+            .ok_or_else(|| EngineError::NoToolCall(call_id.to_owned()))?;
         if call.outcome != Some(ToolCallOutcome::InDoubt) {
             return Err(EngineError::WrongStatus {
                 task: task.id,

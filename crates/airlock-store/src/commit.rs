@@ -1062,10 +1062,17 @@ fn update_tasks(batch: &mut Batch, commits: &[&TaskCommit], change: RowChange) {
             format!("WITH v ({MOVES}, status, wake_at, release_lease, terminal) AS ("),
             15,
             format!(
-                "{SET_MOVES}, status = v.status, wake_at = v.wake_at,
+                // An ended task's time stays when it ended: an answer recorded on it later
+                // (an in-doubt call settled) must not stretch its duration.
+                "{}, status = v.status, wake_at = v.wake_at,
                 lease_owner = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_owner END,
                 lease_expires_at = CASE WHEN v.release_lease THEN NULL ELSE tasks.lease_expires_at END,
-                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END"
+                cancel_requested = CASE WHEN v.terminal THEN NULL ELSE tasks.cancel_requested END",
+                SET_MOVES.replace(
+                    "updated_at = v.updated_at",
+                    "updated_at = CASE WHEN tasks.status IN ('succeeded', 'failed', 'cancelled')
+                        THEN tasks.updated_at ELSE v.updated_at END"
+                )
             ),
         ),
     };

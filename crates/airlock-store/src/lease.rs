@@ -3,9 +3,10 @@
 //! or whose engine is known dead, can be taken over.
 //!
 //! A lease given back (the task waits for a person, or a person acted on it) is cleared;
-//! a lease left behind (its engine stopped or died while running the task) keeps its
-//! holder, expired, so whoever claims the task next knows it takes over an interrupted
-//! run rather than a task handed over cleanly.
+//! one freed because its engine stopped or died is cleared too, but its holder is kept in
+//! `lease_left_by`, so whoever claims the task next knows it takes over an interrupted run
+//! rather than a task handed over cleanly. (The holder must not stay in `lease_owner`: a
+//! stopped engine's heartbeat would renew it.)
 
 use std::collections::HashMap;
 
@@ -28,19 +29,17 @@ pub struct Claimed {
     pub left_by: Option<String>,
 }
 
-/// The claimed rows as records, each with the lease it took over (`left`: the leases as
-/// read before, in the same transaction).
-async fn claims(
-    conn: &mut sqlx::SqliteConnection,
+/// The claimed rows as records (their outputs not yet read), each with the lease it took
+/// over (`left`: the holders as read before, in the same transaction).
+fn claims(
     rows: &[SqliteRow],
     left: Vec<(String, Option<String>)>,
     engine_id: &str,
 ) -> Result<Vec<Claimed>, StoreError> {
-    let mut tasks = rows
+    let tasks = rows
         .iter()
         .map(task_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    fill_outputs(&mut *conn, &mut tasks).await?;
     let left: HashMap<String, Option<String>> = left.into_iter().collect();
     Ok(tasks
         .into_iter()
@@ -52,6 +51,22 @@ async fn claims(
                 .filter(|owner| owner != engine_id);
             Claimed { task, left_by }
         })
+        .collect())
+}
+
+/// Reads the claimed tasks' outputs, after the claim's transaction: the write lock is not
+/// held for it.
+async fn fill(
+    conn: &mut sqlx::SqliteConnection,
+    claimed: Vec<Claimed>,
+) -> Result<Vec<Claimed>, StoreError> {
+    let (mut tasks, left): (Vec<TaskRecord>, Vec<Option<String>>) =
+        claimed.into_iter().map(|c| (c.task, c.left_by)).unzip();
+    fill_outputs(&mut *conn, &mut tasks).await?;
+    Ok(tasks
+        .into_iter()
+        .zip(left)
+        .map(|(task, left_by)| Claimed { task, left_by })
         .collect())
 }
 
@@ -107,11 +122,14 @@ impl Store {
             .collect())
     }
 
-    /// Removes an engine that is gone (stopped, or found dead) and frees its leases: they
-    /// expire at once but keep their holder, since its tasks were left mid-run.
+    /// Removes an engine that is gone (stopped, or found dead) and frees its leases,
+    /// noting that it left its tasks mid-run.
     pub async fn forget_engine(&self, engine_id: &str) -> Result<u64, StoreError> {
         let mut w = self.inner.writer.lock().await;
-        let freed = sqlx::query("UPDATE tasks SET lease_expires_at = 0 WHERE lease_owner = ?")
+        let freed = sqlx::query(
+            "UPDATE tasks SET lease_left_by = lease_owner, lease_owner = NULL, lease_expires_at = NULL
+             WHERE lease_owner = ?",
+        )
             .bind(engine_id)
             .execute(&mut *w)
             .await
@@ -169,14 +187,15 @@ impl Store {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .ctx("beginning a claim")?;
-        let left: Vec<(String, Option<String>)> =
-            sqlx::query_as("SELECT id, lease_owner FROM tasks WHERE id = ?")
-                .bind(task_id)
-                .fetch_all(&mut *tx)
-                .await
-                .ctx("reading a task's lease")?;
+        let left: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT id, coalesce(lease_owner, lease_left_by) FROM tasks WHERE id = ?",
+        )
+        .bind(task_id)
+        .fetch_all(&mut *tx)
+        .await
+        .ctx("reading a task's lease")?;
         let row: Option<SqliteRow> = sqlx::query(
-            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
+            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_left_by = NULL
              WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')
                AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)
              RETURNING *",
@@ -190,9 +209,9 @@ impl Store {
         .await
         .ctx("claiming a task")?;
         let Some(row) = row else { return Ok(None) };
-        let mut claimed = claims(&mut tx, &[row], left, engine_id).await?;
+        let claimed = claims(&[row], left, engine_id)?;
         tx.commit().await.ctx("committing a claim")?;
-        Ok(claimed.pop())
+        Ok(fill(&mut w, claimed).await?.pop())
     }
 
     /// Takes the leases of up to `limit` running tasks that are due and unowned.
@@ -214,7 +233,7 @@ impl Store {
             .await
             .ctx("beginning a claim")?;
         let left: Vec<(String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, lease_owner FROM tasks WHERE id IN ({CLAIMABLE})"
+            "SELECT id, coalesce(lease_owner, lease_left_by) FROM tasks WHERE id IN ({CLAIMABLE})"
         )))
         .bind(now)
         .bind(now)
@@ -228,7 +247,7 @@ impl Store {
         // Exactly the tasks just read, whose leases `left` holds.
         let ids = serde_json::Value::from_iter(left.iter().map(|(id, _)| id.as_str()));
         let rows: Vec<SqliteRow> = sqlx::query(
-            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?
+            "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, lease_left_by = NULL
              WHERE id IN (SELECT value FROM json_each(?)) RETURNING *",
         )
         .bind(engine_id)
@@ -237,9 +256,9 @@ impl Store {
         .fetch_all(&mut *tx)
         .await
         .ctx("claiming runnable tasks")?;
-        let claimed = claims(&mut tx, &rows, left, engine_id).await?;
+        let claimed = claims(&rows, left, engine_id)?;
         tx.commit().await.ctx("committing a claim")?;
-        Ok(claimed)
+        fill(&mut w, claimed).await
     }
 
     /// Gives a lease back without changing the task.

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/0014_audit_seq_rowid.sql")),
     (15, include_str!("../migrations/0015_ledger_tools.sql")),
     (16, include_str!("../migrations/0016_withdrawn.sql")),
+    (17, include_str!("../migrations/0017_lease_left_by.sql")),
 ];
 
 pub(crate) async fn migrate(conn: &mut SqliteConnection, now: i64) -> Result<(), StoreError> {

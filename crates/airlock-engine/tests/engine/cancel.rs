@@ -278,11 +278,13 @@ status = "succeeded"
 
         // Someone checks and says whether it happened: the answer is recorded, and the
         // task stays cancelled (nothing is made again).
+        let ended_at = task.updated_at;
         let after = engine
             .resolve_in_doubt(&calls[0].id, true, "dave")
             .await
             .unwrap();
         assert_eq!(after.projection.status, TaskStatus::Cancelled);
+        assert_eq!(after.updated_at, ended_at, "it still ended when it ended");
         let settled = &crate::support::calls(&engine, &id).await[0];
         assert_eq!(
             settled.outcome,

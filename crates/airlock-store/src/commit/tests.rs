@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::lease::Claimed;
 use crate::open::StoreOptions;
 use crate::records::{NewEvent, TaskProjection, TaskStatus};
 
@@ -381,4 +382,54 @@ async fn commits_that_keep_or_change_the_indexed_columns_leave_the_indexes_match
     .await
     .expect("lease index");
     assert_eq!(held, 0, "the released lease left tasks_by_lease too");
+}
+
+/// A claim says whose run it takes over: an engine that was forgotten (stopped or found
+/// dead) or whose lease ran out; nobody's when the lease was given back or is its own.
+#[tokio::test]
+async fn a_claim_names_the_engine_whose_run_it_takes_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir).await;
+    create(&store, "t1").await;
+    let claim = |engine: &'static str, now: Millis| {
+        let store = store.clone();
+        async move {
+            store
+                .claim("t1", engine, now, now + 1_000)
+                .await
+                .expect("claim")
+                .expect("claimed")
+        }
+    };
+    let left = |c: Claimed| c.left_by;
+
+    assert_eq!(store.forget_engine("engine-1").await.expect("forget"), 1);
+    // The forgotten engine's heartbeat cannot take its lease back.
+    store
+        .heartbeat("engine-1", T0, T0 + 60_000)
+        .await
+        .expect("heartbeat");
+    let freed = store.task("t1").await.expect("task").expect("t1");
+    assert_eq!((freed.lease_owner, freed.lease_expires_at), (None, None));
+    assert_eq!(left(claim("engine-2", T0).await), Some("engine-1".into()));
+
+    store.release("t1", "engine-2").await.expect("release");
+    assert_eq!(left(claim("engine-3", T0).await), None, "given back");
+    assert_eq!(left(claim("engine-3", T0).await), None, "its own");
+    assert_eq!(
+        left(claim("engine-4", T0 + 5_000).await),
+        Some("engine-3".into()),
+        "ran out"
+    );
+
+    // `claim_runnable` says the same, and a claim clears what it took over.
+    store.forget_engine("engine-4").await.expect("forget");
+    let runnable = store
+        .claim_runnable("engine-5", T0 + 5_000, T0 + 6_000, 10)
+        .await
+        .expect("claim runnable");
+    assert_eq!(runnable.len(), 1);
+    assert_eq!(runnable[0].left_by.as_deref(), Some("engine-4"));
+    store.release("t1", "engine-5").await.expect("release");
+    assert_eq!(left(claim("engine-6", T0 + 5_000).await), None);
 }
