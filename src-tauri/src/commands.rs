@@ -174,7 +174,8 @@ fn acting_as(airlock: &Airlock) -> Person {
 }
 
 /// Approvals waiting for a decision, with their tasks' workflow and requester; calls in
-/// doubt whose tasks wait for a person; and who this app decides as.
+/// doubt whose tasks wait for a person or were cancelled meanwhile; and who this app
+/// decides as.
 #[tauri::command]
 #[tracing::instrument(skip_all)]
 pub async fn list_approvals(desktop: State<'_, Desktop>) -> Result<Inbox, CommandError> {

@@ -86,8 +86,12 @@ export function App() {
   const [view, setView] = useState<View>({ section: "approvals" });
   const [pending] = useLive(listApprovals, (change) => change.status !== "running");
   const now = useNow();
+  // A call in doubt of a cancelled task can be answered but blocks nothing: not counted.
   const pendingCount =
-    pending.state === "ready" ? pending.data.approvals.length + pending.data.in_doubt.length : 0;
+    pending.state === "ready"
+      ? pending.data.approvals.length +
+        pending.data.in_doubt.filter((call) => call.task_status === "in_doubt").length
+      : 0;
   const current: Section = view.section === "task" ? "tasks" : view.section;
   const [target, setTarget] = useState<InboxTarget | null>(null);
   const opened = useRef(0);
@@ -176,8 +180,10 @@ export function App() {
             onBack={() => {
               setView({ section: "tasks" });
             }}
-            onShowApprovals={() => {
+            onShowApprovals={(open) => {
+              opened.current += 1;
               setView({ section: "approvals" });
+              setTarget({ ...open, nonce: opened.current });
             }}
           />
         )}

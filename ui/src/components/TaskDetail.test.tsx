@@ -140,11 +140,12 @@ describe("TaskDetail", () => {
   });
 
   it("points a waiting task to the Approvals view", async () => {
-    backend({ task_detail: () => ({ ...refundDetail, task: refundTask }) });
+    backend({ task_detail: () => ({ ...refundDetail, task: refundTask, approvals: [refundApproval] }) });
     const onShowApprovals = vi.fn();
     render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={onShowApprovals} />);
     await userEvent.click(await screen.findByRole("button", { name: "Review in Approvals" }));
-    expect(onShowApprovals).toHaveBeenCalled();
+    // On this task's approval, not whichever is first in the inbox.
+    expect(onShowApprovals).toHaveBeenCalledWith({ approval_id: refundApproval.id, call_id: null, reject: false });
   });
 
   it("cancels a waiting task and follows it to cancelled", async () => {

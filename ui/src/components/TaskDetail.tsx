@@ -6,6 +6,7 @@ import { taskDetail } from "../api";
 import type { ApprovalRow } from "../bindings/ApprovalRow";
 import type { CallOutcome } from "../bindings/CallOutcome";
 import type { TaskDetail as TaskDetailData } from "../bindings/TaskDetail";
+import type { OpenInbox } from "../bindings/OpenInbox";
 import { formatClock, orWords, outcomeLabel, prettyJson, timeLeft } from "../format";
 import { useLive } from "../live";
 import { ArgsDiff } from "./Args";
@@ -66,7 +67,8 @@ function Standing({
 }: {
   detail: TaskDetailData;
   now: number;
-  onShowApprovals: () => void;
+  /** Opens the inbox on what this task waits for. */
+  onShowApprovals: (target: OpenInbox) => void;
 }) {
   const { task } = detail;
   const state = <code data-testid="task-state">{task.current_state ?? "not started"}</code>;
@@ -130,7 +132,17 @@ function Standing({
       )}
       {(task.status === "waiting_approval" || task.status === "in_doubt") && (
         <p>
-          <button type="button" className="button primary" onClick={onShowApprovals}>
+          <button
+            type="button"
+            className="button primary"
+            onClick={() => {
+              onShowApprovals({
+                approval_id: pending[0]?.id ?? null,
+                call_id: pending.length === 0 ? (doubts[0]?.id ?? null) : null,
+                reject: false,
+              });
+            }}
+          >
             Review in Approvals
           </button>
         </p>
@@ -179,7 +191,8 @@ export function TaskDetail({
   /** A call to show first (opened from the History): it is marked and scrolled to. */
   callId?: string | undefined;
   onBack: () => void;
-  onShowApprovals: () => void;
+  /** Opens the inbox on what this task waits for. */
+  onShowApprovals: (target: OpenInbox) => void;
 }) {
   const [load, reload] = useLive(() => taskDetail(id), (change) => change.task_id === id);
   const [cancelling, setCancelling] = useState(false);
