@@ -624,6 +624,7 @@ pub struct IssueRefund {
     /// The order to refund, e.g. `ORD-5001`.
     pub order_id: String,
     /// Amount in cents (USD); at most the order's refundable remainder.
+    #[schemars(range(min = 1))]
     pub amount_cents: i64,
     /// Why the refund is issued (shown to the customer and to finance).
     pub reason: String,
@@ -638,6 +639,7 @@ pub struct AddAccountCredit {
     /// Customer id, e.g. `CUS-1001`.
     pub customer_id: String,
     /// Amount in cents (USD), positive.
+    #[schemars(range(min = 1))]
     pub amount_cents: i64,
     /// Why the credit is given.
     pub reason: String,

@@ -369,6 +369,23 @@ async fn support_desk() {
         bad_message: "amount_cents must be a positive number of cents, not -500.",
     }))
     .await;
+
+    // Money in is positive, and the schemas say so: an approver's edit to -500 is refused
+    // against the schema before anything runs, not by the tool after the approval.
+    within_timeout(async {
+        let server = Server::start(env!("CARGO_BIN_EXE_airlock-demo-support")).await;
+        let tools = server.client.list_all_tools().await.expect("tools/list");
+        for name in ["issue_refund", "add_account_credit"] {
+            let tool = tools.iter().find(|t| t.name == name).expect("the tool");
+            assert_eq!(
+                tool.input_schema["properties"]["amount_cents"]["minimum"],
+                json!(1),
+                "{name}"
+            );
+        }
+        server.stop().await;
+    })
+    .await;
 }
 
 #[tokio::test]
