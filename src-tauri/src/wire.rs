@@ -142,7 +142,8 @@ impl From<EngineError> for CommandError {
             | EngineError::NoTool(_)
             | EngineError::NoMemory(_)
             | EngineError::NoLesson(_)
-            | EngineError::AmbiguousTask { .. } => ErrorCode::NotFound,
+            | EngineError::AmbiguousTask { .. }
+            | EngineError::Ambiguous { .. } => ErrorCode::NotFound,
             EngineError::WrongStatus { .. }
             | EngineError::AlreadyDecided(_)
             | EngineError::Expired { .. }

@@ -105,6 +105,7 @@ fn classify_engine(e: &EngineError) -> Exit {
         | EngineError::NoApproval(_)
         | EngineError::NoToolCall(_)
         | EngineError::AmbiguousTask { .. }
+        | EngineError::Ambiguous { .. }
         | EngineError::NoGrant(_)
         | EngineError::NoTool(_)
         | EngineError::NoMemory(_)
@@ -542,6 +543,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                     reason: reason.clone(),
                 },
             };
+            let approval = &engine.find_approval_id(approval).await?;
             match late_or(engine, engine.answer_approval(approval, answer, &me).await).await? {
                 Answered::Decided(t) => carry_on(cli, engine, &t.id).await,
                 Answered::Voted {
@@ -571,6 +573,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                     Invalid("--reason needs words: say why the call is rejected".into()).into(),
                 );
             }
+            let approval = &engine.find_approval_id(approval).await?;
             let decided = engine
                 .decide_approval(approval, false, &me, Some(reason.clone()))
                 .await;
@@ -596,10 +599,11 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                         ),
                         _ => String::new(),
                     };
+                    // The call's id first: it is what `resolve` takes.
                     say!(
-                        "task {}  {}{ended}",
-                        render::short(&c.task_id),
-                        render::call_line(c)
+                        "{}  task {}{ended}",
+                        render::call_line(c),
+                        render::short(&c.task_id)
                     );
                 }
             }
@@ -611,6 +615,7 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
             not_happened,
         } => {
             let happened = *happened && !*not_happened;
+            let call = &engine.find_tool_call_id(call).await?;
             let t = engine.resolve_in_doubt(call, happened, &me).await?;
             if !t.projection.status.is_terminal() {
                 return carry_on(cli, engine, &t.id).await;

@@ -36,6 +36,29 @@ fn waiting_payout(sb: &Sandbox) -> (String, String) {
     (task["id"].as_str().expect("id").to_owned(), approval)
 }
 
+/// The short ids the CLI prints work where it sends people: an approval answered by a
+/// prefix of its id; a prefix nothing has is "not found".
+#[test]
+fn an_approval_is_answered_by_a_prefix_of_its_id() {
+    let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
+    let (_, approval) = waiting_payout(&sb);
+    let out = sb
+        .airlock(["approve", "zz-none", "--as", "carol"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("no approval `zz-none`"),
+        "{}",
+        text(&out)
+    );
+    let (code, done) = sb
+        .json(["approve", &approval[..8], "--as", "carol"])
+        .expect("approve");
+    assert_eq!(code, Some(0), "{done}");
+    assert_eq!(done["status"], "succeeded", "{done}");
+}
+
 #[test]
 fn acting_on_what_no_longer_allows_it_is_refused() {
     let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");

@@ -10,8 +10,8 @@ use std::time::Duration;
 use airlock_policy::{Effect, PolicyDecision};
 use airlock_store::{
     ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, Claimed, EngineRegistration,
-    GrantRecord, HeldCall, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions, TaskRecord,
-    TaskStatus, ToolCallOutcome, ToolCallWrite,
+    GrantRecord, HeldCall, IdKind, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions,
+    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
 };
 use airlock_workflow::{Diagnostics, StateKind, ToolAccess, Workflow};
 use serde::Serialize;
@@ -362,6 +362,32 @@ impl Engine {
                 matches,
             }),
         }
+    }
+
+    /// The approval whose id is `id_or_prefix` or starts with it, when only one does.
+    pub async fn find_approval_id(&self, id_or_prefix: &str) -> Result<String, EngineError> {
+        if self.inner.store.approval(id_or_prefix).await?.is_some() {
+            return Ok(id_or_prefix.to_owned());
+        }
+        let matches = self
+            .inner
+            .store
+            .ids_with_prefix(IdKind::Approval, id_or_prefix)
+            .await?;
+        one_of(matches, id_or_prefix, "approvals", EngineError::NoApproval)
+    }
+
+    /// The tool call whose id is `id_or_prefix` or starts with it, when only one does.
+    pub async fn find_tool_call_id(&self, id_or_prefix: &str) -> Result<String, EngineError> {
+        if self.inner.store.tool_call(id_or_prefix).await?.is_some() {
+            return Ok(id_or_prefix.to_owned());
+        }
+        let matches = self
+            .inner
+            .store
+            .ids_with_prefix(IdKind::ToolCall, id_or_prefix)
+            .await?;
+        one_of(matches, id_or_prefix, "tool calls", EngineError::NoToolCall)
     }
 
     /// Runs one task in this call until it ends or waits for a person, and returns it.
@@ -1126,6 +1152,24 @@ impl Engine {
         draft.commit(&self.inner, Some(&id), true).await?;
         self.inner.wake.notify_waiters();
         Ok(())
+    }
+}
+
+/// The one id a prefix matched, or why not.
+fn one_of(
+    mut matches: Vec<String>,
+    prefix: &str,
+    what: &'static str,
+    none: fn(String) -> EngineError,
+) -> Result<String, EngineError> {
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => Err(none(prefix.to_owned())),
+        _ => Err(EngineError::Ambiguous {
+            what,
+            prefix: prefix.to_owned(),
+            matches,
+        }),
     }
 }
 

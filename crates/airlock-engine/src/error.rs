@@ -23,6 +23,12 @@ pub enum EngineError {
         prefix: String,
         matches: Vec<String>,
     },
+    #[error("`{prefix}` matches several {what}: {}", matches.join(", "))]
+    Ambiguous {
+        what: &'static str,
+        prefix: String,
+        matches: Vec<String>,
+    },
     #[error("no approval `{0}`")]
     NoApproval(String),
     #[error("no tool call `{0}`")]

@@ -48,7 +48,7 @@ pub use metrics::{
 };
 pub use open::{Durability, Store, StoreOptions};
 pub use policy_versions::PolicyVersionRecord;
-pub use query::TaskFilter;
+pub use query::{IdKind, TaskFilter};
 pub use records::{
     AllowedBy, ApprovalRecord, ApprovalStatus, CallAllowance, CallRefusal, EventRecord, HeldCall,
     NewEvent, RefusedBy, StepRecord, TaskProjection, TaskRecord, TaskStatus, ToolCallOutcome,

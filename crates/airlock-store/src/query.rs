@@ -287,12 +287,26 @@ impl Store {
 
     /// Tasks whose id starts with `prefix` (for short ids typed by people).
     pub async fn tasks_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.ids_with_prefix(IdKind::Task, prefix).await
+    }
+
+    /// Ids of `kind` that start with `prefix` (at most 10), for short ids typed by people.
+    pub async fn ids_with_prefix(
+        &self,
+        kind: IdKind,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let sql = match kind {
+            IdKind::Task => "SELECT id FROM tasks WHERE id LIKE ? ORDER BY id LIMIT 10",
+            IdKind::Approval => "SELECT id FROM approvals WHERE id LIKE ? ORDER BY id LIMIT 10",
+            IdKind::ToolCall => "SELECT id FROM tool_calls WHERE id LIKE ? ORDER BY id LIMIT 10",
+        };
         let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
-        sqlx::query_scalar("SELECT id FROM tasks WHERE id LIKE ? ORDER BY id LIMIT 10")
+        sqlx::query_scalar(sql)
             .bind(pattern)
             .fetch_all(&self.inner.reads)
             .await
-            .ctx("looking up tasks by prefix")
+            .ctx("looking up ids by prefix")
     }
 
     pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
@@ -457,4 +471,12 @@ impl Store {
         .ctx("listing expired approvals")?;
         rows.iter().map(approval_from_row).collect()
     }
+}
+
+/// What an id names, for [`Store::ids_with_prefix`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    Task,
+    Approval,
+    ToolCall,
 }
