@@ -428,7 +428,11 @@ async fn dispatch(cli: &Cli, engine: &Engine, mcp: Option<&McpTools>) -> Result<
                     say!("  {}", render::task_line(t));
                 }
             }
-            Ok(Exit::Ok)
+            // Scripts learn from the code alone that someone has to act.
+            let person = waiting
+                .iter()
+                .any(|t| Exit::for_status(t.projection.status) == Exit::NeedsPerson);
+            Ok(if person { Exit::NeedsPerson } else { Exit::Ok })
         }
         Command::Tasks {
             status,

@@ -315,8 +315,9 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
         .map(|_| {
             let t = Instant::now();
             let out = sb.airlock(["resume"]).output().expect("resume");
+            // 5: some task waits for a person (an approval or a call in doubt).
             assert!(
-                out.status.success(),
+                matches!(out.status.code(), Some(0 | 5)),
                 "resume failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -386,8 +387,9 @@ async fn sigkill_at_hundreds_of_points_never_duplicates_an_effect() {
         person.payouts_in_doubt += round.payouts_in_doubt;
         person.decided += round.decided;
         let out = sb.airlock(["resume"]).output().expect("resume");
+        // 5: some task waits for a person (an approval or a call in doubt).
         assert!(
-            out.status.success(),
+            matches!(out.status.code(), Some(0 | 5)),
             "resume failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );

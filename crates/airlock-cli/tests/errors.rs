@@ -42,6 +42,9 @@ fn waiting_payout(sb: &Sandbox) -> (String, String) {
 fn an_approval_is_answered_by_a_prefix_of_its_id() {
     let sb = Sandbox::new(env!("CARGO_BIN_EXE_airlock")).expect("sandbox");
     let (_, approval) = waiting_payout(&sb);
+    // `resume` says by its code that someone has to act.
+    let out = sb.airlock(["resume"]).output().expect("resume");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let out = sb
         .airlock(["approve", "zz-none", "--as", "carol"])
         .output()
