@@ -423,6 +423,23 @@ pub struct TaskDetail {
     pub spend: Vec<ModelCost>,
     /// The ratings people gave it once it had ended, oldest first.
     pub ratings: Vec<RatingView>,
+    /// Why a failed task failed when it has no error of its own: its workflow's error
+    /// path took it to a failing end after a step gave up, and this is that step's error.
+    pub gave_up: Option<String>,
+}
+
+/// The error of the last step that gave up, for a failed task without an error.
+fn gave_up(task: &TaskRecord, events: &[EventRecord]) -> Option<String> {
+    if task.projection.status != StoreTaskStatus::Failed || task.projection.error.is_some() {
+        return None;
+    }
+    let event = events.iter().rev().find(|e| e.kind == "step_gave_up")?;
+    let field = |k: &str| event.body.get(k).and_then(Value::as_str);
+    Some(format!(
+        "`{}` gave up: {}",
+        field("state").unwrap_or("a step"),
+        field("error").unwrap_or("no error was recorded")
+    ))
 }
 
 impl TaskDetail {
@@ -442,6 +459,7 @@ impl TaskDetail {
             approvals,
             spend: model_spend(events).iter().map(ModelCost::from).collect(),
             ratings: ratings.iter().map(RatingView::from).collect(),
+            gave_up: gave_up(task, events),
         }
     }
 }

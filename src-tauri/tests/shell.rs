@@ -1752,3 +1752,42 @@ fn a_history_export_is_a_whole_csv_file_with_a_new_name_each_time() {
         assert_eq!(left.len(), 2, "no partial file is left behind: {left:?}");
     });
 }
+
+/// A step that gives up and whose error path ends the task `failed` leaves the task
+/// without an error of its own: Task detail still says what went wrong.
+#[test]
+fn a_task_failed_along_its_error_path_says_which_step_gave_up_and_why() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.dir.path().join("workspace/flaky.toml"),
+        r#"
+name = "flaky"
+start = "try"
+
+[states.try]
+kind = "tool"
+tool = "builtin.fail"
+args = { times = 5 }
+retry = { max_attempts = 1 }
+next = "done"
+on_error = "failed"
+
+[states.done]
+kind = "end"
+status = "succeeded"
+
+[states.failed]
+kind = "end"
+status = "failed"
+"#,
+    )
+    .expect("workflow");
+    let (_app, window) = boot(Ok(sandbox.locations()));
+    let id = start(&window, "flaky", json!({}));
+    let detail = status_of(&window, &id, "failed");
+    assert_eq!(detail["task"]["error"], Value::Null, "{detail}");
+    assert_eq!(
+        detail["gave_up"], "`try` gave up: deliberate failure 1 of 5",
+        "{detail}"
+    );
+}

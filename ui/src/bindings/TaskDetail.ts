@@ -29,4 +29,9 @@ spend: Array<ModelCost>,
 /**
  * The ratings people gave it once it had ended, oldest first.
  */
-ratings: Array<RatingView>, };
+ratings: Array<RatingView>, 
+/**
+ * Why a failed task failed when it has no error of its own: its workflow's error
+ * path took it to a failing end after a step gave up, and this is that step's error.
+ */
+gave_up: string | null, };

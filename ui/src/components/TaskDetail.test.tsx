@@ -139,6 +139,20 @@ describe("TaskDetail", () => {
     expect(within(standing).queryByRole("button", { name: "Review in Approvals" })).toBeNull();
   });
 
+  it("says which step gave up when a task failed along its error path", async () => {
+    backend({
+      task_detail: () => ({
+        ...refundDetail,
+        task: { ...refundTask, status: "failed", current_state: "failed", error: null },
+        gave_up: "`refund` gave up: There is no order with id ORD-9999.",
+      }),
+    });
+    render(<TaskDetail id={refundTask.id} now={NOW} onBack={vi.fn()} onShowApprovals={vi.fn()} />);
+    const problem = await screen.findByRole("alert");
+    expect(problem).toHaveTextContent("What went wrong");
+    expect(problem).toHaveTextContent("`refund` gave up: There is no order with id ORD-9999.");
+  });
+
   it("points a waiting task to the Approvals view", async () => {
     backend({ task_detail: () => ({ ...refundDetail, task: refundTask, approvals: [refundApproval] }) });
     const onShowApprovals = vi.fn();

@@ -161,6 +161,9 @@ function Standing({
         </p>
       )}
       {task.error !== null && <Problem title="What went wrong" message={task.error} />}
+      {task.error === null && detail.gave_up !== null && (
+        <Problem title="What went wrong" message={detail.gave_up} />
+      )}
       <dl className="facts">
         <dt>Requested by</dt>
         <dd>{task.requester}</dd>

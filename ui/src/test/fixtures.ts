@@ -151,6 +151,7 @@ export const refundDetail: TaskDetail = {
   approvals: [{ ...refundApproval, state: "approved", decided_by: "carol", decided_at: NOW - 200_000, reason: "ok" }],
   spend: [],
   ratings: [],
+  gave_up: null,
 };
 
 export const demoPolicy: PolicyView = {
