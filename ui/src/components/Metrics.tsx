@@ -270,7 +270,7 @@ function figures(t: FigureSet): Figure[] {
       value: t.satisfaction === null ? "–" : `${t.satisfaction.toFixed(1)} / 5`,
       words:
         t.ratings === 0
-          ? "No task has been rated (airlock rate <task> <1-5>)."
+          ? "No task has been rated yet: rate an ended task from its detail page."
           : `The mean of ${count(t.ratings, "rating")}.`,
       values: (f) => f.satisfaction,
       format: (v) => `${v.toFixed(1)} / 5`,
