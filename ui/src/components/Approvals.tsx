@@ -502,6 +502,7 @@ export function Approvals({
                   <textarea
                     id={`reason-${approval.id}`}
                     rows={2}
+                    required
                     value={reason}
                     onChange={(event) => {
                       setReason(event.target.value);
@@ -509,8 +510,8 @@ export function Approvals({
                   />
                   <p className="hint">
                     {held === null
-                      ? "The task takes its rejection path."
-                      : "The call is not made; the task is told why."}
+                      ? "A reason is needed: the task takes its rejection path, and the history says why."
+                      : "A reason is needed: the call is not made, and the task is told why."}
                   </p>
                   <div className="actions">
                     <button type="submit" className="button danger" disabled={busy || reason.trim() === ""}>
