@@ -11,7 +11,7 @@ use airlock_policy::{Effect, PolicyDecision};
 use airlock_store::{
     ApprovalRecord, ApprovalStatus, ApprovalWrite, AuditEntryWrite, Claimed, EngineRegistration,
     GrantRecord, HeldCall, IdKind, Millis, NewGrant, NewTask, StepWrite, Store, StoreOptions,
-    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallWrite,
+    TaskRecord, TaskStatus, ToolCallOutcome, ToolCallRecord, ToolCallWrite,
 };
 use airlock_workflow::{Diagnostics, StateKind, ToolAccess, Workflow};
 use serde::Serialize;
@@ -366,28 +366,47 @@ impl Engine {
 
     /// The approval whose id is `id_or_prefix` or starts with it, when only one does.
     pub async fn find_approval_id(&self, id_or_prefix: &str) -> Result<String, EngineError> {
-        if self.inner.store.approval(id_or_prefix).await?.is_some() {
-            return Ok(id_or_prefix.to_owned());
-        }
-        let matches = self
-            .inner
-            .store
-            .ids_with_prefix(IdKind::Approval, id_or_prefix)
-            .await?;
-        one_of(matches, id_or_prefix, "approvals", EngineError::NoApproval)
+        self.find_id(
+            IdKind::Approval,
+            id_or_prefix,
+            "approvals",
+            EngineError::NoApproval,
+        )
+        .await
     }
 
     /// The tool call whose id is `id_or_prefix` or starts with it, when only one does.
     pub async fn find_tool_call_id(&self, id_or_prefix: &str) -> Result<String, EngineError> {
-        if self.inner.store.tool_call(id_or_prefix).await?.is_some() {
-            return Ok(id_or_prefix.to_owned());
+        self.find_id(
+            IdKind::ToolCall,
+            id_or_prefix,
+            "tool calls",
+            EngineError::NoToolCall,
+        )
+        .await
+    }
+
+    /// The id of `kind` that is `prefix` (a whole id wins) or the only one starting with it.
+    async fn find_id(
+        &self,
+        kind: IdKind,
+        prefix: &str,
+        what: &'static str,
+        none: fn(String) -> EngineError,
+    ) -> Result<String, EngineError> {
+        let mut matches = self.inner.store.ids_with_prefix(kind, prefix).await?;
+        if matches.iter().any(|id| id == prefix) {
+            return Ok(prefix.to_owned());
         }
-        let matches = self
-            .inner
-            .store
-            .ids_with_prefix(IdKind::ToolCall, id_or_prefix)
-            .await?;
-        one_of(matches, id_or_prefix, "tool calls", EngineError::NoToolCall)
+        match matches.len() {
+            1 => Ok(matches.remove(0)),
+            0 => Err(none(prefix.to_owned())),
+            _ => Err(EngineError::Ambiguous {
+                what,
+                prefix: prefix.to_owned(),
+                matches,
+            }),
+        }
     }
 
     /// Runs one task in this call until it ends or waits for a person, and returns it.
@@ -1004,17 +1023,7 @@ impl Engine {
             _ => None,
         });
         let mut draft = Draft::of(&task);
-        draft.tool_calls.push(ToolCallWrite::Outcome {
-            id: call_id.to_owned(),
-            outcome: if happened {
-                ToolCallOutcome::Happened
-            } else {
-                ToolCallOutcome::NotHappened
-            },
-            result: None,
-            error: call.error.clone(),
-            resolved_by: Some(by.to_owned()),
-        });
+        draft.tool_calls.push(answered(&call, happened, by));
         if happened && next.is_some() {
             draft.steps.push(StepWrite::End {
                 step_no: task.projection.step_no,
@@ -1062,17 +1071,7 @@ impl Engine {
             });
         }
         let mut draft = Draft::of(&task);
-        draft.tool_calls.push(ToolCallWrite::Outcome {
-            id: call.id.clone(),
-            outcome: if happened {
-                ToolCallOutcome::Happened
-            } else {
-                ToolCallOutcome::NotHappened
-            },
-            result: None,
-            error: call.error.clone(),
-            resolved_by: Some(by.to_owned()),
-        });
+        draft.tool_calls.push(answered(&call, happened, by));
         draft.push(TaskEvent::InDoubtSettled {
             call_id: call.id.clone(),
             happened,
@@ -1155,21 +1154,18 @@ impl Engine {
     }
 }
 
-/// The one id a prefix matched, or why not.
-fn one_of(
-    mut matches: Vec<String>,
-    prefix: &str,
-    what: &'static str,
-    none: fn(String) -> EngineError,
-) -> Result<String, EngineError> {
-    match matches.len() {
-        1 => Ok(matches.remove(0)),
-        0 => Err(none(prefix.to_owned())),
-        _ => Err(EngineError::Ambiguous {
-            what,
-            prefix: prefix.to_owned(),
-            matches,
-        }),
+/// The ledger's record of a person's answer to whether an in-doubt call happened.
+fn answered(call: &ToolCallRecord, happened: bool, by: &str) -> ToolCallWrite {
+    ToolCallWrite::Outcome {
+        id: call.id.clone(),
+        outcome: if happened {
+            ToolCallOutcome::Happened
+        } else {
+            ToolCallOutcome::NotHappened
+        },
+        result: None,
+        error: call.error.clone(),
+        resolved_by: Some(by.to_owned()),
     }
 }
 
